@@ -1,0 +1,366 @@
+//! The API's shapes, shared by the server, the CLI, the tests and the dashboard.
+//!
+//! Requests are parsed from raw JSON here, field by field, so that every error names the
+//! field it is about and says whether the request was *malformed* (wrong JSON, wrong
+//! types: HTTP 400) or broke a *rule* (empty text, bad filament type, non-positive
+//! weight: HTTP 422). Which HTTP status each error becomes is decided by the server, in
+//! one place; this module only classifies.
+
+use crate::digest::fnv1a;
+use crate::domain::filament::{Filament, FilamentType};
+use crate::domain::job::{JobStatus, PrintJob};
+use crate::domain::printer::Printer;
+use crate::domain::{Id, IdError, Text, TextError, MAX_WEIGHT_GRAMS};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A request to create a printer, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPrinter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Id>,
+    pub company: Text,
+    pub model: Text,
+}
+
+/// A request to create a filament spool, validated (`remaining <= total`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewFilament {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Id>,
+    #[serde(rename = "type")]
+    pub kind: FilamentType,
+    pub color: Text,
+    pub total_weight_in_grams: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_weight_in_grams: Option<u64>,
+}
+
+/// A request to create a print job, validated as far as it can be without the farm
+/// (whether printer and filament exist and the weight is available is the state's call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPrintJob {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Id>,
+    pub printer_id: Id,
+    pub filament_id: Id,
+    pub filepath: Text,
+    pub print_weight_in_grams: u64,
+}
+
+/// Why a request body or parameter was refused before it reached the farm.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    #[error("'{field}' must be {expected}")]
+    WrongType {
+        field: String,
+        expected: &'static str,
+    },
+    #[error("'{0}' is not a field of this request")]
+    UnknownField(String),
+    #[error("'{field}' is required")]
+    Missing { field: &'static str },
+    #[error("'{field}' {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: FieldProblem,
+    },
+}
+
+impl RequestError {
+    /// True when the request is malformed (HTTP 400) rather than breaking a rule (422).
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            Self::MalformedJson(_)
+                | Self::NotAnObject
+                | Self::WrongType { .. }
+                | Self::UnknownField(_)
+        )
+    }
+
+    /// The field the error is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::MalformedJson(_) | Self::NotAnObject => None,
+            Self::WrongType { field, .. } | Self::UnknownField(field) => Some(field),
+            Self::Missing { field } | Self::Invalid { field, .. } => Some(field),
+        }
+    }
+}
+
+/// What is wrong with a well-typed field's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldProblem {
+    #[error("{0}")]
+    Id(#[from] IdError),
+    #[error("{0}")]
+    Text(#[from] TextError),
+    #[error("must be one of PLA, PETG, ABS, TPU")]
+    FilamentType,
+    #[error("must be one of Queued, Running, Done, Canceled")]
+    JobStatus,
+    #[error("must be Queued (or omitted): a new job always starts queued")]
+    NotQueued,
+    #[error("must be greater than 0")]
+    NotPositive,
+    #[error("must not be negative")]
+    Negative,
+    #[error("must be at most {MAX_WEIGHT_GRAMS}")]
+    TooLarge,
+    #[error("must not be more than total_weight_in_grams")]
+    AboveTotal,
+}
+
+impl NewPrinter {
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let mut fields = Fields::parse(body, &["id", "company", "model"])?;
+        Ok(Self {
+            id: fields.optional_id("id")?,
+            company: fields.text("company")?,
+            model: fields.text("model")?,
+        })
+    }
+
+    /// The printer to store, with `fallback_id` if the client gave none.
+    pub fn into_printer(self, fallback_id: Id) -> Printer {
+        Printer {
+            id: self.id.unwrap_or(fallback_id),
+            company: self.company,
+            model: self.model,
+        }
+    }
+}
+
+impl NewFilament {
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let mut fields = Fields::parse(
+            body,
+            &[
+                "id",
+                "type",
+                "color",
+                "total_weight_in_grams",
+                "remaining_weight_in_grams",
+            ],
+        )?;
+        let id = fields.optional_id("id")?;
+        let kind = fields
+            .string("type")?
+            .parse()
+            .map_err(|_| invalid("type", FieldProblem::FilamentType))?;
+        let color = fields.text("color")?;
+        let total = fields.weight("total_weight_in_grams", true)?;
+        let remaining = match fields.present("remaining_weight_in_grams") {
+            true => Some(fields.weight("remaining_weight_in_grams", false)?),
+            false => None,
+        };
+        if remaining.is_some_and(|r| r > total) {
+            return Err(invalid(
+                "remaining_weight_in_grams",
+                FieldProblem::AboveTotal,
+            ));
+        }
+        Ok(Self {
+            id,
+            kind,
+            color,
+            total_weight_in_grams: total,
+            remaining_weight_in_grams: remaining,
+        })
+    }
+
+    pub fn into_filament(self, fallback_id: Id) -> Filament {
+        Filament {
+            id: self.id.unwrap_or(fallback_id),
+            kind: self.kind,
+            color: self.color,
+            total_weight_in_grams: self.total_weight_in_grams,
+            remaining_weight_in_grams: self
+                .remaining_weight_in_grams
+                .unwrap_or(self.total_weight_in_grams),
+        }
+    }
+}
+
+impl NewPrintJob {
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let mut fields = Fields::parse(
+            body,
+            &[
+                "id",
+                "printer_id",
+                "filament_id",
+                "filepath",
+                "print_weight_in_grams",
+                "status",
+            ],
+        )?;
+        let job = Self {
+            id: fields.optional_id("id")?,
+            printer_id: fields.id("printer_id")?,
+            filament_id: fields.id("filament_id")?,
+            filepath: fields.text("filepath")?,
+            print_weight_in_grams: fields.weight("print_weight_in_grams", true)?,
+        };
+        if fields.present("status") {
+            let status = fields.string("status")?;
+            if parse_status(&status)? != JobStatus::Queued {
+                return Err(invalid("status", FieldProblem::NotQueued));
+            }
+        }
+        Ok(job)
+    }
+
+    pub fn into_job(self, fallback_id: Id) -> PrintJob {
+        PrintJob {
+            id: self.id.unwrap_or(fallback_id),
+            printer_id: self.printer_id,
+            filament_id: self.filament_id,
+            filepath: self.filepath,
+            print_weight_in_grams: self.print_weight_in_grams,
+            status: JobStatus::Queued,
+        }
+    }
+}
+
+/// Parses a `status` query parameter (case-insensitive, `cancelled` accepted).
+pub fn parse_status(raw: &str) -> Result<JobStatus, RequestError> {
+    raw.parse()
+        .map_err(|_| invalid("status", FieldProblem::JobStatus))
+}
+
+/// Parses an id from a URL path segment.
+pub fn parse_path_id(raw: &str) -> Result<Id, RequestError> {
+    Id::parse(raw).map_err(|e| invalid("id", e.into()))
+}
+
+/// Identifies a request for idempotency: the same method, path and validated body give
+/// the same fingerprint whatever the JSON's spacing or key order.
+pub fn fingerprint<T: Serialize>(method: &str, path: &str, request: &T) -> u64 {
+    // Serialising these plain request structs cannot fail.
+    let body = serde_json::to_vec(request).unwrap_or_default();
+    fnv1a(&[method.as_bytes(), path.as_bytes(), &body])
+}
+
+/// An `application/problem+json` body (RFC 9457), plus Raft3D's extensions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `https://raft3d.dev/problems/validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request field the problem is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// On `307` and `503`: the leader, when one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_url: Option<String>,
+}
+
+/// Prefix of every problem `type` URI.
+pub const PROBLEM_TYPE_BASE: &str = "https://raft3d.dev/problems/";
+
+fn invalid(field: &'static str, problem: FieldProblem) -> RequestError {
+    RequestError::Invalid { field, problem }
+}
+
+/// A JSON object being taken apart; refuses fields it does not know.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn parse(body: &[u8], known: &[&str]) -> Result<Self, RequestError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| RequestError::MalformedJson(e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(RequestError::NotAnObject);
+        };
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(RequestError::UnknownField(unknown.clone()));
+        }
+        Ok(Self(map))
+    }
+
+    /// Present and not `null`.
+    fn present(&self, field: &str) -> bool {
+        self.0.get(field).is_some_and(|v| !v.is_null())
+    }
+
+    fn take(&mut self, field: &'static str) -> Result<Value, RequestError> {
+        match self.0.remove(field) {
+            None | Some(Value::Null) => Err(RequestError::Missing { field }),
+            Some(value) => Ok(value),
+        }
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, RequestError> {
+        match self.take(field)? {
+            Value::String(s) => Ok(s),
+            _ => Err(wrong_type(field, "a string")),
+        }
+    }
+
+    fn text(&mut self, field: &'static str) -> Result<Text, RequestError> {
+        Text::parse(&self.string(field)?).map_err(|e| invalid(field, e.into()))
+    }
+
+    /// Ids may be strings or integers; an integer is taken as its decimal string.
+    fn id(&mut self, field: &'static str) -> Result<Id, RequestError> {
+        let raw = match self.take(field)? {
+            Value::String(s) => s,
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            _ => return Err(wrong_type(field, "a string or an integer")),
+        };
+        Id::parse(&raw).map_err(|e| invalid(field, e.into()))
+    }
+
+    fn optional_id(&mut self, field: &'static str) -> Result<Option<Id>, RequestError> {
+        match self.present(field) {
+            true => self.id(field).map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// An integer number of grams; `positive` demands > 0, otherwise >= 0.
+    fn weight(&mut self, field: &'static str, positive: bool) -> Result<u64, RequestError> {
+        let Value::Number(number) = self.take(field)? else {
+            return Err(wrong_type(field, "an integer"));
+        };
+        let grams = match (number.as_u64(), number.as_i64()) {
+            (Some(grams), _) => grams,
+            (None, Some(_negative)) => {
+                let problem = match positive {
+                    true => FieldProblem::NotPositive,
+                    false => FieldProblem::Negative,
+                };
+                return Err(invalid(field, problem));
+            }
+            (None, None) => return Err(wrong_type(field, "an integer")),
+        };
+        if positive && grams == 0 {
+            return Err(invalid(field, FieldProblem::NotPositive));
+        }
+        if grams > MAX_WEIGHT_GRAMS {
+            return Err(invalid(field, FieldProblem::TooLarge));
+        }
+        Ok(grams)
+    }
+}
+
+fn wrong_type(field: &str, expected: &'static str) -> RequestError {
+    RequestError::WrongType {
+        field: field.to_owned(),
+        expected,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+use super::*;
+
+fn printer(body: &str) -> Result<NewPrinter, RequestError> {
+    NewPrinter::from_json(body.as_bytes())
+}
+fn filament(body: &str) -> Result<NewFilament, RequestError> {
+    NewFilament::from_json(body.as_bytes())
+}
+fn job(body: &str) -> Result<NewPrintJob, RequestError> {
+    NewPrintJob::from_json(body.as_bytes())
+}
+
+#[test]
+fn a_valid_printer_request_is_parsed_and_trimmed() {
+    let parsed = printer(r#"{"company":" Prusa ","model":"i3 MK3S+"}"#).expect("valid");
+    assert_eq!(parsed.id, None);
+    assert_eq!(parsed.company.as_str(), "Prusa");
+    let stored = parsed.into_printer(Id::parse("gen-1").expect("id"));
+    assert_eq!(stored.id.as_str(), "gen-1");
+}
+
+#[test]
+fn numeric_ids_are_taken_as_their_decimal_string() {
+    let parsed = printer(r#"{"id":42,"company":"Creality","model":"Ender 3"}"#).expect("valid");
+    assert_eq!(parsed.id.map(|id| id.to_string()), Some("42".to_owned()));
+    let parsed =
+        job(r#"{"printer_id":7,"filament_id":"8","filepath":"a.gcode","print_weight_in_grams":5}"#)
+            .expect("valid");
+    assert_eq!(parsed.printer_id.as_str(), "7");
+}
+
+#[test]
+fn malformed_bodies_are_400_class_and_name_the_field() {
+    let cases = [
+        ("", None),
+        ("{", None),
+        ("[]", None),
+        ("\"x\"", None),
+        (r#"{"company":1,"model":"m"}"#, Some("company")),
+        (r#"{"company":"c","model":["m"]}"#, Some("model")),
+        (r#"{"id":1.5,"company":"c","model":"m"}"#, Some("id")),
+        (r#"{"id":true,"company":"c","model":"m"}"#, Some("id")),
+        (
+            r#"{"company":"c","model":"m","colour":"x"}"#,
+            Some("colour"),
+        ),
+    ];
+    for (body, field) in cases {
+        let err = printer(body).expect_err(body);
+        assert!(err.is_malformed(), "{body}: {err:?}");
+        assert_eq!(err.field(), field, "{body}");
+    }
+}
+
+#[test]
+fn broken_printer_rules_are_422_class_and_name_the_field() {
+    let cases = [
+        (r#"{"model":"m"}"#, "company"),
+        (r#"{"company":null,"model":"m"}"#, "company"),
+        (r#"{"company":"  ","model":"m"}"#, "company"),
+        (r#"{"company":"c","model":""}"#, "model"),
+        (r#"{"id":"a/b","company":"c","model":"m"}"#, "id"),
+        (r#"{"id":"","company":"c","model":"m"}"#, "id"),
+    ];
+    for (body, field) in cases {
+        let err = printer(body).expect_err(body);
+        assert!(!err.is_malformed(), "{body}: {err:?}");
+        assert_eq!(err.field(), Some(field), "{body}");
+    }
+}
+
+#[test]
+fn filament_remaining_defaults_to_total_and_type_is_case_insensitive() {
+    let parsed =
+        filament(r#"{"type":"petg","color":"red","total_weight_in_grams":1000}"#).expect("valid");
+    let stored = parsed.into_filament(Id::parse("f").expect("id"));
+    assert_eq!(stored.kind, FilamentType::Petg);
+    assert_eq!(stored.remaining_weight_in_grams, 1000);
+    let parsed = filament(
+        r#"{"type":"PLA","color":"red","total_weight_in_grams":1000,"remaining_weight_in_grams":0}"#,
+    )
+    .expect("zero remaining is allowed");
+    assert_eq!(parsed.remaining_weight_in_grams, Some(0));
+}
+
+#[test]
+fn bad_filaments_are_refused_with_the_right_class_and_field() {
+    let base = |extra: &str| {
+        format!(r#"{{"type":"PLA","color":"red","total_weight_in_grams":1000{extra}}}"#)
+    };
+    let rules = [
+        (
+            r#"{"type":"nylon","color":"red","total_weight_in_grams":1}"#.to_owned(),
+            "type",
+        ),
+        (
+            r#"{"type":"PLA","color":"","total_weight_in_grams":1}"#.to_owned(),
+            "color",
+        ),
+        (
+            r#"{"type":"PLA","color":"red","total_weight_in_grams":0}"#.to_owned(),
+            "total_weight_in_grams",
+        ),
+        (
+            r#"{"type":"PLA","color":"red","total_weight_in_grams":-5}"#.to_owned(),
+            "total_weight_in_grams",
+        ),
+        (
+            r#"{"type":"PLA","color":"red"}"#.to_owned(),
+            "total_weight_in_grams",
+        ),
+        (
+            r#"{"type":"PLA","color":"red","total_weight_in_grams":1000000000001}"#.to_owned(),
+            "total_weight_in_grams",
+        ),
+        (
+            base(r#","remaining_weight_in_grams":1001"#),
+            "remaining_weight_in_grams",
+        ),
+        (
+            base(r#","remaining_weight_in_grams":-1"#),
+            "remaining_weight_in_grams",
+        ),
+    ];
+    for (body, field) in rules {
+        let err = filament(&body).expect_err(&body);
+        assert!(!err.is_malformed(), "{body}: {err:?}");
+        assert_eq!(err.field(), Some(field), "{body}");
+    }
+    let malformed = [
+        (
+            base(r#","remaining_weight_in_grams":"10""#),
+            "remaining_weight_in_grams",
+        ),
+        (
+            r#"{"type":"PLA","color":"red","total_weight_in_grams":10.5}"#.to_owned(),
+            "total_weight_in_grams",
+        ),
+        (
+            r#"{"type":1,"color":"red","total_weight_in_grams":10}"#.to_owned(),
+            "type",
+        ),
+        (
+            r#"{"type":"PLA","color":"red","total_weight_in_grams":1e30}"#.to_owned(),
+            "total_weight_in_grams",
+        ),
+    ];
+    for (body, field) in malformed {
+        let err = filament(&body).expect_err(&body);
+        assert!(err.is_malformed(), "{body}: {err:?}");
+        assert_eq!(err.field(), Some(field), "{body}");
+    }
+}
+
+#[test]
+fn a_job_may_only_be_created_queued() {
+    let body = |status: &str| {
+        format!(
+            r#"{{"printer_id":"p","filament_id":"f","filepath":"x.gcode","print_weight_in_grams":10{status}}}"#
+        )
+    };
+    for ok in [
+        "",
+        r#","status":"Queued""#,
+        r#","status":"queued""#,
+        r#","status":null"#,
+    ] {
+        assert!(job(&body(ok)).is_ok(), "{ok}");
+    }
+    for bad in [
+        r#","status":"Running""#,
+        r#","status":"done""#,
+        r#","status":"later""#,
+    ] {
+        let err = job(&body(bad)).expect_err(bad);
+        assert_eq!(err.field(), Some("status"), "{bad}");
+        assert!(!err.is_malformed());
+    }
+    let err = job(&body(r#","status":3"#)).expect_err("number status");
+    assert!(err.is_malformed());
+}
+
+#[test]
+fn bad_jobs_name_the_field() {
+    let cases = [
+        (
+            r#"{"filament_id":"f","filepath":"x","print_weight_in_grams":1}"#,
+            "printer_id",
+        ),
+        (
+            r#"{"printer_id":"p","filepath":"x","print_weight_in_grams":1}"#,
+            "filament_id",
+        ),
+        (
+            r#"{"printer_id":"p","filament_id":"f","filepath":" ","print_weight_in_grams":1}"#,
+            "filepath",
+        ),
+        (
+            r#"{"printer_id":"p","filament_id":"f","filepath":"x","print_weight_in_grams":0}"#,
+            "print_weight_in_grams",
+        ),
+        (
+            r#"{"printer_id":"p","filament_id":"f","filepath":"x"}"#,
+            "print_weight_in_grams",
+        ),
+    ];
+    for (body, field) in cases {
+        assert_eq!(job(body).expect_err(body).field(), Some(field), "{body}");
+    }
+}
+
+#[test]
+fn fingerprints_ignore_formatting_but_not_content() {
+    let a = printer(r#"{"company":"c","model":"m"}"#).expect("valid");
+    let b = printer("{ \"model\" : \"m\",\n \"company\":\"c\" }").expect("valid");
+    let c = printer(r#"{"company":"c","model":"other"}"#).expect("valid");
+    let path = "/api/v1/printers";
+    assert_eq!(fingerprint("POST", path, &a), fingerprint("POST", path, &b));
+    assert_ne!(fingerprint("POST", path, &a), fingerprint("POST", path, &c));
+    assert_ne!(
+        fingerprint("POST", path, &a),
+        fingerprint("POST", "/api/v1/x", &a)
+    );
+}
+
+#[test]
+fn status_parameters_accept_any_case_and_the_british_spelling() {
+    assert_eq!(parse_status("RUNNING"), Ok(JobStatus::Running));
+    assert_eq!(parse_status("cancelled"), Ok(JobStatus::Canceled));
+    let err = parse_status("paused").expect_err("unknown status");
+    assert_eq!(err.field(), Some("status"));
+    assert!(!err.is_malformed());
+}
+
+#[test]
+fn the_problem_body_uses_rfc9457_names() {
+    let problem = Problem {
+        kind: format!("{PROBLEM_TYPE_BASE}validation"),
+        title: "Validation failed".into(),
+        status: 422,
+        detail: "'color' must not be empty".into(),
+        field: Some("color".into()),
+        leader_id: None,
+        leader_url: None,
+    };
+    let json = serde_json::to_value(&problem).expect("serialise");
+    assert_eq!(json["type"], "https://raft3d.dev/problems/validation");
+    assert_eq!(json["field"], "color");
+    assert!(json.get("leader_id").is_none());
+}

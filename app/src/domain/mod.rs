@@ -1,0 +1,135 @@
+//! The farm's nouns and their rules. Each type is built only through a validating
+//! constructor at the edge ([`crate::api`]); once built, nothing checks it again.
+
+pub mod filament;
+pub mod job;
+pub mod printer;
+
+pub use filament::{Filament, FilamentType};
+pub use job::{JobStatus, PrintJob};
+pub use printer::Printer;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest id we accept; ids travel in URLs and log entries.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest free-text field (company, model, colour, file path).
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Largest weight in grams we accept: a tonne of filament is already absurd; the cap keeps
+/// every sum of weights far away from overflow.
+pub const MAX_WEIGHT_GRAMS: u64 = 1_000_000_000_000;
+
+/// The id of a printer, filament or print job: 1–128 URL-safe characters
+/// (`A–Z a–z 0–9 - _ . ~`), so it can stand in a path segment unescaped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Id(String);
+
+/// Why a string is not an acceptable id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_ID_LEN} characters")]
+    TooLong,
+    #[error("may only contain letters, digits, '-', '_', '.' and '~'")]
+    BadCharacter,
+}
+
+impl Id {
+    /// Validates a client-supplied or server-generated id.
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        if raw.is_empty() {
+            return Err(IdError::Empty);
+        }
+        if raw.len() > MAX_ID_LEN {
+            return Err(IdError::TooLong);
+        }
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
+        if !raw.chars().all(url_safe) || raw == "." || raw == ".." {
+            return Err(IdError::BadCharacter);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A trimmed, non-empty, bounded piece of text (company, model, colour, file path).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text(String);
+
+/// Why a string is not acceptable text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_TEXT_LEN} bytes")]
+    TooLong,
+}
+
+impl Text {
+    /// Trims surrounding white space; what is left must be non-empty and bounded.
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if trimmed.len() > MAX_TEXT_LEN {
+            return Err(TextError::TooLong);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_url_safe_and_bounded() {
+        for good in ["1", "p-1", "Prusa_MK4.2", "a~b", &"x".repeat(MAX_ID_LEN)] {
+            assert!(Id::parse(good).is_ok(), "{good} should be accepted");
+        }
+        let cases = [
+            ("", IdError::Empty),
+            ("a/b", IdError::BadCharacter),
+            ("a b", IdError::BadCharacter),
+            ("é", IdError::BadCharacter),
+            ("..", IdError::BadCharacter),
+            ("?x", IdError::BadCharacter),
+        ];
+        for (bad, want) in cases {
+            assert_eq!(Id::parse(bad), Err(want), "{bad:?}");
+        }
+        assert_eq!(
+            Id::parse(&"x".repeat(MAX_ID_LEN + 1)),
+            Err(IdError::TooLong)
+        );
+    }
+
+    #[test]
+    fn text_is_trimmed_and_must_not_be_blank() {
+        assert_eq!(Text::parse("  Prusa ").map(|t| t.0), Ok("Prusa".to_owned()));
+        assert_eq!(Text::parse("   "), Err(TextError::Empty));
+        assert_eq!(Text::parse(""), Err(TextError::Empty));
+        assert_eq!(
+            Text::parse(&"y".repeat(MAX_TEXT_LEN + 1)),
+            Err(TextError::TooLong)
+        );
+    }
+}

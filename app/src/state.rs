@@ -1,0 +1,458 @@
+//! [`FarmState`]: the replicated state machine.
+//!
+//! `apply` is a pure, deterministic function of the log: it reads nothing but the proposal
+//! and the current state, iterates only ordered maps, and never looks at a clock. Two
+//! replicas fed the same proposals end up byte-for-byte equal, which the state digest
+//! lets operators and tests check.
+//!
+//! Business rejections (unknown printer, over-reservation, illegal transition, …) are
+//! *values* ([`Outcome::Rejected`]), not errors: a rejected command is still a committed
+//! log entry whose outcome every replica agrees on.
+
+use crate::command::{Command, IdempotencyClaim, Proposal};
+use crate::digest::fnv1a;
+use crate::domain::{Filament, Id, JobStatus, PrintJob, Printer};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How long an idempotency key is remembered after its first use.
+pub const IDEMPOTENCY_RETENTION_MS: u64 = 24 * 60 * 60 * 1000;
+/// At most this many idempotency keys are remembered; the oldest go first.
+pub const MAX_IDEMPOTENCY_RECORDS: usize = 100_000;
+
+/// What applying a proposal produced. Stored with idempotency keys, so a retry gets the
+/// very same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Created(Entity),
+    Updated(Entity),
+    Rejected(Rejection),
+    /// Raft's own entries (leader blanks, membership changes) carry no farm command.
+    Nothing,
+}
+
+/// A farm object as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Entity {
+    Printer(Printer),
+    Filament(FilamentView),
+    PrintJob(PrintJob),
+}
+
+/// A spool plus what its live jobs hold of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilamentView {
+    #[serde(flatten)]
+    pub filament: Filament,
+    /// Sum of `print_weight_in_grams` of its `Queued` and `Running` jobs.
+    pub reserved_weight_in_grams: u64,
+    /// `remaining - reserved`: what a new job may still take.
+    pub available_weight_in_grams: u64,
+}
+
+/// A command the farm's rules refuse. Every replica refuses it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    #[error("a {kind} with id '{id}' already exists")]
+    DuplicateId { kind: EntityKind, id: Id },
+    #[error("no printer with id '{0}'")]
+    UnknownPrinter(Id),
+    #[error("no filament with id '{0}'")]
+    UnknownFilament(Id),
+    #[error("no print job with id '{0}'")]
+    UnknownJob(Id),
+    #[error("the job needs {requested} g but filament '{filament_id}' has only {available} g available (remaining minus what queued and running jobs reserve)")]
+    InsufficientFilament {
+        filament_id: Id,
+        requested: u64,
+        available: u64,
+    },
+    #[error("a {from} job cannot become {to}")]
+    IllegalTransition { from: JobStatus, to: JobStatus },
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+}
+
+impl Rejection {
+    /// The request field the rejection is about, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::DuplicateId { .. } => Some("id"),
+            Self::UnknownPrinter(_) => Some("printer_id"),
+            Self::UnknownFilament(_) => Some("filament_id"),
+            Self::InsufficientFilament { .. } => Some("print_weight_in_grams"),
+            Self::IllegalTransition { .. } => Some("status"),
+            Self::UnknownJob(_) | Self::IdempotencyKeyReused => None,
+        }
+    }
+}
+
+/// The kinds of farm object, for messages and change tracking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntityKind {
+    Printer,
+    Filament,
+    PrintJob,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Printer => "printer",
+            Self::Filament => "filament",
+            Self::PrintJob => "print job",
+        })
+    }
+}
+
+/// A key whose stored value changed (or vanished) since the last [`FarmState::take_changes`].
+/// The storage layer writes exactly these rows, so an apply costs O(change), not O(farm).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    Printer(Id),
+    Filament(Id),
+    PrintJob(Id),
+    Idempotency(String),
+}
+
+/// What the cluster remembers about a used idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub fingerprint: u64,
+    pub first_seen_ms: u64,
+    pub outcome: Outcome,
+}
+
+/// The whole farm in a plain, serialisable form: the snapshot format, and what the
+/// storage layer loads at start-up. Vectors are in id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FarmSnapshot {
+    pub printers: Vec<Printer>,
+    pub filaments: Vec<Filament>,
+    pub print_jobs: Vec<PrintJob>,
+    pub idempotency: Vec<(String, IdempotencyRecord)>,
+    pub clock_ms: u64,
+}
+
+/// The farm: printers, spools, jobs and idempotency records, plus derived indexes.
+#[derive(Debug, Clone, Default)]
+pub struct FarmState {
+    printers: BTreeMap<Id, Printer>,
+    filaments: BTreeMap<Id, Filament>,
+    jobs: BTreeMap<Id, PrintJob>,
+    idempotency: BTreeMap<String, IdempotencyRecord>,
+    /// The largest `at_ms` applied so far: leaders' clocks differ, this never goes back.
+    clock_ms: u64,
+    // Derived, rebuilt by `from_snapshot`:
+    reserved: BTreeMap<Id, u64>,
+    idempotency_by_age: BTreeSet<(u64, String)>,
+    digest: u64,
+    changes: BTreeSet<Change>,
+}
+
+impl FarmState {
+    /// Rebuilds a state (and its derived indexes) from its plain form.
+    pub fn from_snapshot(snapshot: FarmSnapshot) -> Self {
+        let mut state = Self {
+            clock_ms: snapshot.clock_ms,
+            ..Self::default()
+        };
+        for printer in snapshot.printers {
+            state.put_printer(printer);
+        }
+        for filament in snapshot.filaments {
+            state.put_filament(filament);
+        }
+        for job in snapshot.print_jobs {
+            state.put_job(job);
+        }
+        for (key, record) in snapshot.idempotency {
+            state.put_idempotency(key, record);
+        }
+        state.changes.clear();
+        state
+    }
+
+    /// The plain form of this state (the snapshot format).
+    pub fn to_snapshot(&self) -> FarmSnapshot {
+        FarmSnapshot {
+            printers: self.printers.values().cloned().collect(),
+            filaments: self.filaments.values().cloned().collect(),
+            print_jobs: self.jobs.values().cloned().collect(),
+            idempotency: self
+                .idempotency
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            clock_ms: self.clock_ms,
+        }
+    }
+
+    /// Applies one committed proposal. Deterministic; never panics.
+    pub fn apply(&mut self, proposal: &Proposal) -> Outcome {
+        self.advance_clock(proposal.at_ms);
+        if let Some(claim) = &proposal.idempotency {
+            if let Some(record) = self.idempotency.get(&claim.key) {
+                return if record.fingerprint == claim.fingerprint {
+                    record.outcome.clone()
+                } else {
+                    Outcome::Rejected(Rejection::IdempotencyKeyReused)
+                };
+            }
+        }
+        let outcome = match &proposal.command {
+            Command::CreatePrinter(printer) => self.create_printer(printer),
+            Command::CreateFilament(filament) => self.create_filament(filament),
+            Command::CreatePrintJob(job) => self.create_job(job),
+            Command::SetJobStatus { job_id, status } => self.set_job_status(job_id, *status),
+        };
+        if let Some(claim) = &proposal.idempotency {
+            self.remember(claim, outcome.clone());
+        }
+        outcome
+    }
+
+    /// The keys changed since the last call, in a deterministic order.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes).into_iter().collect()
+    }
+
+    pub fn printer(&self, id: &Id) -> Option<&Printer> {
+        self.printers.get(id)
+    }
+    pub fn printers(&self) -> impl Iterator<Item = &Printer> {
+        self.printers.values()
+    }
+    pub fn filament(&self, id: &Id) -> Option<FilamentView> {
+        self.filaments.get(id).map(|f| self.view(f))
+    }
+    pub fn filaments(&self) -> impl Iterator<Item = FilamentView> + '_ {
+        self.filaments.values().map(|f| self.view(f))
+    }
+    pub fn job(&self, id: &Id) -> Option<&PrintJob> {
+        self.jobs.get(id)
+    }
+    pub fn jobs(&self) -> impl Iterator<Item = &PrintJob> {
+        self.jobs.values()
+    }
+    pub fn idempotency_record(&self, key: &str) -> Option<&IdempotencyRecord> {
+        self.idempotency.get(key)
+    }
+    pub fn raw_filament(&self, id: &Id) -> Option<&Filament> {
+        self.filaments.get(id)
+    }
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.printers.len(), self.filaments.len(), self.jobs.len())
+    }
+
+    /// A digest of everything replicated, independent of insertion order: equal on two
+    /// replicas at the same applied index, or they have diverged.
+    pub fn digest(&self) -> u64 {
+        self.digest ^ fnv1a(&[&self.clock_ms.to_le_bytes()])
+    }
+
+    /// Grams of a filament held by its `Queued` and `Running` jobs.
+    pub fn reserved(&self, filament_id: &Id) -> u64 {
+        self.reserved.get(filament_id).copied().unwrap_or(0)
+    }
+
+    fn view(&self, filament: &Filament) -> FilamentView {
+        let reserved = self.reserved(&filament.id);
+        FilamentView {
+            filament: filament.clone(),
+            reserved_weight_in_grams: reserved,
+            available_weight_in_grams: filament.remaining_weight_in_grams.saturating_sub(reserved),
+        }
+    }
+
+    fn create_printer(&mut self, printer: &Printer) -> Outcome {
+        if self.printers.contains_key(&printer.id) {
+            return duplicate(EntityKind::Printer, &printer.id);
+        }
+        self.put_printer(printer.clone());
+        Outcome::Created(Entity::Printer(printer.clone()))
+    }
+
+    fn create_filament(&mut self, filament: &Filament) -> Outcome {
+        if self.filaments.contains_key(&filament.id) {
+            return duplicate(EntityKind::Filament, &filament.id);
+        }
+        self.put_filament(filament.clone());
+        Outcome::Created(Entity::Filament(self.view(filament)))
+    }
+
+    fn create_job(&mut self, job: &PrintJob) -> Outcome {
+        if self.jobs.contains_key(&job.id) {
+            return duplicate(EntityKind::PrintJob, &job.id);
+        }
+        if !self.printers.contains_key(&job.printer_id) {
+            return Outcome::Rejected(Rejection::UnknownPrinter(job.printer_id.clone()));
+        }
+        let Some(filament) = self.filaments.get(&job.filament_id) else {
+            return Outcome::Rejected(Rejection::UnknownFilament(job.filament_id.clone()));
+        };
+        let available = self.view(filament).available_weight_in_grams;
+        if job.print_weight_in_grams > available {
+            return Outcome::Rejected(Rejection::InsufficientFilament {
+                filament_id: job.filament_id.clone(),
+                requested: job.print_weight_in_grams,
+                available,
+            });
+        }
+        // A new job always starts queued, whatever the proposal carried.
+        let job = PrintJob {
+            status: JobStatus::Queued,
+            ..job.clone()
+        };
+        self.put_job(job.clone());
+        Outcome::Created(Entity::PrintJob(job))
+    }
+
+    fn set_job_status(&mut self, job_id: &Id, next: JobStatus) -> Outcome {
+        let Some(job) = self.jobs.get(job_id) else {
+            return Outcome::Rejected(Rejection::UnknownJob(job_id.clone()));
+        };
+        if !job.status.can_become(next) {
+            return Outcome::Rejected(Rejection::IllegalTransition {
+                from: job.status,
+                to: next,
+            });
+        }
+        let job = PrintJob {
+            status: next,
+            ..job.clone()
+        };
+        if next == JobStatus::Done {
+            if let Some(filament) = self.filaments.get(&job.filament_id) {
+                // Cannot underflow: the weight was reserved out of `remaining`, and
+                // reservations never exceed it. Saturating keeps that a non-panic anyway.
+                let filament = Filament {
+                    remaining_weight_in_grams: filament
+                        .remaining_weight_in_grams
+                        .saturating_sub(job.print_weight_in_grams),
+                    ..filament.clone()
+                };
+                // Order matters: release the reservation (inside put_job) after lowering
+                // remaining, both within this one apply, so no reader sees a half state.
+                self.put_filament(filament);
+            }
+        }
+        self.put_job(job.clone());
+        Outcome::Updated(Entity::PrintJob(job))
+    }
+
+    fn remember(&mut self, claim: &IdempotencyClaim, outcome: Outcome) {
+        let record = IdempotencyRecord {
+            fingerprint: claim.fingerprint,
+            first_seen_ms: self.clock_ms,
+            outcome,
+        };
+        self.put_idempotency(claim.key.clone(), record);
+        while self.idempotency.len() > MAX_IDEMPOTENCY_RECORDS {
+            let Some((_, oldest)) = self.idempotency_by_age.iter().next().cloned() else {
+                break;
+            };
+            self.forget_idempotency(&oldest);
+        }
+    }
+
+    fn advance_clock(&mut self, at_ms: u64) {
+        self.clock_ms = self.clock_ms.max(at_ms);
+        let horizon = self.clock_ms.saturating_sub(IDEMPOTENCY_RETENTION_MS);
+        while let Some((seen, key)) = self.idempotency_by_age.iter().next().cloned() {
+            if seen >= horizon {
+                break;
+            }
+            self.forget_idempotency(&key);
+        }
+    }
+
+    // The put_/forget_ helpers are the only writers of the maps: they keep the derived
+    // indexes (reservations, idempotency ages, digest) and the change set in step.
+
+    fn put_printer(&mut self, printer: Printer) {
+        let id = printer.id.clone();
+        self.digest = self.digest.wrapping_add(hash("printer", &printer));
+        if let Some(old) = self.printers.insert(id.clone(), printer) {
+            self.digest = self.digest.wrapping_sub(hash("printer", &old));
+        }
+        self.changes.insert(Change::Printer(id));
+    }
+
+    fn put_filament(&mut self, filament: Filament) {
+        let id = filament.id.clone();
+        self.digest = self.digest.wrapping_add(hash("filament", &filament));
+        if let Some(old) = self.filaments.insert(id.clone(), filament) {
+            self.digest = self.digest.wrapping_sub(hash("filament", &old));
+        }
+        self.changes.insert(Change::Filament(id));
+    }
+
+    fn put_job(&mut self, job: PrintJob) {
+        let id = job.id.clone();
+        self.digest = self.digest.wrapping_add(hash("job", &job));
+        self.adjust_reservation(&job, true);
+        if let Some(old) = self.jobs.insert(id.clone(), job) {
+            self.digest = self.digest.wrapping_sub(hash("job", &old));
+            self.adjust_reservation(&old, false);
+        }
+        self.changes.insert(Change::PrintJob(id));
+    }
+
+    fn adjust_reservation(&mut self, job: &PrintJob, add: bool) {
+        if !job.status.reserves_filament() {
+            return;
+        }
+        let reserved = self.reserved.entry(job.filament_id.clone()).or_insert(0);
+        *reserved = if add {
+            reserved.saturating_add(job.print_weight_in_grams)
+        } else {
+            reserved.saturating_sub(job.print_weight_in_grams)
+        };
+        if *reserved == 0 {
+            self.reserved.remove(&job.filament_id);
+        }
+    }
+
+    fn put_idempotency(&mut self, key: String, record: IdempotencyRecord) {
+        self.forget_idempotency(&key);
+        self.digest = self.digest.wrapping_add(hash_keyed("idem", &key, &record));
+        self.idempotency_by_age
+            .insert((record.first_seen_ms, key.clone()));
+        self.idempotency.insert(key.clone(), record);
+        self.changes.insert(Change::Idempotency(key));
+    }
+
+    fn forget_idempotency(&mut self, key: &str) {
+        if let Some(old) = self.idempotency.remove(key) {
+            self.digest = self.digest.wrapping_sub(hash_keyed("idem", key, &old));
+            self.idempotency_by_age
+                .remove(&(old.first_seen_ms, key.to_owned()));
+            self.changes.insert(Change::Idempotency(key.to_owned()));
+        }
+    }
+}
+
+fn duplicate(kind: EntityKind, id: &Id) -> Outcome {
+    Outcome::Rejected(Rejection::DuplicateId {
+        kind,
+        id: id.clone(),
+    })
+}
+
+fn hash<T: Serialize>(tag: &str, value: &T) -> u64 {
+    hash_keyed(tag, "", value)
+}
+
+fn hash_keyed<T: Serialize>(tag: &str, key: &str, value: &T) -> u64 {
+    // Serialising these plain structs (strings, integers, enums) cannot fail.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    fnv1a(&[tag.as_bytes(), key.as_bytes(), &bytes])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+use super::*;
+use crate::domain::{FilamentType, Text};
+use proptest::prelude::*;
+
+fn id(raw: &str) -> Id {
+    Id::parse(raw).expect("test id")
+}
+fn text(raw: &str) -> Text {
+    Text::parse(raw).expect("test text")
+}
+fn propose(command: Command) -> Proposal {
+    Proposal {
+        command,
+        at_ms: 0,
+        idempotency: None,
+    }
+}
+fn printer(raw: &str) -> Command {
+    Command::CreatePrinter(Printer {
+        id: id(raw),
+        company: text("Prusa"),
+        model: text("MK4"),
+    })
+}
+fn spool(raw: &str, total: u64, remaining: u64) -> Command {
+    Command::CreateFilament(Filament {
+        id: id(raw),
+        kind: FilamentType::Pla,
+        color: text("red"),
+        total_weight_in_grams: total,
+        remaining_weight_in_grams: remaining,
+    })
+}
+fn job(raw: &str, filament: &str, grams: u64) -> Command {
+    Command::CreatePrintJob(PrintJob {
+        id: id(raw),
+        printer_id: id("p1"),
+        filament_id: id(filament),
+        filepath: text("part.gcode"),
+        print_weight_in_grams: grams,
+        status: JobStatus::Queued,
+    })
+}
+fn set(raw: &str, status: JobStatus) -> Command {
+    Command::SetJobStatus {
+        job_id: id(raw),
+        status,
+    }
+}
+fn farm(commands: Vec<Command>) -> FarmState {
+    let mut state = FarmState::default();
+    for command in commands {
+        let outcome = state.apply(&propose(command.clone()));
+        assert!(
+            !matches!(outcome, Outcome::Rejected(_)),
+            "setup command {command:?} was rejected: {outcome:?}"
+        );
+    }
+    state
+}
+fn rejection(state: &mut FarmState, command: Command) -> Rejection {
+    match state.apply(&propose(command)) {
+        Outcome::Rejected(rejection) => rejection,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+fn remaining(state: &FarmState, filament: &str) -> u64 {
+    state
+        .raw_filament(&id(filament))
+        .expect("filament")
+        .remaining_weight_in_grams
+}
+
+#[test]
+fn a_second_create_with_an_existing_id_is_a_duplicate_and_changes_nothing() {
+    let mut state = farm(vec![
+        printer("p1"),
+        spool("f1", 100, 100),
+        job("j1", "f1", 10),
+    ]);
+    let before = state.to_snapshot();
+    for command in [printer("p1"), spool("f1", 5, 5), job("j1", "f1", 1)] {
+        assert!(matches!(
+            rejection(&mut state, command),
+            Rejection::DuplicateId { .. }
+        ));
+    }
+    assert_eq!(state.to_snapshot(), before);
+}
+
+#[test]
+fn a_job_on_an_unknown_printer_or_filament_is_rejected() {
+    let mut state = farm(vec![printer("p1"), spool("f1", 100, 100)]);
+    assert_eq!(
+        rejection(&mut state, job("j1", "nope", 1)),
+        Rejection::UnknownFilament(id("nope"))
+    );
+    let mut other_printer = job("j2", "f1", 1);
+    if let Command::CreatePrintJob(j) = &mut other_printer {
+        j.printer_id = id("ghost");
+    }
+    assert_eq!(
+        rejection(&mut state, other_printer),
+        Rejection::UnknownPrinter(id("ghost"))
+    );
+    assert_eq!(state.counts(), (1, 1, 0));
+}
+
+#[test]
+fn a_job_needing_more_filament_than_is_available_is_rejected() {
+    let mut state = farm(vec![
+        printer("p1"),
+        spool("f1", 1000, 300),
+        job("j1", "f1", 200),
+    ]);
+    assert_eq!(
+        rejection(&mut state, job("j2", "f1", 101)),
+        Rejection::InsufficientFilament {
+            filament_id: id("f1"),
+            requested: 101,
+            available: 100
+        }
+    );
+    assert!(matches!(
+        state.apply(&propose(job("j3", "f1", 100))),
+        Outcome::Created(_)
+    ));
+    let view = state.filament(&id("f1")).expect("filament");
+    assert_eq!(view.reserved_weight_in_grams, 300);
+    assert_eq!(view.available_weight_in_grams, 0);
+}
+
+#[test]
+fn done_deducts_the_weight_and_releases_the_reservation() {
+    let mut state = farm(vec![
+        printer("p1"),
+        spool("f1", 1000, 1000),
+        job("j1", "f1", 250),
+        set("j1", JobStatus::Running),
+    ]);
+    assert_eq!(state.reserved(&id("f1")), 250);
+    let outcome = state.apply(&propose(set("j1", JobStatus::Done)));
+    assert!(
+        matches!(outcome, Outcome::Updated(Entity::PrintJob(ref j)) if j.status == JobStatus::Done)
+    );
+    assert_eq!(remaining(&state, "f1"), 750);
+    assert_eq!(state.reserved(&id("f1")), 0);
+}
+
+#[test]
+fn cancel_releases_the_reservation_and_changes_no_filament() {
+    for path in [
+        vec![set("j1", JobStatus::Canceled)],
+        vec![
+            set("j1", JobStatus::Running),
+            set("j1", JobStatus::Canceled),
+        ],
+    ] {
+        let mut commands = vec![printer("p1"), spool("f1", 1000, 1000), job("j1", "f1", 250)];
+        commands.extend(path);
+        let state = farm(commands);
+        assert_eq!(remaining(&state, "f1"), 1000);
+        assert_eq!(state.reserved(&id("f1")), 0);
+    }
+}
+
+#[test]
+fn every_illegal_transition_is_refused_and_changes_nothing() {
+    use JobStatus::*;
+    // Paths that bring j1 into each status.
+    let reach = |status: JobStatus| -> Vec<Command> {
+        match status {
+            Queued => vec![],
+            Running => vec![set("j1", Running)],
+            Done => vec![set("j1", Running), set("j1", Done)],
+            Canceled => vec![set("j1", Canceled)],
+        }
+    };
+    for from in JobStatus::ALL {
+        for to in JobStatus::ALL {
+            let mut commands = vec![printer("p1"), spool("f1", 1000, 1000), job("j1", "f1", 100)];
+            commands.extend(reach(from));
+            let mut state = farm(commands);
+            let before = state.to_snapshot();
+            let outcome = state.apply(&propose(set("j1", to)));
+            if from.can_become(to) {
+                assert!(matches!(outcome, Outcome::Updated(_)), "{from} -> {to}");
+            } else {
+                assert_eq!(
+                    outcome,
+                    Outcome::Rejected(Rejection::IllegalTransition { from, to }),
+                    "{from} -> {to}"
+                );
+                assert_eq!(state.to_snapshot(), before, "{from} -> {to}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_status_change_of_an_unknown_job_is_rejected() {
+    let mut state = FarmState::default();
+    assert_eq!(
+        rejection(&mut state, set("ghost", JobStatus::Running)),
+        Rejection::UnknownJob(id("ghost"))
+    );
+}
+
+fn keyed(command: Command, key: &str, fingerprint: u64, at_ms: u64) -> Proposal {
+    Proposal {
+        command,
+        at_ms,
+        idempotency: Some(IdempotencyClaim {
+            key: key.to_owned(),
+            fingerprint,
+        }),
+    }
+}
+
+#[test]
+fn a_retried_idempotent_request_returns_the_first_outcome_and_applies_once() {
+    let mut state = farm(vec![printer("p1"), spool("f1", 1000, 1000)]);
+    let first = state.apply(&keyed(job("j1", "f1", 100), "k1", 7, 1));
+    // The retry carries a different generated id: it must not create a second job.
+    let retry = state.apply(&keyed(job("j2", "f1", 100), "k1", 7, 2));
+    assert_eq!(first, retry);
+    assert_eq!(state.counts().2, 1);
+    assert_eq!(state.reserved(&id("f1")), 100);
+}
+
+#[test]
+fn the_same_key_with_another_request_is_refused() {
+    let mut state = farm(vec![printer("p1")]);
+    state.apply(&keyed(printer("p2"), "k1", 1, 1));
+    assert_eq!(
+        state.apply(&keyed(printer("p3"), "k1", 2, 2)),
+        Outcome::Rejected(Rejection::IdempotencyKeyReused)
+    );
+    assert!(state.printer(&id("p3")).is_none());
+}
+
+#[test]
+fn idempotency_keys_expire_after_the_retention_time() {
+    let mut state = FarmState::default();
+    state.apply(&keyed(printer("p1"), "k1", 1, 1_000));
+    assert!(state.idempotency_record("k1").is_some());
+    // A leader with a clock in the past does not move time backwards…
+    state.apply(&propose(printer("p2")));
+    assert!(state.idempotency_record("k1").is_some());
+    // …and once the retention has passed, the key is forgotten.
+    let later = 1_000 + IDEMPOTENCY_RETENTION_MS + 1;
+    state.apply(&Proposal {
+        at_ms: later,
+        ..propose(printer("p3"))
+    });
+    assert!(state.idempotency_record("k1").is_none());
+    assert!(state
+        .take_changes()
+        .contains(&Change::Idempotency("k1".to_owned())));
+}
+
+#[test]
+fn changes_name_exactly_the_rows_an_apply_touched() {
+    let mut state = farm(vec![
+        printer("p1"),
+        spool("f1", 1000, 1000),
+        job("j1", "f1", 10),
+    ]);
+    state.take_changes();
+    state.apply(&propose(set("j1", JobStatus::Running)));
+    assert_eq!(state.take_changes(), vec![Change::PrintJob(id("j1"))]);
+    state.apply(&propose(set("j1", JobStatus::Done)));
+    assert_eq!(
+        state.take_changes(),
+        vec![Change::Filament(id("f1")), Change::PrintJob(id("j1"))]
+    );
+}
+
+// ---- properties over random command sequences -------------------------------------
+
+fn arb_command() -> impl Strategy<Value = Command> {
+    let ids = prop::sample::select(vec!["a", "b", "c", "d", "e", "f"]);
+    let spools = prop::sample::select(vec!["f1", "f2", "f3"]);
+    prop_oneof![
+        (spools.clone(), 1u64..2000, 0u64..2000).prop_map(|(f, total, rem)| spool(
+            f,
+            total,
+            rem.min(total)
+        )),
+        (ids.clone(), spools, 1u64..600).prop_map(|(j, f, g)| job(j, f, g)),
+        (ids, prop::sample::select(JobStatus::ALL.to_vec())).prop_map(|(j, s)| set(j, s)),
+    ]
+}
+
+fn check_invariants(
+    state: &FarmState,
+    done_by_spool: &BTreeMap<Id, u64>,
+    totals: &BTreeMap<Id, u64>,
+) {
+    for view in state.filaments() {
+        let f = &view.filament;
+        assert!(f.remaining_weight_in_grams <= f.total_weight_in_grams);
+        assert!(view.reserved_weight_in_grams <= f.remaining_weight_in_grams);
+        let live: u64 = state
+            .jobs()
+            .filter(|j| j.filament_id == f.id && j.status.reserves_filament())
+            .map(|j| j.print_weight_in_grams)
+            .sum();
+        assert_eq!(view.reserved_weight_in_grams, live);
+        let done = done_by_spool.get(&f.id).copied().unwrap_or(0);
+        assert_eq!(f.remaining_weight_in_grams, totals[&f.id] - done);
+    }
+}
+
+proptest! {
+    #[test]
+    fn random_commands_never_oversell_filament(commands in prop::collection::vec(arb_command(), 1..80)) {
+        let mut state = farm(vec![printer("p1")]);
+        // The "initial remaining" of each spool, and what Done jobs took from it.
+        let mut initial = BTreeMap::new();
+        let mut done = BTreeMap::new();
+        for command in &commands {
+            let outcome = state.apply(&propose(command.clone()));
+            match (command, &outcome) {
+                (Command::CreateFilament(f), Outcome::Created(_)) => {
+                    initial.insert(f.id.clone(), f.remaining_weight_in_grams);
+                }
+                (Command::SetJobStatus { status: JobStatus::Done, .. }, Outcome::Updated(Entity::PrintJob(j))) => {
+                    *done.entry(j.filament_id.clone()).or_insert(0) += j.print_weight_in_grams;
+                }
+                _ => {}
+            }
+            check_invariants(&state, &done, &initial);
+        }
+    }
+
+    #[test]
+    fn replicas_fed_the_same_log_are_equal_and_snapshots_round_trip(commands in prop::collection::vec(arb_command(), 1..60)) {
+        let mut a = farm(vec![printer("p1")]);
+        let mut b = farm(vec![printer("p1")]);
+        for command in &commands {
+            let pa = a.apply(&propose(command.clone()));
+            let pb = b.apply(&propose(command.clone()));
+            prop_assert_eq!(pa, pb);
+        }
+        prop_assert_eq!(a.to_snapshot(), b.to_snapshot());
+        prop_assert_eq!(a.digest(), b.digest());
+        let json = serde_json::to_vec(&a.to_snapshot()).expect("serialise");
+        let restored = FarmState::from_snapshot(serde_json::from_slice(&json).expect("parse"));
+        prop_assert_eq!(restored.to_snapshot(), a.to_snapshot());
+        prop_assert_eq!(restored.digest(), a.digest());
+        for view in a.filaments() {
+            prop_assert_eq!(restored.reserved(&view.filament.id), view.reserved_weight_in_grams);
+        }
+    }
+}
+
+#[test]
+fn the_digest_differs_when_the_state_differs() {
+    let a = farm(vec![printer("p1"), spool("f1", 10, 10)]);
+    let b = farm(vec![printer("p1"), spool("f1", 10, 9)]);
+    assert_ne!(a.digest(), b.digest());
+    let c = farm(vec![spool("f1", 10, 10), printer("p1")]);
+    assert_eq!(a.digest(), c.digest(), "insertion order must not matter");
+}

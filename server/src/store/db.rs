@@ -1,0 +1,79 @@
+//! Small helpers over redb shared by both stores: one error type for "the disk said no",
+//! and JSON get/put of meta values.
+
+use super::tables::{KEY_SCHEMA, SCHEMA_VERSION};
+use redb::{ReadableTable, Table, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Anything that can go wrong talking to a redb file or decoding what it holds.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("redb: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("stored value is not valid: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error(
+        "data was written by schema version {found}, this build reads version {SCHEMA_VERSION}"
+    )]
+    Schema { found: u64 },
+}
+
+macro_rules! redb_errors_into_db_error {
+    ($($error:ty),*) => {$(
+        impl From<$error> for DbError {
+            fn from(error: $error) -> Self {
+                Self::Redb(error.into())
+            }
+        }
+    )*};
+}
+redb_errors_into_db_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type MetaTable<'txn> = Table<'txn, &'static str, &'static [u8]>;
+
+pub fn get_json<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, DbError> {
+    match table.get(key)? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+pub fn put_json<T: Serialize>(
+    table: &mut MetaTable<'_>,
+    key: &str,
+    value: &T,
+) -> Result<(), DbError> {
+    table.insert(key, serde_json::to_vec(value)?.as_slice())?;
+    Ok(())
+}
+
+/// Opens (or creates) a redb file, creates the tables it needs and checks the schema.
+pub fn open(
+    path: &std::path::Path,
+    meta: TableDefinition<'static, &'static str, &'static [u8]>,
+    create: impl FnOnce(&redb::WriteTransaction) -> Result<(), DbError>,
+) -> Result<redb::Database, DbError> {
+    let db = redb::Database::create(path)?;
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(meta)?;
+        match get_json::<u64>(&table, KEY_SCHEMA)? {
+            Some(found) if found != SCHEMA_VERSION => return Err(DbError::Schema { found }),
+            Some(_) => {}
+            None => put_json(&mut table, KEY_SCHEMA, &SCHEMA_VERSION)?,
+        }
+    }
+    create(&txn)?;
+    txn.commit()?;
+    Ok(db)
+}

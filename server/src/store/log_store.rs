@@ -1,0 +1,220 @@
+//! The Raft log, vote and commit marker in `raft-log.redb`.
+//!
+//! Every `append` batch is one durable redb transaction (one fsync), and openraft is told
+//! the entries are flushed only after that commit returns: nothing is acknowledged to a
+//! leader, and so to a client, before it is on disk.
+
+use super::db::{self, get_json, put_json, DbError};
+use super::tables::{KEY_COMMITTED, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
+use super::{blocking, io_error};
+use crate::raft::typ::{Entry, LogId, StorageError, Vote};
+use crate::raft::TypeConfig;
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Handle on the log file; cheap to clone (it is also the log reader).
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<Database>,
+}
+
+impl LogStore {
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let db = db::open(path, LOG_META, |txn| {
+            txn.open_table(LOG)?;
+            Ok(())
+        })?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn read_meta<T>(
+        &self,
+        key: &'static str,
+        subject: ErrorSubject<u64>,
+    ) -> Result<Option<T>, StorageError>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let db = self.db.clone();
+        blocking(move || {
+            let read = || -> Result<Option<T>, DbError> {
+                let txn = db.begin_read()?;
+                get_json(&txn.open_table(LOG_META)?, key)
+            };
+            read().map_err(|e| io_error(subject, ErrorVerb::Read, e))
+        })
+        .await
+    }
+
+    async fn write_meta<T>(
+        &self,
+        key: &'static str,
+        value: T,
+        subject: ErrorSubject<u64>,
+    ) -> Result<(), StorageError>
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        let db = self.db.clone();
+        blocking(move || {
+            let write = || -> Result<(), DbError> {
+                let txn = db.begin_write()?;
+                put_json(&mut txn.open_table(LOG_META)?, key, &value)?;
+                txn.commit()?;
+                Ok(())
+            };
+            write().map_err(|e| io_error(subject, ErrorVerb::Write, e))
+        })
+        .await
+    }
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, DbError> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let db = self.db.clone();
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        blocking(move || {
+            let read = || -> Result<Vec<Entry>, DbError> {
+                let txn = db.begin_read()?;
+                let table = txn.open_table(LOG)?;
+                let mut entries = Vec::new();
+                for row in table.range::<u64>(bounds)? {
+                    let (_, value) = row?;
+                    entries.push(decode_entry(value.value())?);
+                }
+                Ok(entries)
+            };
+            read().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+        })
+        .await
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let read = || -> Result<LogState<TypeConfig>, DbError> {
+                let txn = db.begin_read()?;
+                let purged: Option<LogId> = get_json(&txn.open_table(LOG_META)?, KEY_PURGED)?;
+                let last = match txn.open_table(LOG)?.last()? {
+                    Some((_, value)) => Some(decode_entry(value.value())?.log_id),
+                    None => purged,
+                };
+                Ok(LogState {
+                    last_purged_log_id: purged,
+                    last_log_id: last,
+                })
+            };
+            read().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+        })
+        .await
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        self.write_meta(KEY_VOTE, *vote, ErrorSubject::Vote).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.read_meta(KEY_VOTE, ErrorSubject::Vote).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.write_meta(KEY_COMMITTED, committed, ErrorSubject::Store)
+            .await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self
+            .read_meta::<Option<LogId>>(KEY_COMMITTED, ErrorSubject::Store)
+            .await?
+            .flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let rows = entries
+            .into_iter()
+            .map(|entry| Ok((entry.log_id.index, serde_json::to_vec(&entry)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        let db = self.db.clone();
+        blocking(move || {
+            let write = || -> Result<(), DbError> {
+                // One transaction, one fsync, for the whole batch.
+                let txn = db.begin_write()?;
+                {
+                    let mut table = txn.open_table(LOG)?;
+                    for (index, bytes) in &rows {
+                        table.insert(index, bytes.as_slice())?;
+                    }
+                }
+                txn.commit()?;
+                Ok(())
+            };
+            write().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))
+        })
+        .await?;
+        callback.log_io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Deletes `log_id.index` itself too: truncation removes the conflicting entry.
+        self.delete_range(log_id.index.., None).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.delete_range(..=log_id.index, Some(log_id)).await
+    }
+}
+
+impl LogStore {
+    /// Deletes a range of entries; when purging, records the purge point in the same
+    /// transaction so the log state is never seen half-updated.
+    async fn delete_range<R>(&self, range: R, purged: Option<LogId>) -> Result<(), StorageError>
+    where
+        R: RangeBounds<u64> + Send + 'static,
+    {
+        let db = self.db.clone();
+        blocking(move || {
+            let write = || -> Result<(), DbError> {
+                let txn = db.begin_write()?;
+                if let Some(purged) = purged {
+                    put_json(&mut txn.open_table(LOG_META)?, KEY_PURGED, &purged)?;
+                }
+                txn.open_table(LOG)?
+                    .retain_in::<u64, _>(range, |_, _| false)?;
+                txn.commit()?;
+                Ok(())
+            };
+            write().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,41 @@
+//! Durable storage on redb: the Raft log and vote ([`log_store`]) and the farm state
+//! machine with its snapshots ([`state_machine`]), in two files under the node's data
+//! directory so the two never queue on redb's single writer.
+//!
+//! Owns: bytes on disk and their durability. Must not touch: farm rules (it calls
+//! `app::FarmState::apply`) or the network. See `DESIGN.md` beside this file.
+
+mod db;
+pub mod log_store;
+pub mod state_machine;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use log_store::LogStore;
+pub use state_machine::StateMachineStore;
+
+use crate::raft::typ;
+use openraft::{ErrorSubject, ErrorVerb, StorageIOError};
+
+/// Wraps any storage failure as openraft's `StorageError` (which stops the Raft core: a
+/// node that cannot trust its disk must not go on voting).
+pub(crate) fn io_error(
+    subject: ErrorSubject<typ::NodeId>,
+    verb: ErrorVerb,
+    error: impl std::error::Error + 'static,
+) -> typ::StorageError {
+    StorageIOError::new(subject, verb, openraft::AnyError::new(&error)).into()
+}
+
+/// Runs blocking redb work off the async runtime.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, typ::StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, typ::StorageError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(join) => Err(io_error(ErrorSubject::Store, ErrorVerb::Write, join)),
+    }
+}

@@ -1,0 +1,382 @@
+//! The farm state machine in `state.redb`.
+//!
+//! The farm lives in memory as an `app::FarmState` (what reads use) and on disk as one
+//! row per printer, spool, job and idempotency key. Each `apply` batch changes the memory
+//! state through `FarmState::apply`, then writes exactly the rows it touched together
+//! with `last_applied` and the membership in one durable transaction, so a restart finds
+//! the state and the point it reached in agreement.
+//!
+//! Snapshots are the whole farm as JSON (`app::FarmSnapshot`), kept in the `snapshot`
+//! table so the current one survives restarts.
+
+use super::db::{self, get_json, put_json, DbError};
+use super::tables::*;
+use super::{blocking, io_error};
+use crate::raft::typ::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership};
+use crate::raft::TypeConfig;
+use app::{Change, FarmSnapshot, FarmState, Outcome};
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The state machine: shared between openraft (which applies) and the HTTP layer (which
+/// reads). Cheap to clone.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    db: Database,
+    // A std lock, not a tokio one: it is only ever held for in-memory work, never across
+    // an `.await` or disk I/O, so readers are never stuck behind an fsync.
+    applied: RwLock<Applied>,
+}
+
+/// The in-memory farm and how far into the log it reflects.
+pub struct Applied {
+    pub farm: FarmState,
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+/// One row to write (`Some`) or delete (`None`).
+type Row = (
+    TableDefinition<'static, &'static str, &'static [u8]>,
+    String,
+    Option<Vec<u8>>,
+);
+
+impl StateMachineStore {
+    /// Opens the file and loads the farm into memory.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let db = db::open(path, SM_META, |txn| {
+            for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, SNAPSHOT] {
+                txn.open_table(table)?;
+            }
+            Ok(())
+        })?;
+        let applied = load(&db)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                db,
+                applied: RwLock::new(applied),
+            }),
+        })
+    }
+
+    /// Read access to the applied farm. Do not hold the guard across an `.await`.
+    pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
+        self.shared
+            .applied
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Applied> {
+        self.shared
+            .applied
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn db_error(subject: ErrorSubject<u64>, verb: ErrorVerb) -> impl Fn(DbError) -> StorageError {
+        move |e| io_error(subject.clone(), verb, e)
+    }
+}
+
+fn values<T>(rows: Vec<(String, T)>) -> Vec<T> {
+    rows.into_iter().map(|(_, value)| value).collect()
+}
+
+fn load(db: &Database) -> Result<Applied, DbError> {
+    fn rows<T: serde::de::DeserializeOwned>(
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+    ) -> Result<Vec<(String, T)>, DbError> {
+        let mut out = Vec::new();
+        for row in txn.open_table(table)?.iter()? {
+            let (key, value) = row?;
+            out.push((
+                key.value().to_owned(),
+                serde_json::from_slice(value.value())?,
+            ));
+        }
+        Ok(out)
+    }
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(SM_META)?;
+    let snapshot = FarmSnapshot {
+        printers: values(rows(&txn, PRINTERS)?),
+        filaments: values(rows(&txn, FILAMENTS)?),
+        print_jobs: values(rows(&txn, PRINT_JOBS)?),
+        idempotency: rows(&txn, IDEMPOTENCY)?,
+        clock_ms: get_json(&meta, KEY_CLOCK)?.unwrap_or(0),
+    };
+    Ok(Applied {
+        farm: FarmState::from_snapshot(snapshot),
+        last_applied: get_json(&meta, KEY_LAST_APPLIED)?,
+        membership: get_json(&meta, KEY_MEMBERSHIP)?.unwrap_or_default(),
+    })
+}
+
+/// The rows an apply batch changed, read from the new in-memory state.
+fn changed_rows(farm: &FarmState, changes: Vec<Change>) -> Result<Vec<Row>, serde_json::Error> {
+    changes
+        .into_iter()
+        .map(|change| {
+            Ok(match change {
+                Change::Printer(id) => (PRINTERS, id.to_string(), json(farm.printer(&id))?),
+                Change::Filament(id) => (FILAMENTS, id.to_string(), json(farm.raw_filament(&id))?),
+                Change::PrintJob(id) => (PRINT_JOBS, id.to_string(), json(farm.job(&id))?),
+                Change::Idempotency(key) => {
+                    let row = json(farm.idempotency_record(&key))?;
+                    (IDEMPOTENCY, key, row)
+                }
+            })
+        })
+        .collect()
+}
+
+fn json<T: serde::Serialize>(value: Option<&T>) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    value.map(serde_json::to_vec).transpose()
+}
+
+fn write_position(
+    txn: &WriteTransaction,
+    applied: &Option<LogId>,
+    membership: &StoredMembership,
+    clock_ms: u64,
+) -> Result<(), DbError> {
+    let mut meta = txn.open_table(SM_META)?;
+    put_json(&mut meta, KEY_LAST_APPLIED, applied)?;
+    put_json(&mut meta, KEY_MEMBERSHIP, membership)?;
+    put_json(&mut meta, KEY_CLOCK, &clock_ms)?;
+    Ok(())
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = self.read();
+        Ok((applied.last_applied, applied.membership.clone()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let (outcomes, rows, position) = {
+            let mut applied = self.write();
+            let mut outcomes = Vec::new();
+            for entry in entries {
+                applied.last_applied = Some(entry.log_id);
+                outcomes.push(match entry.payload {
+                    EntryPayload::Blank => Outcome::Nothing,
+                    EntryPayload::Normal(proposal) => applied.farm.apply(&proposal),
+                    EntryPayload::Membership(membership) => {
+                        applied.membership = StoredMembership::new(Some(entry.log_id), membership);
+                        Outcome::Nothing
+                    }
+                });
+            }
+            let changes = applied.farm.take_changes();
+            let rows = changed_rows(&applied.farm, changes)
+                .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
+            let position = (
+                applied.last_applied,
+                applied.membership.clone(),
+                applied.farm.clock_ms(),
+            );
+            (outcomes, rows, position)
+        };
+        let shared = self.shared.clone();
+        blocking(move || {
+            let write = || -> Result<(), DbError> {
+                let txn = shared.db.begin_write()?;
+                for (table, key, value) in &rows {
+                    let mut table = txn.open_table(*table)?;
+                    match value {
+                        Some(bytes) => table.insert(key.as_str(), bytes.as_slice())?,
+                        None => table.remove(key.as_str())?,
+                    };
+                }
+                write_position(&txn, &position.0, &position.1, position.2)?;
+                txn.commit()?;
+                Ok(())
+            };
+            write().map_err(Self::db_error(ErrorSubject::StateMachine, ErrorVerb::Write))
+        })
+        .await?;
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(snapshot = %meta.snapshot_id))]
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let signature = Some(meta.signature());
+        let farm_snapshot: FarmSnapshot = serde_json::from_slice(&data).map_err(|e| {
+            io_error(
+                ErrorSubject::Snapshot(signature.clone()),
+                ErrorVerb::Read,
+                e,
+            )
+        })?;
+        let farm = FarmState::from_snapshot(farm_snapshot.clone());
+        let shared = self.shared.clone();
+        let meta_owned = meta.clone();
+        blocking(move || {
+            let write = || -> Result<(), DbError> {
+                let txn = shared.db.begin_write()?;
+                replace_farm_rows(&txn, &farm_snapshot)?;
+                write_position(
+                    &txn,
+                    &meta_owned.last_log_id,
+                    &meta_owned.last_membership,
+                    farm_snapshot.clock_ms,
+                )?;
+                save_snapshot(&txn, &meta_owned, &data)?;
+                txn.commit()?;
+                Ok(())
+            };
+            write().map_err(Self::db_error(
+                ErrorSubject::Snapshot(signature),
+                ErrorVerb::Write,
+            ))
+        })
+        .await?;
+        let mut applied = self.write();
+        applied.farm = farm;
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let shared = self.shared.clone();
+        blocking(move || {
+            let read = || -> Result<Option<Snapshot>, DbError> {
+                let txn = shared.db.begin_read()?;
+                let table = txn.open_table(SNAPSHOT)?;
+                let Some(meta) = get_json::<SnapshotMeta>(&table, KEY_SNAPSHOT_META)? else {
+                    return Ok(None);
+                };
+                let data = table
+                    .get(KEY_SNAPSHOT_DATA)?
+                    .map(|bytes| bytes.value().to_vec())
+                    .unwrap_or_default();
+                Ok(Some(Snapshot {
+                    meta,
+                    snapshot: Box::new(Cursor::new(data)),
+                }))
+            };
+            read().map_err(Self::db_error(
+                ErrorSubject::Snapshot(None),
+                ErrorVerb::Read,
+            ))
+        })
+        .await
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    #[tracing::instrument(level = "info", skip_all)]
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (farm_snapshot, last_log_id, last_membership) = {
+            let applied = self.read();
+            (
+                applied.farm.to_snapshot(),
+                applied.last_applied,
+                applied.membership.clone(),
+            )
+        };
+        let data = serde_json::to_vec(&farm_snapshot)
+            .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        let snapshot_id = match last_log_id {
+            Some(id) => format!(
+                "{}-{}-{}",
+                id.leader_id.term,
+                id.index,
+                uuid::Uuid::now_v7().simple()
+            ),
+            None => format!("empty-{}", uuid::Uuid::now_v7().simple()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        };
+        let shared = self.shared.clone();
+        let (meta_owned, data_owned) = (meta.clone(), data.clone());
+        blocking(move || {
+            let write = || -> Result<(), DbError> {
+                let txn = shared.db.begin_write()?;
+                save_snapshot(&txn, &meta_owned, &data_owned)?;
+                txn.commit()?;
+                Ok(())
+            };
+            write().map_err(Self::db_error(
+                ErrorSubject::Snapshot(None),
+                ErrorVerb::Write,
+            ))
+        })
+        .await?;
+        tracing::info!(bytes = data.len(), index = ?last_log_id.map(|l| l.index), "snapshot built");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Result<(), DbError> {
+    let mut table = txn.open_table(SNAPSHOT)?;
+    put_json(&mut table, KEY_SNAPSHOT_META, meta)?;
+    table.insert(KEY_SNAPSHOT_DATA, data)?;
+    Ok(())
+}
+
+/// Replaces every farm row with the snapshot's content.
+fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<(), DbError> {
+    for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY] {
+        txn.delete_table(table)?;
+    }
+    let mut printers = txn.open_table(PRINTERS)?;
+    for printer in &snapshot.printers {
+        printers.insert(printer.id.as_str(), serde_json::to_vec(printer)?.as_slice())?;
+    }
+    let mut filaments = txn.open_table(FILAMENTS)?;
+    for filament in &snapshot.filaments {
+        filaments.insert(
+            filament.id.as_str(),
+            serde_json::to_vec(filament)?.as_slice(),
+        )?;
+    }
+    let mut jobs = txn.open_table(PRINT_JOBS)?;
+    for job in &snapshot.print_jobs {
+        jobs.insert(job.id.as_str(), serde_json::to_vec(job)?.as_slice())?;
+    }
+    let mut idempotency = txn.open_table(IDEMPOTENCY)?;
+    for (key, record) in &snapshot.idempotency {
+        idempotency.insert(key.as_str(), serde_json::to_vec(record)?.as_slice())?;
+    }
+    Ok(())
+}

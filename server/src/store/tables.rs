@@ -1,0 +1,33 @@
+//! Every redb table, in one place. Values are JSON: small, self-describing and easy to
+//! inspect; bump [`SCHEMA_VERSION`] whenever a stored type changes shape.
+
+use redb::TableDefinition;
+
+/// Stored in both files under `meta["schema"]`; a mismatch refuses to start.
+pub const SCHEMA_VERSION: u64 = 1;
+
+// ---- raft-log.redb ----
+/// Log entries by index.
+pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// `vote`, `committed`, `purged`, `schema`.
+pub const LOG_META: TableDefinition<&str, &[u8]> = TableDefinition::new("log_meta");
+
+// ---- state.redb ----
+pub const PRINTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("printers");
+pub const FILAMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("filaments");
+pub const PRINT_JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("print_jobs");
+pub const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// `last_applied`, `membership`, `clock_ms`, `schema`.
+pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+/// The current snapshot: `meta` and `data`.
+pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+
+pub const KEY_VOTE: &str = "vote";
+pub const KEY_COMMITTED: &str = "committed";
+pub const KEY_PURGED: &str = "purged";
+pub const KEY_SCHEMA: &str = "schema";
+pub const KEY_LAST_APPLIED: &str = "last_applied";
+pub const KEY_MEMBERSHIP: &str = "membership";
+pub const KEY_CLOCK: &str = "clock_ms";
+pub const KEY_SNAPSHOT_META: &str = "meta";
+pub const KEY_SNAPSHOT_DATA: &str = "data";

@@ -114,6 +114,8 @@ pub enum FieldProblem {
     TooLarge,
     #[error("must not be more than total_weight_in_grams")]
     AboveTotal,
+    #[error("must be 'linearizable' or 'stale'")]
+    Consistency,
 }
 
 impl NewPrinter {
@@ -264,6 +266,48 @@ pub struct Problem {
     pub leader_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_url: Option<String>,
+}
+
+/// `GET /api/v1/cluster`: this node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    pub node_id: u64,
+    /// `Leader`, `Follower`, `Candidate`, `Learner` or `Shutdown`.
+    pub role: String,
+    pub leader_id: Option<u64>,
+    pub leader_url: Option<String>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    /// Digest of the farm state at `applied_index` (16 hex digits): equal on replicas
+    /// that applied the same log.
+    pub state_digest: String,
+    pub members: Vec<MemberView>,
+}
+
+/// One member of the cluster as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub id: u64,
+    pub raft_addr: String,
+    pub http_url: Option<String>,
+    /// Voter (counts for quorum) or learner (replicated to, does not vote).
+    pub voter: bool,
+    /// Whether the leader's last call to this member succeeded recently; `null` when this
+    /// node is not the leader (only the leader talks to every member).
+    pub reachable: Option<bool>,
+    /// Highest log index known to be replicated to this member (leader only).
+    pub matched_index: Option<u64>,
+}
+
+/// `POST /api/v1/cluster/nodes`: add a node (as a learner, then a voter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddNodeRequest {
+    pub id: u64,
+    pub raft_addr: String,
 }
 
 /// Prefix of every problem `type` URI.

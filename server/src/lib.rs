@@ -1,3 +1,22 @@
-//! A Raft3D node: openraft consensus over redb storage, serving the farm's REST API.
+//! A Raft3D node: the farm of `app`, replicated with openraft, stored in redb, served
+//! over HTTP with axum.
+//!
+//! # Layout
+//! - [`config`]: `NodeConfig`, the typed flags of `raft3d serve`.
+//! - [`node`]: assembles a node (storage, Raft, listeners, bootstrap) and runs it.
+//! - [`store`]: redb-backed Raft log and state machine (durability lives here).
+//! - [`raft`]: openraft types, peer network client and peer-facing service.
+//! - [`http`]: the client-facing REST API, metrics and health endpoints.
+//! - [`admin`]: the `add-node` / `remove-node` commands (HTTP clients of the API).
+//! - [`local_cluster`]: `raft3d cluster`, N local nodes as child processes.
+//! - [`bench`]: `raft3d bench`, the load generator.
+
+pub mod admin;
+pub mod config;
+pub mod http;
+pub mod node;
 pub mod raft;
 pub mod store;
+
+pub use config::NodeConfig;
+pub use node::{start, Node, StartError};

@@ -1,1 +1,300 @@
+//! The client side of peer traffic: openraft's `RaftNetworkFactory` over HTTP.
+//!
+//! One `reqwest::Client` (one keep-alive connection pool) serves every peer; openraft's
+//! per-target clients are cheap handles on it. Every call has a timeout, and every
+//! outcome is recorded in [`PeerHealth`] so the cluster view can say which members the
+//! leader currently reaches.
+//!
+//! Wire format: JSON bodies of openraft's own request types, answered with a JSON
+//! `Result<Response, RaftError>` — this is a private protocol between Raft3D nodes of the
+//! same version, so mirroring openraft's types is the simplest correct encoding.
+//! Snapshots are the exception: the data is sent as a raw binary body (JSON would turn
+//! every byte into a number), with the vote and snapshot meta in headers.
 
+use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
+use super::{NodeAddr, TypeConfig};
+use openraft::error::{
+    Fatal, InstallSnapshotError, NetworkError, RaftError, RemoteError, ReplicationClosed,
+    StreamingError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::OptionalSend;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Header carrying the sender's vote with a snapshot.
+pub const SNAPSHOT_VOTE_HEADER: &str = "x-raft3d-vote";
+/// Header carrying the snapshot's meta (JSON).
+pub const SNAPSHOT_META_HEADER: &str = "x-raft3d-snapshot-meta";
+
+/// Timeouts for peer calls.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerTimeouts {
+    /// Append-entries and vote calls.
+    pub rpc: Duration,
+    /// Whole-snapshot transfer (can be tens of MB on a large farm).
+    pub snapshot: Duration,
+}
+
+/// The last outcome of calls to each peer, as seen from this node.
+#[derive(Debug, Clone, Default)]
+pub struct PeerHealth {
+    inner: Arc<Mutex<HashMap<NodeId, PeerStatus>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PeerStatus {
+    pub last_ok: Option<Instant>,
+    pub last_error: Option<Instant>,
+}
+
+impl PeerHealth {
+    fn record(&self, target: NodeId, ok: bool) {
+        let mut peers = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = peers.entry(target).or_insert(PeerStatus {
+            last_ok: None,
+            last_error: None,
+        });
+        let now = Some(Instant::now());
+        if ok {
+            status.last_ok = now;
+        } else {
+            status.last_error = now;
+        }
+    }
+
+    /// Whether the last call to `target` succeeded, and within `window`.
+    pub fn reachable(&self, target: NodeId, window: Duration) -> Option<bool> {
+        let peers = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = peers.get(&target)?;
+        let ok_recent = status.last_ok.is_some_and(|t| t.elapsed() <= window);
+        let failed_after = match (status.last_ok, status.last_error) {
+            (Some(ok), Some(err)) => err > ok,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        Some(ok_recent && !failed_after)
+    }
+}
+
+/// Builds per-peer clients over one shared connection pool.
+#[derive(Clone)]
+pub struct Network {
+    client: reqwest::Client,
+    timeouts: PeerTimeouts,
+    health: PeerHealth,
+}
+
+impl Network {
+    pub fn new(timeouts: PeerTimeouts, health: PeerHealth) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.rpc)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            timeouts,
+            health,
+        })
+    }
+
+    /// Asks `leader` for a linearizable read index (the Raft "read index" protocol: the
+    /// leader confirms with a quorum that it is still leader, then names its commit index).
+    pub async fn read_index(
+        &self,
+        leader_raft_addr: &str,
+    ) -> Result<ReadIndexReply, PeerCallError> {
+        let url = format!("http://{leader_raft_addr}/raft/read-index");
+        self.post_json(&url, &(), self.timeouts.rpc).await
+    }
+
+    /// Tells `leader` the client URL of node `id`, to be stored in the membership.
+    pub async fn register_client_url(
+        &self,
+        leader_raft_addr: &str,
+        request: &RegisterRequest,
+    ) -> Result<RegisterReply, PeerCallError> {
+        let url = format!("http://{leader_raft_addr}/raft/register");
+        self.post_json(&url, request, self.timeouts.rpc * 4).await
+    }
+
+    async fn post_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerCallError> {
+        let response = self
+            .client
+            .post(url)
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(PeerCallError::Status(response.status().as_u16()));
+        }
+        Ok(response.json().await?)
+    }
+}
+
+/// The leader's answer to a read-index request.
+pub type ReadIndexReply = Result<Option<LogId>, RaftError<NodeId, super::typ::CheckIsLeaderError>>;
+
+/// A node telling the leader where its clients can reach it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RegisterRequest {
+    pub id: NodeId,
+    pub http_url: String,
+}
+
+/// Whether the leader stored the URL (or why not).
+pub type RegisterReply = Result<(), String>;
+
+/// A peer call that did not produce a response.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerCallError {
+    #[error("peer unreachable: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("peer answered HTTP {0}")]
+    Status(u16),
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerClient {
+        PeerClient {
+            network: self.clone(),
+            target,
+            base: format!("http://{}/raft", node.raft_addr),
+        }
+    }
+}
+
+/// openraft's handle on one peer.
+pub struct PeerClient {
+    network: Network,
+    target: NodeId,
+    base: String,
+}
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(&self, path: &str, request: &Req) -> Result<Resp, RPCError<E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let url = format!("{}/{path}", self.base);
+        let result = self
+            .network
+            .post_json::<Req, Result<Resp, RaftError<NodeId, E>>>(
+                &url,
+                request,
+                self.network.timeouts.rpc,
+            )
+            .await;
+        self.network.health.record(self.target, result.is_ok());
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(remote)) => Err(openraft::error::RPCError::RemoteError(RemoteError::new(
+                self.target,
+                remote,
+            ))),
+            Err(PeerCallError::Transport(e)) if e.is_connect() => Err(Unreachable::new(&e).into()),
+            Err(e) => Err(NetworkError::new(&e).into()),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        request: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError> {
+        self.call("append", &request).await
+    }
+
+    async fn vote(
+        &mut self,
+        request: VoteRequest<NodeId>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError> {
+        self.call("vote", &request).await
+    }
+
+    /// Chunked transfer is not used: `full_snapshot` below sends the whole snapshot in one
+    /// request, so openraft never calls this. Answering with an error (rather than a
+    /// panic) keeps that assumption safe if it ever changes.
+    async fn install_snapshot(
+        &mut self,
+        _request: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<InstallSnapshotError>> {
+        let why = std::io::Error::other(
+            "chunked snapshot transfer is not supported; full_snapshot is used",
+        );
+        Err(NetworkError::new(&why).into())
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        let encode = |e: serde_json::Error| StreamingError::Network(NetworkError::new(&e));
+        let vote_header = serde_json::to_string(&vote).map_err(encode)?;
+        let meta_header = serde_json::to_string(&snapshot.meta).map_err(encode)?;
+        let body = snapshot.snapshot.into_inner();
+        let send = self
+            .network
+            .client
+            .post(format!("{}/snapshot", self.base))
+            .timeout(self.network.timeouts.snapshot)
+            .header(SNAPSHOT_VOTE_HEADER, vote_header)
+            .header(SNAPSHOT_META_HEADER, meta_header)
+            .body(body)
+            .send();
+        let response = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            response = send => response,
+        };
+        let result = async {
+            let response = response?.error_for_status()?;
+            response
+                .json::<Result<SnapshotResponse<NodeId>, Fatal<NodeId>>>()
+                .await
+        }
+        .await;
+        self.network.health.record(self.target, result.is_ok());
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(fatal)) => Err(StreamingError::RemoteError(RemoteError::new(
+                self.target,
+                fatal,
+            ))),
+            Err(e) if e.is_connect() => Err(StreamingError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
+        }
+    }
+}

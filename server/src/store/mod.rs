@@ -5,7 +5,7 @@
 //! Owns: bytes on disk and their durability. Must not touch: farm rules (it calls
 //! `app::FarmState::apply`) or the network. See `DESIGN.md` beside this file.
 
-mod db;
+pub mod db;
 pub mod log_store;
 pub mod state_machine;
 mod tables;

@@ -1,0 +1,199 @@
+//! A node's configuration: a typed struct built from command-line flags (each also
+//! settable from the environment), with defaults tuned for a loaded 2-core machine.
+//! Tests build it directly and change fields (port 0, temp dir, short timeouts).
+
+use crate::raft::typ::NodeId;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `raft3d serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct NodeConfig {
+    /// This node's id: a positive integer, unique in the cluster, never reused.
+    #[arg(long, env = "RAFT3D_ID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: NodeId,
+    /// Where clients (REST API, dashboard, metrics) connect.
+    #[arg(long, env = "RAFT3D_HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    pub http_addr: SocketAddr,
+    /// Where peers connect for Raft traffic (only peers; keep it off public networks).
+    #[arg(long, env = "RAFT3D_RAFT_ADDR", default_value = "127.0.0.1:9081")]
+    pub raft_addr: SocketAddr,
+    /// Directory for this node's redb files (created if missing).
+    #[arg(long, env = "RAFT3D_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Initial voters of a NEW cluster, as `id=host:port` of their Raft addresses, the same
+    /// list on every node. Ignored once the node has state; omit it on a node that will be
+    /// added to a running cluster with `raft3d add-node`.
+    #[arg(long, env = "RAFT3D_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<(NodeId, String)>,
+    /// URL clients should use for this node when it differs from --http-addr (e.g. the node
+    /// listens on 0.0.0.0). Default: http://<http-addr>.
+    #[arg(long, env = "RAFT3D_ADVERTISE_HTTP")]
+    pub advertise_http: Option<String>,
+    /// Milliseconds between leader heartbeats; also the append-entries RPC timeout.
+    #[arg(long, env = "RAFT3D_HEARTBEAT_MS", default_value_t = 150)]
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomised election timeout, in milliseconds.
+    #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MIN_MS", default_value_t = 750)]
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomised election timeout, in milliseconds.
+    #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MAX_MS", default_value_t = 1500)]
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and purge the log) after this many new log entries.
+    #[arg(long, env = "RAFT3D_SNAPSHOT_THRESHOLD", default_value_t = 10_000)]
+    pub snapshot_threshold: u64,
+    /// How long a write may wait for its commit before the client gets 503 (outcome
+    /// unknown; retry with the same Idempotency-Key).
+    #[arg(long, env = "RAFT3D_WRITE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub write_timeout_ms: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "RAFT3D_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+fn parse_peer(raw: &str) -> Result<(NodeId, String), String> {
+    let (id, addr) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("'{raw}' is not id=host:port"))?;
+    let id: NodeId = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{id}' is not a node id (a positive integer)"))?;
+    if id == 0 {
+        return Err("node id 0 is reserved".to_owned());
+    }
+    let addr = addr.trim();
+    if addr
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return Err(format!("'{addr}' is not host:port"));
+    }
+    Ok((id, addr.to_owned()))
+}
+
+/// Why a configuration cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--peers names node {0} twice")]
+    DuplicatePeer(NodeId),
+    #[error("--peers must include this node's own id ({0})")]
+    SelfNotInPeers(NodeId),
+    #[error(
+        "election timeouts must satisfy heartbeat < min < max (got {heartbeat} / {min} / {max} ms)"
+    )]
+    Timeouts { heartbeat: u64, min: u64, max: u64 },
+    #[error("--http-addr {0} is a wildcard address: give --advertise-http with the URL clients should use")]
+    NeedAdvertise(SocketAddr),
+}
+
+impl NodeConfig {
+    /// A config with the defaults, for tests and embedding.
+    pub fn new(id: NodeId, data_dir: PathBuf) -> Self {
+        Self {
+            id,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            raft_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            peers: Vec::new(),
+            advertise_http: None,
+            heartbeat_ms: 150,
+            election_timeout_min_ms: 750,
+            election_timeout_max_ms: 1500,
+            snapshot_threshold: 10_000,
+            write_timeout_ms: 5_000,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = BTreeMap::new();
+        for (id, addr) in &self.peers {
+            if seen.insert(*id, addr).is_some() {
+                return Err(ConfigError::DuplicatePeer(*id));
+            }
+        }
+        if !self.peers.is_empty() && !seen.contains_key(&self.id) {
+            return Err(ConfigError::SelfNotInPeers(self.id));
+        }
+        let (heartbeat, min, max) = (
+            self.heartbeat_ms,
+            self.election_timeout_min_ms,
+            self.election_timeout_max_ms,
+        );
+        if !(heartbeat > 0 && heartbeat < min && min < max) {
+            return Err(ConfigError::Timeouts {
+                heartbeat,
+                min,
+                max,
+            });
+        }
+        if self.advertise_http.is_none()
+            && self.http_addr.ip().is_unspecified()
+            && self.http_addr.port() != 0
+        {
+            return Err(ConfigError::NeedAdvertise(self.http_addr));
+        }
+        Ok(())
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub fn election_timeout_max(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_max_ms)
+    }
+
+    /// Log entries kept after a snapshot, so slightly-behind followers catch up from the
+    /// log rather than a whole snapshot: a tenth of the threshold, at most 1000.
+    pub fn logs_kept_after_snapshot(&self) -> u64 {
+        (self.snapshot_threshold / 10).min(1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_bad_peers_say_why() {
+        assert_eq!(
+            parse_peer("2=127.0.0.1:9082"),
+            Ok((2, "127.0.0.1:9082".to_owned()))
+        );
+        assert_eq!(
+            parse_peer("3=node3.farm:9083"),
+            Ok((3, "node3.farm:9083".to_owned()))
+        );
+        for bad in ["2", "x=127.0.0.1:1", "0=a:1", "2=127.0.0.1", "2=host:port"] {
+            assert!(parse_peer(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_config_must_name_itself_once_and_have_sane_timeouts() {
+        let mut config = NodeConfig::new(1, PathBuf::from("d"));
+        config.peers = vec![(1, "a:1".into()), (2, "b:2".into())];
+        assert!(config.validate().is_ok());
+        config.peers.push((2, "c:3".into()));
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::DuplicatePeer(2))
+        ));
+        config.peers = vec![(2, "b:2".into())];
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::SelfNotInPeers(1))
+        ));
+        config.peers.clear();
+        config.election_timeout_min_ms = 100;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Timeouts { .. })
+        ));
+    }
+}

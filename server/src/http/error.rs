@@ -1,0 +1,142 @@
+//! The ONE place where errors become HTTP responses (`application/problem+json`).
+
+use super::farm::FarmError;
+use app::api::{Problem, RequestError, PROBLEM_TYPE_BASE};
+use app::Rejection;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Everything a client request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Farm(#[from] FarmError),
+    #[error("no {kind} with id '{id}'")]
+    NotFound { kind: &'static str, id: String },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
+    BadIdempotencyKey,
+    #[error("no such resource: {0}")]
+    NoRoute(String),
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Request(e) if e.is_malformed() => StatusCode::BAD_REQUEST,
+            Self::Request(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Rejected(r) => match r {
+                Rejection::UnknownJob(_) => StatusCode::NOT_FOUND,
+                Rejection::DuplicateId { .. } | Rejection::IllegalTransition { .. } => {
+                    StatusCode::CONFLICT
+                }
+                Rejection::UnknownPrinter(_)
+                | Rejection::UnknownFilament(_)
+                | Rejection::InsufficientFilament { .. }
+                | Rejection::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            Self::Farm(FarmError::NotLeader {
+                leader_url: Some(_),
+                ..
+            }) => StatusCode::TEMPORARY_REDIRECT,
+            Self::Farm(FarmError::Membership(_)) => StatusCode::CONFLICT,
+            Self::Farm(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem `type` slug and title.
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Request(e) if e.is_malformed() => ("malformed-request", "Malformed request"),
+            Self::Request(_) => ("validation", "Validation failed"),
+            Self::Rejected(Rejection::UnknownJob(_)) => ("not-found", "Not found"),
+            Self::Rejected(Rejection::DuplicateId { .. }) => ("conflict", "Already exists"),
+            Self::Rejected(Rejection::IllegalTransition { .. }) => {
+                ("invalid-transition", "Transition not allowed")
+            }
+            Self::Rejected(Rejection::IdempotencyKeyReused) => {
+                ("idempotency-key-reused", "Idempotency-Key reused")
+            }
+            Self::Rejected(_) => ("validation", "Validation failed"),
+            Self::Farm(FarmError::NotLeader {
+                leader_url: Some(_),
+                ..
+            }) => ("not-leader", "Not the leader"),
+            Self::Farm(FarmError::Membership(_)) => ("conflict", "Membership change refused"),
+            Self::Farm(_) => ("unavailable", "Cluster unavailable"),
+            Self::NotFound { .. } | Self::NoRoute(_) => ("not-found", "Not found"),
+            Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
+            Self::BadIdempotencyKey => ("malformed-request", "Malformed request"),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::Internal(_) => ("internal", "Internal error"),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            Self::Request(e) => e.field().map(str::to_owned),
+            Self::Rejected(r) => r.field().map(str::to_owned),
+            Self::BadIdempotencyKey => Some("Idempotency-Key".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// A `307` carries the leader's URL in `X-Raft3D-Leader-Url`; the `Location` (that URL
+    /// plus the request's path and query) is added by `super::add_redirect_location`,
+    /// which sees the request.
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (slug, title) = self.kind();
+        let (leader_id, leader_url) = match &self {
+            Self::Farm(FarmError::NotLeader {
+                leader_id,
+                leader_url,
+            }) => (Some(*leader_id), leader_url.clone()),
+            _ => (None, None),
+        };
+        let problem = Problem {
+            kind: format!("{PROBLEM_TYPE_BASE}{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            field: self.field(),
+            leader_id,
+            leader_url: leader_url.clone(),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(id) = leader_id {
+            headers.insert("x-raft3d-leader-id", HeaderValue::from(id));
+        }
+        if let Some(url) = leader_url.as_deref() {
+            if let Ok(value) = HeaderValue::from_str(url) {
+                headers.insert("x-raft3d-leader-url", value);
+            }
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

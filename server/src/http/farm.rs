@@ -1,0 +1,399 @@
+//! `Farm`: the narrow facade HTTP handlers use instead of talking to openraft.
+//!
+//! It owns the cluster-facing decisions of a request: whether this node may write (or
+//! must point the client at the leader), how long a write may wait, and what makes a
+//! read linearizable on a leader (read index via `ensure_linearizable`) and on a follower
+//! (ask the leader for its read index, then wait until this node has applied it).
+
+use crate::raft::network::{Network, PeerHealth};
+use crate::raft::typ::{ClientWriteError, NodeId, Raft, RaftMetrics};
+use crate::raft::NodeAddr;
+use crate::store::state_machine::Applied;
+use crate::store::StateMachineStore;
+use app::api::{ClusterView, MemberView};
+use app::{Command, IdempotencyClaim, Outcome, Proposal};
+use openraft::error::{ChangeMembershipError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLockReadGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Never older than any write that returned before the read started (default).
+    Linearizable,
+    /// Whatever this node has applied; may lag the leader. Opt-in: `?consistency=stale`.
+    Stale,
+}
+
+/// Why the cluster could not serve a request right now. Mapped to HTTP in `error.rs`.
+#[derive(Debug, thiserror::Error)]
+pub enum FarmError {
+    #[error("this node is not the leader; node {leader_id} is")]
+    NotLeader {
+        leader_id: NodeId,
+        leader_url: Option<String>,
+    },
+    #[error("no leader is known (an election is in progress or there is no quorum)")]
+    NoLeader,
+    #[error("the leader has not heard from a quorum recently; the write was not attempted")]
+    NoQuorum,
+    #[error(
+        "no commit within {0:?}: the outcome is unknown (retry with the same Idempotency-Key)"
+    )]
+    Timeout(Duration),
+    #[error("the local Raft node has stopped")]
+    Stopped,
+    #[error("membership change refused: {0}")]
+    Membership(#[from] ChangeMembershipError<NodeId>),
+}
+
+/// Cheap to clone; one per node.
+#[derive(Clone)]
+pub struct Farm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: NodeId,
+    raft: Raft,
+    state: StateMachineStore,
+    network: Network,
+    health: PeerHealth,
+    write_timeout: Duration,
+    election_timeout_max: Duration,
+}
+
+/// Who leads, as far as this node knows.
+#[derive(Debug, Clone)]
+pub struct LeaderInfo {
+    pub id: Option<NodeId>,
+    pub node: Option<NodeAddr>,
+}
+
+impl Farm {
+    pub fn new(
+        id: NodeId,
+        raft: Raft,
+        state: StateMachineStore,
+        network: Network,
+        health: PeerHealth,
+        write_timeout: Duration,
+        election_timeout_max: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                raft,
+                state,
+                network,
+                health,
+                write_timeout,
+                election_timeout_max,
+            }),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// A copy of the current Raft metrics (never hold the watch borrow: openraft#1238).
+    pub fn metrics(&self) -> RaftMetrics {
+        self.inner.raft.metrics().borrow().clone()
+    }
+
+    pub fn leader(&self) -> LeaderInfo {
+        let metrics = self.metrics();
+        let node = metrics.current_leader.and_then(|id| {
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .cloned()
+        });
+        LeaderInfo {
+            id: metrics.current_leader,
+            node,
+        }
+    }
+
+    /// Commits a command through Raft and returns what applying it produced.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn propose(
+        &self,
+        command: Command,
+        idempotency: Option<IdempotencyClaim>,
+    ) -> Result<Outcome, FarmError> {
+        self.ensure_writable_leader()?;
+        let proposal = Proposal {
+            command,
+            at_ms: now_ms(),
+            idempotency,
+        };
+        let timeout = self.inner.write_timeout;
+        match tokio::time::timeout(timeout, self.inner.raft.client_write(proposal)).await {
+            Err(_) => Err(FarmError::Timeout(timeout)),
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(not_leader(forward.leader_id, forward.leader_node))
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Err(e.into())
+            }
+            Ok(Err(RaftError::Fatal(_))) => Err(FarmError::Stopped),
+        }
+    }
+
+    /// Waits until reading local state satisfies `consistency`, then lends it out.
+    /// Do not hold the returned guard across an `.await`.
+    pub async fn read(
+        &self,
+        consistency: Consistency,
+    ) -> Result<RwLockReadGuard<'_, Applied>, FarmError> {
+        if consistency == Consistency::Linearizable {
+            let deadline = self.inner.write_timeout;
+            tokio::time::timeout(deadline, self.read_barrier())
+                .await
+                .map_err(|_| FarmError::Timeout(deadline))??;
+        }
+        Ok(self.inner.state.read())
+    }
+
+    /// Read-index: make sure this node has applied everything committed before now.
+    async fn read_barrier(&self) -> Result<(), FarmError> {
+        let leader = self.leader();
+        match leader.id {
+            None => Err(FarmError::NoLeader),
+            Some(id) if id == self.inner.id => {
+                // Confirms leadership with a quorum, waits for the local apply.
+                self.inner
+                    .raft
+                    .ensure_linearizable()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match e {
+                        RaftError::APIError(
+                            openraft::error::CheckIsLeaderError::ForwardToLeader(f),
+                        ) => not_leader(f.leader_id, f.leader_node),
+                        RaftError::APIError(
+                            openraft::error::CheckIsLeaderError::QuorumNotEnough(_),
+                        ) => FarmError::NoQuorum,
+                        RaftError::Fatal(_) => FarmError::Stopped,
+                    })
+            }
+            Some(_) => {
+                let leader_addr = leader
+                    .node
+                    .map(|n| n.raft_addr)
+                    .ok_or(FarmError::NoLeader)?;
+                let read_log_id = match self.inner.network.read_index(&leader_addr).await {
+                    Ok(Ok(read_log_id)) => read_log_id,
+                    // The leader moved or lost its quorum between our look and its answer.
+                    Ok(Err(_)) | Err(_) => return Err(FarmError::NoLeader),
+                };
+                if let Some(log_id) = read_log_id {
+                    self.inner
+                        .raft
+                        .wait(None)
+                        .applied_index_at_least(Some(log_id.index), "linearizable read on follower")
+                        .await
+                        .map_err(|_| FarmError::Stopped)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses early (and cheaply) what only the leader may do, and refuses writes a
+    /// leader cut off from its quorum could not commit anyway.
+    fn ensure_writable_leader(&self) -> Result<(), FarmError> {
+        let metrics = self.metrics();
+        match metrics.current_leader {
+            Some(id) if id == self.inner.id => {
+                // A leader restored from disk after a restart has no quorum ack yet; with
+                // peers to hear from, treat that like silence rather than wait out the
+                // write timeout. A lone voter is its own quorum.
+                let alone = metrics.membership_config.membership().voter_ids().count() <= 1;
+                let limit = self.inner.election_timeout_max.as_millis() as u64;
+                match metrics.millis_since_quorum_ack {
+                    Some(silent_ms) if silent_ms > limit => Err(FarmError::NoQuorum),
+                    None if !alone => Err(FarmError::NoQuorum),
+                    _ => Ok(()),
+                }
+            }
+            Some(id) => Err(not_leader(
+                Some(id),
+                metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .cloned(),
+            )),
+            None => Err(FarmError::NoLeader),
+        }
+    }
+
+    /// Adds a node as a learner, waits for it to catch up, then makes it a voter.
+    pub async fn add_node(&self, id: NodeId, raft_addr: String) -> Result<(), FarmError> {
+        self.ensure_writable_leader()?;
+        let metrics = self.metrics();
+        let membership = metrics.membership_config.membership();
+        if membership.voter_ids().any(|voter| voter == id) {
+            return Ok(());
+        }
+        let node = NodeAddr {
+            raft_addr,
+            http_url: None,
+        };
+        self.inner
+            .raft
+            .add_learner(id, node, true)
+            .await
+            .map_err(|e| self.membership_error(e))?;
+        self.inner
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| self.membership_error(e))?;
+        Ok(())
+    }
+
+    /// Removes a node from the voters and from the membership.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), FarmError> {
+        self.ensure_writable_leader()?;
+        let membership = self.metrics().membership_config.membership().clone();
+        if membership.voter_ids().any(|voter| voter == id) {
+            self.inner
+                .raft
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await
+                .map_err(|e| self.membership_error(e))?;
+        } else if membership.get_node(&id).is_some() {
+            self.inner
+                .raft
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                .await
+                .map_err(|e| self.membership_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn membership_error(&self, error: RaftError<NodeId, ClientWriteError>) -> FarmError {
+        match error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                not_leader(f.leader_id, f.leader_node)
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => e.into(),
+            RaftError::Fatal(_) => FarmError::Stopped,
+        }
+    }
+
+    /// This node's view of the cluster, for `/api/v1/cluster` and the dashboard.
+    pub fn cluster_view(&self) -> ClusterView {
+        let metrics = self.metrics();
+        let (digest, applied_index) = {
+            let applied = self.inner.state.read();
+            (applied.farm.digest(), applied.last_applied.map(|l| l.index))
+        };
+        let is_leader = metrics.state == ServerState::Leader;
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let matched: BTreeMap<NodeId, Option<u64>> = metrics
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .map(|(id, log)| (*id, log.map(|l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let window = self.inner.election_timeout_max * 2;
+        let members = membership
+            .nodes()
+            .map(|(id, node)| MemberView {
+                id: *id,
+                raft_addr: node.raft_addr.clone(),
+                http_url: node.http_url.clone(),
+                voter: voters.contains(id),
+                reachable: match (is_leader, *id == self.inner.id) {
+                    (true, true) => Some(true),
+                    (true, false) => {
+                        Some(self.inner.health.reachable(*id, window).unwrap_or(false))
+                    }
+                    (false, _) => None,
+                },
+                matched_index: matched.get(id).copied().flatten(),
+            })
+            .collect();
+        let leader_url = metrics
+            .current_leader
+            .and_then(|id| membership.get_node(&id))
+            .and_then(|node| node.http_url.clone());
+        let role = match metrics.state {
+            ServerState::Follower if !voters.contains(&self.inner.id) => "Learner".to_owned(),
+            state => format!("{state:?}"),
+        };
+        ClusterView {
+            node_id: self.inner.id,
+            role,
+            leader_id: metrics.current_leader,
+            leader_url,
+            term: metrics.current_term,
+            last_log_index: metrics.last_log_index,
+            commit_index: committed_index(&metrics),
+            applied_index,
+            snapshot_index: metrics.snapshot.map(|l| l.index),
+            purged_index: metrics.purged.map(|l| l.index),
+            state_digest: format!("{digest:016x}"),
+            members,
+        }
+    }
+}
+
+/// openraft 0.9's metrics do not carry the commit index; every node applies only
+/// committed entries, so the applied index is a lower bound and on the leader the
+/// quorum-matched index is exact.
+fn committed_index(metrics: &RaftMetrics) -> Option<u64> {
+    let applied = metrics.last_applied.map(|l| l.index);
+    let Some(replication) = &metrics.replication else {
+        return applied;
+    };
+    let voters: Vec<NodeId> = metrics.membership_config.membership().voter_ids().collect();
+    let mut matched: Vec<u64> = voters
+        .iter()
+        .map(|id| {
+            replication
+                .get(id)
+                .copied()
+                .flatten()
+                .map(|l| l.index)
+                .unwrap_or(0)
+        })
+        .collect();
+    matched.sort_unstable_by(|a, b| b.cmp(a));
+    let quorum = voters.len() / 2;
+    matched.get(quorum).copied().max(applied)
+}
+
+fn not_leader(leader_id: Option<NodeId>, node: Option<NodeAddr>) -> FarmError {
+    match leader_id {
+        Some(leader_id) => FarmError::NotLeader {
+            leader_id,
+            leader_url: node.and_then(|n| n.http_url),
+        },
+        None => FarmError::NoLeader,
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

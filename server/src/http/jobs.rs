@@ -1,0 +1,85 @@
+//! `/api/v1/print_jobs`, including status changes.
+
+use super::{consistency, path_id, propose, query_params, ApiResult, ApiState, Body, QueryParams};
+use crate::http::error::ApiError;
+use app::api::{parse_status, NewPrintJob};
+use app::{Command, JobStatus, PrintJob};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::Json;
+use serde::Serialize;
+
+pub async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> ApiResult {
+    let request = NewPrintJob::from_json(&body.0)?;
+    propose(&state, &headers, uri.path(), request, |r| {
+        Command::CreatePrintJob(r.into_job(super::new_id()))
+    })
+    .await
+}
+
+/// `GET /api/v1/print_jobs[?status=queued]`.
+pub async fn list(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<Json<Vec<PrintJob>>> {
+    let params = query_params(query)?;
+    let wanted = params.get("status").map(|s| parse_status(s)).transpose()?;
+    let applied = state.farm.read(consistency(&params)?).await?;
+    let jobs = applied
+        .farm
+        .jobs()
+        .filter(|job| wanted.is_none_or(|s| job.status == s));
+    Ok(Json(jobs.cloned().collect()))
+}
+
+pub async fn get_one(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+) -> ApiResult<Json<PrintJob>> {
+    let id = path_id(path)?;
+    let consistency = consistency(&query_params(query)?)?;
+    let applied = state.farm.read(consistency).await?;
+    let job = applied.farm.job(&id).cloned();
+    job.map(Json).ok_or_else(|| ApiError::NotFound {
+        kind: "print job",
+        id: id.to_string(),
+    })
+}
+
+/// What a status change asks for; also what its idempotency fingerprint covers.
+#[derive(Serialize)]
+struct StatusChange {
+    status: JobStatus,
+}
+
+/// `POST /api/v1/print_jobs/{id}/status?status=running`.
+pub async fn set_status(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+) -> ApiResult {
+    let job_id = path_id(path)?;
+    let params = query_params(query)?;
+    let raw = params
+        .get("status")
+        .ok_or(app::api::RequestError::Missing { field: "status" })?;
+    let request = StatusChange {
+        status: parse_status(raw)?,
+    };
+    propose(&state, &headers, uri.path(), request, |r| {
+        Command::SetJobStatus {
+            job_id,
+            status: r.status,
+        }
+    })
+    .await
+}

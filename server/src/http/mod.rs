@@ -1,0 +1,224 @@
+//! The client-facing HTTP API on `--http-addr`: `/api/v1/*`, `/metrics`, `/healthz`,
+//! `/readyz`.
+//!
+//! Owns: turning HTTP into validated requests (via `app::api`) and outcomes into HTTP
+//! (via `error.rs`, the one place statuses are chosen). Must not hold farm rules (ask
+//! `app`) nor talk to openraft directly (ask [`farm::Farm`]).
+
+pub mod cluster;
+pub mod error;
+pub mod farm;
+pub mod filaments;
+pub mod jobs;
+pub mod metrics;
+pub mod ops;
+pub mod printers;
+
+use app::api::{fingerprint, FieldProblem, RequestError};
+use app::{Command, IdempotencyClaim, Outcome};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use error::ApiError;
+use farm::{Consistency, Farm};
+use metrics::HttpMetrics;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub farm: Farm,
+    pub metrics: HttpMetrics,
+    pub max_body_bytes: usize,
+}
+
+pub type ApiResult<T = Response> = Result<T, ApiError>;
+
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/printers", get(printers::list).post(printers::create))
+        .route("/printers/{id}", get(printers::get_one))
+        .route("/filaments", get(filaments::list).post(filaments::create))
+        .route("/filaments/{id}", get(filaments::get_one))
+        .route("/print_jobs", get(jobs::list).post(jobs::create))
+        .route("/print_jobs/{id}", get(jobs::get_one))
+        .route("/print_jobs/{id}/status", post(jobs::set_status))
+        .route("/cluster", get(cluster::view))
+        .route("/cluster/nodes", post(cluster::add_node))
+        .route("/cluster/nodes/{id}", delete(cluster::remove_node));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(
+            |request: Request| async move { ApiError::NoRoute(request.uri().path().to_owned()) },
+        )
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Bodies are read by `Body`, which turns "too large" into a 413 problem.
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn(add_redirect_location))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .with_state(state)
+}
+
+/// A `307` from a follower points at the same path and query on the leader.
+async fn add_redirect_location(request: Request, next: Next) -> Response {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_default();
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::TEMPORARY_REDIRECT {
+        let leader = response
+            .headers()
+            .get("x-raft3d-leader-url")
+            .and_then(|v| v.to_str().ok())
+            .map(|url| format!("{}{path_and_query}", url.trim_end_matches('/')));
+        if let Some(location) = leader.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+    }
+    response
+}
+
+async fn record_metrics(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state.metrics.record(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// A request body, with "too large" and "unreadable" turned into problem responses.
+pub struct Body(pub Bytes);
+
+impl FromRequest<ApiState> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge {
+                        limit: state.max_body_bytes,
+                    }
+                } else {
+                    ApiError::Request(RequestError::MalformedJson(rejection.body_text()))
+                }
+            })
+    }
+}
+
+/// The id in a path, validated like any other id.
+pub fn path_id(path: Result<Path<String>, PathRejection>) -> ApiResult<app::Id> {
+    let Path(raw) = path.map_err(|e| RequestError::WrongType {
+        field: format!("id ({})", e.body_text()),
+        expected: "a valid path segment",
+    })?;
+    Ok(app::api::parse_path_id(&raw)?)
+}
+
+pub type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// Query parameters, with undecodable ones refused.
+pub fn query_params(query: QueryParams) -> ApiResult<HashMap<String, String>> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::Request(RequestError::WrongType {
+            field: format!("query ({})", e.body_text()),
+            expected: "URL-encoded key=value pairs",
+        })
+    })
+}
+
+/// `?consistency=stale` opts into local reads; the default is linearizable.
+pub fn consistency(params: &HashMap<String, String>) -> ApiResult<Consistency> {
+    match params
+        .get("consistency")
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("linearizable") | Some("strong") => Ok(Consistency::Linearizable),
+        Some("stale") => Ok(Consistency::Stale),
+        Some(_) => Err(RequestError::Invalid {
+            field: "consistency",
+            problem: FieldProblem::Consistency,
+        }
+        .into()),
+    }
+}
+
+/// The `Idempotency-Key` claim of a request, if it carries one.
+pub fn idempotency_claim<T: Serialize>(
+    headers: &HeaderMap,
+    path: &str,
+    request: &T,
+) -> ApiResult<Option<IdempotencyClaim>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| ApiError::BadIdempotencyKey)?;
+    let visible = |b: u8| (0x21..=0x7e).contains(&b);
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(visible) {
+        return Err(ApiError::BadIdempotencyKey);
+    }
+    Ok(Some(IdempotencyClaim {
+        key: key.to_owned(),
+        fingerprint: fingerprint("POST", path, request),
+    }))
+}
+
+/// A fresh server-side id: a UUIDv7 (time-ordered, URL-safe), stamped before proposing so
+/// applying stays deterministic.
+pub fn new_id() -> app::Id {
+    let raw = uuid::Uuid::now_v7().simple().to_string();
+    app::Id::parse(&raw).unwrap_or_else(|_| unreachable!("32 hex digits are a valid id"))
+}
+
+/// Turns what applying a command produced into the response the client gets (the same on
+/// a retry with the same idempotency key).
+pub fn outcome_response(outcome: Outcome) -> ApiResult {
+    match outcome {
+        Outcome::Created(entity) => Ok((StatusCode::CREATED, Json(entity)).into_response()),
+        Outcome::Updated(entity) => Ok((StatusCode::OK, Json(entity)).into_response()),
+        Outcome::Rejected(rejection) => Err(rejection.into()),
+        Outcome::Nothing => Err(ApiError::Internal("a farm command produced no outcome")),
+    }
+}
+
+/// The shared path of every `POST`: claim the idempotency key on what the client sent,
+/// build the command (generating ids), commit it, answer with its outcome.
+pub async fn propose<R: Serialize>(
+    state: &ApiState,
+    headers: &HeaderMap,
+    path: &str,
+    request: R,
+    into_command: impl FnOnce(R) -> Command,
+) -> ApiResult {
+    let claim = idempotency_claim(headers, path, &request)?;
+    let outcome = state.farm.propose(into_command(request), claim).await?;
+    outcome_response(outcome)
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the REST API against a real, in-process, single-node cluster
+//! (real redb files in a temp dir, real HTTP on port 0). Cluster behaviour across
+//! processes is tested in `tests/cluster`.
+
+mod helpers;
+
+mod errors;
+mod idempotency;
+mod jobs;
+mod ops;
+mod resources;

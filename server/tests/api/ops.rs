@@ -1,0 +1,38 @@
+//! Operator endpoints on a single node.
+
+use crate::helpers::spawn_node;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_readiness_and_metrics_are_served() {
+    let node = spawn_node().await;
+    assert_eq!(node.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(node.get("/readyz").await.status(), StatusCode::OK);
+    node.post("/api/v1/printers", r#"{"company":"a","model":"b"}"#)
+        .await;
+    let text = node.get("/metrics").await.text().await.expect("text");
+    for name in [
+        "raft3d_is_leader 1",
+        "raft3d_term ",
+        "raft3d_last_log_index ",
+        "raft3d_applied_index ",
+        "raft3d_snapshot_index ",
+        r#"raft3d_http_requests_total{route="/api/v1/printers",method="POST",status="201"} 1"#,
+        "raft3d_http_request_duration_seconds_bucket{",
+    ] {
+        assert!(text.contains(name), "missing {name} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_cluster_view_names_this_node_as_leader() {
+    let node = spawn_node().await;
+    let view = node.get_json("/api/v1/cluster").await;
+    assert_eq!(view["node_id"], 1);
+    assert_eq!(view["role"], "Leader");
+    assert_eq!(view["leader_id"], 1);
+    assert_eq!(view["leader_url"].as_str(), Some(node.base.as_str()));
+    assert_eq!(view["members"][0]["voter"], true);
+    assert_eq!(view["members"][0]["reachable"], true);
+    assert_eq!(view["state_digest"].as_str().map(str::len), Some(16));
+}

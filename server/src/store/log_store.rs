@@ -41,12 +41,9 @@ impl LogStore {
         T: serde::de::DeserializeOwned + Send + 'static,
     {
         let db = self.db.clone();
-        blocking(move || {
-            let read = || -> Result<Option<T>, DbError> {
-                let txn = db.begin_read()?;
-                get_json(&txn.open_table(LOG_META)?, key)
-            };
-            read().map_err(|e| io_error(subject, ErrorVerb::Read, e))
+        blocking(subject, ErrorVerb::Read, move || {
+            let txn = db.begin_read()?;
+            get_json(&txn.open_table(LOG_META)?, key)
         })
         .await
     }
@@ -61,14 +58,11 @@ impl LogStore {
         T: serde::Serialize + Send + 'static,
     {
         let db = self.db.clone();
-        blocking(move || {
-            let write = || -> Result<(), DbError> {
-                let txn = db.begin_write()?;
-                put_json(&mut txn.open_table(LOG_META)?, key, &value)?;
-                txn.commit()?;
-                Ok(())
-            };
-            write().map_err(|e| io_error(subject, ErrorVerb::Write, e))
+        blocking(subject, ErrorVerb::Write, move || {
+            let txn = db.begin_write()?;
+            put_json(&mut txn.open_table(LOG_META)?, key, &value)?;
+            txn.commit()?;
+            Ok(())
         })
         .await
     }
@@ -85,18 +79,15 @@ impl RaftLogReader<TypeConfig> for LogStore {
     ) -> Result<Vec<Entry>, StorageError> {
         let db = self.db.clone();
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-        blocking(move || {
-            let read = || -> Result<Vec<Entry>, DbError> {
-                let txn = db.begin_read()?;
-                let table = txn.open_table(LOG)?;
-                let mut entries = Vec::new();
-                for row in table.range::<u64>(bounds)? {
-                    let (_, value) = row?;
-                    entries.push(decode_entry(value.value())?);
-                }
-                Ok(entries)
-            };
-            read().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+        blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(LOG)?;
+            let mut entries = Vec::new();
+            for row in table.range::<u64>(bounds)? {
+                let (_, value) = row?;
+                entries.push(decode_entry(value.value())?);
+            }
+            Ok(entries)
         })
         .await
     }
@@ -107,20 +98,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let db = self.db.clone();
-        blocking(move || {
-            let read = || -> Result<LogState<TypeConfig>, DbError> {
-                let txn = db.begin_read()?;
-                let purged: Option<LogId> = get_json(&txn.open_table(LOG_META)?, KEY_PURGED)?;
-                let last = match txn.open_table(LOG)?.last()? {
-                    Some((_, value)) => Some(decode_entry(value.value())?.log_id),
-                    None => purged,
-                };
-                Ok(LogState {
-                    last_purged_log_id: purged,
-                    last_log_id: last,
-                })
+        blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
+            let txn = db.begin_read()?;
+            let purged: Option<LogId> = get_json(&txn.open_table(LOG_META)?, KEY_PURGED)?;
+            let last = match txn.open_table(LOG)?.last()? {
+                Some((_, value)) => Some(decode_entry(value.value())?.log_id),
+                None => purged,
             };
-            read().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+            Ok(LogState {
+                last_purged_log_id: purged,
+                last_log_id: last,
+            })
         })
         .await
     }
@@ -164,20 +152,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         let db = self.db.clone();
-        blocking(move || {
-            let write = || -> Result<(), DbError> {
-                // One transaction, one fsync, for the whole batch.
-                let txn = db.begin_write()?;
-                {
-                    let mut table = txn.open_table(LOG)?;
-                    for (index, bytes) in &rows {
-                        table.insert(index, bytes.as_slice())?;
-                    }
+        blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
+            // One transaction, one fsync, for the whole batch.
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(LOG)?;
+                for (index, bytes) in &rows {
+                    table.insert(index, bytes.as_slice())?;
                 }
-                txn.commit()?;
-                Ok(())
-            };
-            write().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))
+            }
+            txn.commit()?;
+            Ok(())
         })
         .await?;
         callback.log_io_completed(Ok(()));
@@ -202,18 +187,15 @@ impl LogStore {
         R: RangeBounds<u64> + Send + 'static,
     {
         let db = self.db.clone();
-        blocking(move || {
-            let write = || -> Result<(), DbError> {
-                let txn = db.begin_write()?;
-                if let Some(purged) = purged {
-                    put_json(&mut txn.open_table(LOG_META)?, KEY_PURGED, &purged)?;
-                }
-                txn.open_table(LOG)?
-                    .retain_in::<u64, _>(range, |_, _| false)?;
-                txn.commit()?;
-                Ok(())
-            };
-            write().map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            let txn = db.begin_write()?;
+            if let Some(purged) = purged {
+                put_json(&mut txn.open_table(LOG_META)?, KEY_PURGED, &purged)?;
+            }
+            txn.open_table(LOG)?
+                .retain_in::<u64, _>(range, |_, _| false)?;
+            txn.commit()?;
+            Ok(())
         })
         .await
     }

@@ -28,14 +28,19 @@ pub(crate) fn io_error(
     StorageIOError::new(subject, verb, openraft::AnyError::new(&error)).into()
 }
 
-/// Runs blocking redb work off the async runtime.
-pub(crate) async fn blocking<T, F>(work: F) -> Result<T, typ::StorageError>
+/// Runs blocking redb work off the async runtime; a failure is reported to openraft as
+/// a storage error about `subject`.
+pub(crate) async fn blocking<T, F>(
+    subject: ErrorSubject<typ::NodeId>,
+    verb: ErrorVerb,
+    work: F,
+) -> Result<T, typ::StorageError>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, typ::StorageError> + Send + 'static,
+    F: FnOnce() -> Result<T, db::DbError> + Send + 'static,
 {
     match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(join) => Err(io_error(ErrorSubject::Store, ErrorVerb::Write, join)),
+        Ok(result) => result.map_err(|e| io_error(subject, verb, e)),
+        Err(join) => Err(io_error(subject, verb, join)),
     }
 }

@@ -82,10 +82,6 @@ impl StateMachineStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    fn db_error(subject: ErrorSubject<u64>, verb: ErrorVerb) -> impl Fn(DbError) -> StorageError {
-        move |e| io_error(subject.clone(), verb, e)
-    }
 }
 
 fn values<T>(rows: Vec<(String, T)>) -> Vec<T> {
@@ -197,21 +193,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             (outcomes, rows, position)
         };
         let shared = self.shared.clone();
-        blocking(move || {
-            let write = || -> Result<(), DbError> {
-                let txn = shared.db.begin_write()?;
-                for (table, key, value) in &rows {
-                    let mut table = txn.open_table(*table)?;
-                    match value {
-                        Some(bytes) => table.insert(key.as_str(), bytes.as_slice())?,
-                        None => table.remove(key.as_str())?,
-                    };
-                }
-                write_position(&txn, &position.0, &position.1, position.2)?;
-                txn.commit()?;
-                Ok(())
-            };
-            write().map_err(Self::db_error(ErrorSubject::StateMachine, ErrorVerb::Write))
+        blocking(ErrorSubject::StateMachine, ErrorVerb::Write, move || {
+            let txn = shared.db.begin_write()?;
+            for (table, key, value) in &rows {
+                let mut table = txn.open_table(*table)?;
+                match value {
+                    Some(bytes) => table.insert(key.as_str(), bytes.as_slice())?,
+                    None => table.remove(key.as_str())?,
+                };
+            }
+            write_position(&txn, &position.0, &position.1, position.2)?;
+            txn.commit()?;
+            Ok(())
         })
         .await?;
         Ok(outcomes)
@@ -243,8 +236,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let farm = FarmState::from_snapshot(farm_snapshot.clone());
         let shared = self.shared.clone();
         let meta_owned = meta.clone();
-        blocking(move || {
-            let write = || -> Result<(), DbError> {
+        blocking(
+            ErrorSubject::Snapshot(signature),
+            ErrorVerb::Write,
+            move || {
                 let txn = shared.db.begin_write()?;
                 replace_farm_rows(&txn, &farm_snapshot)?;
                 write_position(
@@ -256,12 +251,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 save_snapshot(&txn, &meta_owned, &data)?;
                 txn.commit()?;
                 Ok(())
-            };
-            write().map_err(Self::db_error(
-                ErrorSubject::Snapshot(signature),
-                ErrorVerb::Write,
-            ))
-        })
+            },
+        )
         .await?;
         let mut applied = self.write();
         applied.farm = farm;
@@ -272,26 +263,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let shared = self.shared.clone();
-        blocking(move || {
-            let read = || -> Result<Option<Snapshot>, DbError> {
-                let txn = shared.db.begin_read()?;
-                let table = txn.open_table(SNAPSHOT)?;
-                let Some(meta) = get_json::<SnapshotMeta>(&table, KEY_SNAPSHOT_META)? else {
-                    return Ok(None);
-                };
-                let data = table
-                    .get(KEY_SNAPSHOT_DATA)?
-                    .map(|bytes| bytes.value().to_vec())
-                    .unwrap_or_default();
-                Ok(Some(Snapshot {
-                    meta,
-                    snapshot: Box::new(Cursor::new(data)),
-                }))
+        blocking(ErrorSubject::Snapshot(None), ErrorVerb::Read, move || {
+            let txn = shared.db.begin_read()?;
+            let table = txn.open_table(SNAPSHOT)?;
+            let Some(meta) = get_json::<SnapshotMeta>(&table, KEY_SNAPSHOT_META)? else {
+                return Ok(None);
             };
-            read().map_err(Self::db_error(
-                ErrorSubject::Snapshot(None),
-                ErrorVerb::Read,
-            ))
+            let data = table
+                .get(KEY_SNAPSHOT_DATA)?
+                .map(|bytes| bytes.value().to_vec())
+                .unwrap_or_default();
+            Ok(Some(Snapshot {
+                meta,
+                snapshot: Box::new(Cursor::new(data)),
+            }))
         })
         .await
     }
@@ -326,17 +311,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         };
         let shared = self.shared.clone();
         let (meta_owned, data_owned) = (meta.clone(), data.clone());
-        blocking(move || {
-            let write = || -> Result<(), DbError> {
-                let txn = shared.db.begin_write()?;
-                save_snapshot(&txn, &meta_owned, &data_owned)?;
-                txn.commit()?;
-                Ok(())
-            };
-            write().map_err(Self::db_error(
-                ErrorSubject::Snapshot(None),
-                ErrorVerb::Write,
-            ))
+        blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
+            let txn = shared.db.begin_write()?;
+            save_snapshot(&txn, &meta_owned, &data_owned)?;
+            txn.commit()?;
+            Ok(())
         })
         .await?;
         tracing::info!(bytes = data.len(), index = ?last_log_id.map(|l| l.index), "snapshot built");

@@ -79,3 +79,78 @@ async fn vote_log_and_state_survive_a_restart() -> Result<(), StorageError> {
     assert_eq!(sm.read().farm.printer(&printer.id), Some(&printer));
     Ok(())
 }
+
+/// A farm of 100k jobs goes through a snapshot build on one store and an install on a
+/// fresh one (what a wiped follower gets), ending with the same farm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), StorageError> {
+    use app::{Command, Filament, FilamentType, PrintJob, Printer, Proposal};
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder};
+
+    const JOBS: u64 = 100_000;
+    let text = |s: &str| serde_json::from_value(serde_json::json!(s)).expect("text");
+    let id = |s: String| app::Id::parse(&s).expect("id");
+    let mut commands = vec![
+        Command::CreatePrinter(Printer {
+            id: id("p1".into()),
+            company: text("Prusa"),
+            model: text("MK4"),
+        }),
+        Command::CreateFilament(Filament {
+            id: id("f1".into()),
+            kind: FilamentType::Pla,
+            color: text("red"),
+            total_weight_in_grams: JOBS * 10,
+            remaining_weight_in_grams: JOBS * 10,
+        }),
+    ];
+    commands.extend((0..JOBS).map(|n| {
+        Command::CreatePrintJob(PrintJob {
+            id: id(format!("job-{n:06}")),
+            printer_id: id("p1".into()),
+            filament_id: id("f1".into()),
+            filepath: text("plates/bracket-v2.gcode"),
+            print_weight_in_grams: 7,
+            status: app::JobStatus::Queued,
+        })
+    }));
+    let entries: Vec<Entry<TypeConfig>> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), i as u64 + 1),
+            payload: EntryPayload::Normal(Proposal {
+                command,
+                at_ms: 0,
+                idempotency: None,
+            }),
+        })
+        .collect();
+
+    let source_dir = TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let (_, mut source) = open(&source_dir)?;
+    for batch in entries.chunks(5_000) {
+        source.apply(batch.to_vec()).await?;
+    }
+    let started = std::time::Instant::now();
+    let snapshot = source.build_snapshot().await?;
+    let built = started.elapsed();
+    let bytes = snapshot.snapshot.get_ref().len();
+
+    let target_dir = TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let (_, mut target) = open(&target_dir)?;
+    let started = std::time::Instant::now();
+    target.install_snapshot(&snapshot.meta, snapshot.snapshot).await?;
+    let installed = started.elapsed();
+    println!("100k-job snapshot: {bytes} bytes, built in {built:?}, installed in {installed:?}");
+
+    assert_eq!(target.read().farm.counts(), (1, 1, JOBS as usize));
+    assert_eq!(target.read().farm.digest(), source.read().farm.digest());
+    assert_eq!(target.read().farm.reserved(&id("f1".into())), JOBS * 7);
+    // And the installed state is on disk, not only in memory.
+    drop(target);
+    let (_, reopened) = open(&target_dir)?;
+    assert_eq!(reopened.read().farm.digest(), source.read().farm.digest());
+    assert_eq!(reopened.read().last_applied, snapshot.meta.last_log_id);
+    Ok(())
+}

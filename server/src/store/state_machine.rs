@@ -17,10 +17,17 @@ use crate::raft::TypeConfig;
 use app::{Change, FarmSnapshot, FarmState, Outcome};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// Applies are committed without fsync, but never longer than this apart: it bounds how
+/// much committed log a crashed node re-applies on restart.
+const MAX_UNSYNCED_APPLY: Duration = Duration::from_millis(100);
 
 /// The state machine: shared between openraft (which applies) and the HTTP layer (which
 /// reads). Cheap to clone.
@@ -31,6 +38,10 @@ pub struct StateMachineStore {
 
 struct Shared {
     db: Database,
+    /// Serialises applies and snapshot builds, and remembers the last durable commit.
+    /// Held across the disk write on purpose: a snapshot must never describe applies
+    /// whose rows are not yet committed (see `DESIGN.md`, "durability of applies").
+    writer: tokio::sync::Mutex<Instant>,
     // A std lock, not a tokio one: it is only ever held for in-memory work, never across
     // an `.await` or disk I/O, so readers are never stuck behind an fsync.
     applied: RwLock<Applied>,
@@ -63,6 +74,7 @@ impl StateMachineStore {
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
+                writer: tokio::sync::Mutex::new(Instant::now()),
                 applied: RwLock::new(applied),
             }),
         })
@@ -168,6 +180,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let mut last_durable = self.shared.writer.lock().await;
         let (outcomes, rows, position) = {
             let mut applied = self.write();
             let mut outcomes = Vec::new();
@@ -192,9 +205,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             );
             (outcomes, rows, position)
         };
+        // Applied entries are committed, hence already durable in the log of a majority
+        // (and of this node): after a crash, openraft re-applies them from there. So the
+        // state rows need no fsync of their own every time.
+        let durable = last_durable.elapsed() >= MAX_UNSYNCED_APPLY;
         let shared = self.shared.clone();
         blocking(ErrorSubject::StateMachine, ErrorVerb::Write, move || {
-            let txn = shared.db.begin_write()?;
+            let mut txn = shared.db.begin_write()?;
+            if !durable {
+                txn.set_durability(Durability::None)
+                    .map_err(|e| DbError::Redb(e.into()))?;
+            }
             for (table, key, value) in &rows {
                 let mut table = txn.open_table(*table)?;
                 match value {
@@ -207,6 +228,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             Ok(())
         })
         .await?;
+        if durable {
+            *last_durable = Instant::now();
+        }
         Ok(outcomes)
     }
 
@@ -285,6 +309,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     #[tracing::instrument(level = "info", skip_all)]
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        // No apply may run between reading the state and the durable commit below, which
+        // also makes every earlier (unsynced) apply durable: the snapshot never gets ahead
+        // of what a restart finds on disk, so purging the log up to it is safe.
+        let mut last_durable = self.shared.writer.lock().await;
         let (farm_snapshot, last_log_id, last_membership) = {
             let applied = self.read();
             (
@@ -318,6 +346,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             Ok(())
         })
         .await?;
+        *last_durable = Instant::now();
         tracing::info!(bytes = data.len(), index = ?last_log_id.map(|l| l.index), "snapshot built");
         Ok(Snapshot {
             meta,

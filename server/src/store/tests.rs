@@ -127,7 +127,8 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
         })
         .collect();
 
-    let source_dir = TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let source_dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
     let (_, mut source) = open(&source_dir)?;
     for batch in entries.chunks(5_000) {
         source.apply(batch.to_vec()).await?;
@@ -137,10 +138,13 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
     let built = started.elapsed();
     let bytes = snapshot.snapshot.get_ref().len();
 
-    let target_dir = TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let target_dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
     let (_, mut target) = open(&target_dir)?;
     let started = std::time::Instant::now();
-    target.install_snapshot(&snapshot.meta, snapshot.snapshot).await?;
+    target
+        .install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await?;
     let installed = started.elapsed();
     println!("100k-job snapshot: {bytes} bytes, built in {built:?}, installed in {installed:?}");
 

@@ -4,11 +4,11 @@
 
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::{self, farm::Farm, metrics::HttpMetrics, ApiState};
-use crate::raft::network::{Network, PeerHealth, PeerTimeouts, RegisterRequest};
+use crate::raft::network::{Network, NodeInfo, PeerHealth, PeerTimeouts};
 use crate::raft::typ::{NodeId, Raft};
 use crate::raft::{self, NodeAddr};
 use crate::store::{LogStore, StateMachineStore};
-use openraft::SnapshotPolicy;
+use openraft::{ChangeMembers, SnapshotPolicy};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -124,20 +124,15 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(serve(http_listener, api, stopped.clone()));
-    tasks.spawn(serve(
-        raft_listener,
-        raft::service::router(raft.clone()),
-        stopped.clone(),
-    ));
+    let info = NodeInfo {
+        id: config.id,
+        http_url,
+    };
+    let peer_service = raft::service::router(raft.clone(), info.clone());
+    tasks.spawn(serve(raft_listener, peer_service, stopped.clone()));
 
     bootstrap(&raft, &config).await;
-    tasks.spawn(publish_client_url(
-        raft.clone(),
-        network,
-        config.id,
-        http_url,
-        stopped,
-    ));
+    tasks.spawn(maintain_client_urls(raft.clone(), network, info, stopped));
     tracing::info!(id = config.id, %http_addr, %raft_addr, "node started");
     Ok(Node {
         id: config.id,
@@ -237,50 +232,68 @@ async fn bootstrap(raft: &Raft, config: &NodeConfig) {
     }
 }
 
-/// Keeps this node's client URL in the replicated membership, so every member can send
-/// clients to it (redirects, cluster view). Retries until the leader has stored it, then
-/// keeps checking in case membership is rewritten.
-async fn publish_client_url(
+/// While this node leads, keeps every member's client URL in the replicated membership,
+/// so any node can send clients to any other (redirects, cluster view) and restarts need
+/// no flags. `--peers` only knows Raft addresses, and every node must initialise the
+/// identical membership entry, so URLs start empty: the leader asks each member
+/// (`/raft/info`) and writes all changes in ONE membership change (concurrent changes
+/// would only refuse each other).
+async fn maintain_client_urls(
     raft: Raft,
     network: Network,
-    id: NodeId,
-    http_url: String,
+    me: NodeInfo,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), std::io::Error> {
+    let mut interval = tokio::time::interval(Duration::from_millis(500));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let (stored, leader) = {
-            let metrics = raft.metrics();
-            let metrics = metrics.borrow();
-            let membership = metrics.membership_config.membership();
-            let stored = membership.get_node(&id).map(|n| n.http_url.clone());
-            let leader = metrics
-                .current_leader
-                .and_then(|l| membership.get_node(&l).map(|n| (l, n.raft_addr.clone())));
-            (stored, leader)
-        };
-        let wait = match (stored, leader) {
-            (Some(url), _) if url.as_deref() == Some(http_url.as_str()) => Duration::from_secs(5),
-            (Some(_), Some((leader_id, _))) if leader_id == id => {
-                if let Err(e) = raft::service::store_client_url(&raft, id, http_url.clone()).await {
-                    tracing::debug!(error = %e, "storing own client URL failed; will retry");
-                }
-                Duration::from_millis(500)
-            }
-            (Some(_), Some((_, leader_addr))) => {
-                let request = RegisterRequest {
-                    id,
-                    http_url: http_url.clone(),
-                };
-                if let Err(e) = network.register_client_url(&leader_addr, &request).await {
-                    tracing::debug!(error = %e, "publishing client URL failed; will retry");
-                }
-                Duration::from_millis(500)
-            }
-            _ => Duration::from_millis(200),
-        };
         tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
+            _ = interval.tick() => {}
+        }
+        let (leader, members) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            let members: Vec<(NodeId, NodeAddr)> = metrics
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, node)| (*id, node.clone()))
+                .collect();
+            (metrics.current_leader, members)
+        };
+        if leader != Some(me.id) {
+            continue;
+        }
+        let mut updates = BTreeMap::new();
+        for (id, node) in members {
+            let url = match id == me.id {
+                true => Some(me.http_url.clone()),
+                // A member that does not answer keeps its last known URL.
+                false => network
+                    .node_info(&node.raft_addr)
+                    .await
+                    .ok()
+                    .filter(|i| i.id == id)
+                    .map(|i| i.http_url),
+            };
+            if url.is_some() && url != node.http_url {
+                updates.insert(
+                    id,
+                    NodeAddr {
+                        http_url: url,
+                        ..node
+                    },
+                );
+            }
+        }
+        if !updates.is_empty() {
+            if let Err(e) = raft
+                .change_membership(ChangeMembers::SetNodes(updates), false)
+                .await
+            {
+                tracing::debug!(error = %e, "recording client URLs failed; will retry");
+            }
         }
     }
 }

@@ -124,14 +124,19 @@ impl Network {
         self.post_json(&url, &(), self.timeouts.rpc).await
     }
 
-    /// Tells `leader` the client URL of node `id`, to be stored in the membership.
-    pub async fn register_client_url(
-        &self,
-        leader_raft_addr: &str,
-        request: &RegisterRequest,
-    ) -> Result<RegisterReply, PeerCallError> {
-        let url = format!("http://{leader_raft_addr}/raft/register");
-        self.post_json(&url, request, self.timeouts.rpc * 4).await
+    /// Asks a peer who it is and where its clients reach it.
+    pub async fn node_info(&self, raft_addr: &str) -> Result<NodeInfo, PeerCallError> {
+        let url = format!("http://{raft_addr}/raft/info");
+        let response = self
+            .client
+            .get(url)
+            .timeout(self.timeouts.rpc)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(PeerCallError::Status(response.status().as_u16()));
+        }
+        Ok(response.json().await?)
     }
 
     async fn post_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
@@ -157,15 +162,12 @@ impl Network {
 /// The leader's answer to a read-index request.
 pub type ReadIndexReply = Result<Option<LogId>, RaftError<NodeId, super::typ::CheckIsLeaderError>>;
 
-/// A node telling the leader where its clients can reach it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct RegisterRequest {
+/// A node's identity and client URL, as served on its Raft listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NodeInfo {
     pub id: NodeId,
     pub http_url: String,
 }
-
-/// Whether the leader stored the URL (or why not).
-pub type RegisterReply = Result<(), String>;
 
 /// A peer call that did not produce a response.
 #[derive(Debug, thiserror::Error)]

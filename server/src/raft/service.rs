@@ -4,49 +4,54 @@
 //! openraft's result as JSON. Nothing here makes decisions of its own; client traffic
 //! never reaches this listener.
 
-use super::network::{RegisterReply, RegisterRequest, SNAPSHOT_META_HEADER, SNAPSHOT_VOTE_HEADER};
+use super::network::{NodeInfo, SNAPSHOT_META_HEADER, SNAPSHOT_VOTE_HEADER};
 use super::typ::{NodeId, Raft, SnapshotMeta, Vote};
-use super::{NodeAddr, TypeConfig};
+use super::TypeConfig;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
-use openraft::ChangeMembers;
-use std::collections::BTreeMap;
 use std::io::Cursor;
 
 /// Largest peer request accepted: a whole snapshot travels in one body.
 const MAX_PEER_BODY: usize = 1 << 30;
 
-pub fn router(raft: Raft) -> Router {
+/// What the peer service needs: the local Raft and who this node is.
+#[derive(Clone)]
+pub struct PeerState {
+    pub raft: Raft,
+    pub info: NodeInfo,
+}
+
+pub fn router(raft: Raft, node: NodeInfo) -> Router {
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/read-index", post(read_index))
-        .route("/raft/register", post(register))
+        .route("/raft/info", get(info))
         .layer(DefaultBodyLimit::max(MAX_PEER_BODY))
-        .with_state(raft)
+        .with_state(PeerState { raft, info: node })
 }
 
 async fn append(
-    State(raft): State<Raft>,
+    State(PeerState { raft, .. }): State<PeerState>,
     Json(request): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> impl axum::response::IntoResponse {
     Json(raft.append_entries(request).await)
 }
 
 async fn vote(
-    State(raft): State<Raft>,
+    State(PeerState { raft, .. }): State<PeerState>,
     Json(request): Json<VoteRequest<NodeId>>,
 ) -> impl axum::response::IntoResponse {
     Json(raft.vote(request).await)
 }
 
 async fn snapshot(
-    State(raft): State<Raft>,
+    State(PeerState { raft, .. }): State<PeerState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
@@ -76,7 +81,9 @@ async fn snapshot(
     Json(raft.install_full_snapshot(vote, snapshot).await).into_response()
 }
 
-async fn read_index(State(raft): State<Raft>) -> impl axum::response::IntoResponse {
+async fn read_index(
+    State(PeerState { raft, .. }): State<PeerState>,
+) -> impl axum::response::IntoResponse {
     Json(
         raft.get_read_log_id()
             .await
@@ -84,39 +91,8 @@ async fn read_index(State(raft): State<Raft>) -> impl axum::response::IntoRespon
     )
 }
 
-/// Stores a member's client URL in the membership (leader only), so every node can
-/// redirect clients to every other node.
-async fn register(
-    State(raft): State<Raft>,
-    Json(request): Json<RegisterRequest>,
-) -> Json<RegisterReply> {
-    Json(store_client_url(&raft, request.id, request.http_url).await)
-}
-
-/// Writes `http_url` into member `id`'s entry of the membership, if it differs. Only
-/// succeeds on the leader; used by the register RPC and by the leader for itself.
-pub async fn store_client_url(raft: &Raft, id: NodeId, http_url: String) -> RegisterReply {
-    // Copy what we need out of the metrics: never hold the watch borrow across an await.
-    let current = raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .get_node(&id)
-        .cloned();
-    let Some(current) = current else {
-        return Err(format!("node {id} is not a member"));
-    };
-    if current.http_url.as_deref() == Some(http_url.as_str()) {
-        return Ok(());
-    }
-    let updated = NodeAddr {
-        http_url: Some(http_url),
-        ..current
-    };
-    let change = ChangeMembers::SetNodes(BTreeMap::from([(id, updated)]));
-    raft.change_membership(change, false)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// Who this node is and where its clients reach it; the leader collects these into the
+/// membership (see `node::maintain_client_urls`).
+async fn info(State(state): State<PeerState>) -> Json<NodeInfo> {
+    Json(state.info)
 }

@@ -1,8 +1,7 @@
 //! `/api/v1/filaments`. Spools are shown with what their live jobs reserve
 //! (`reserved_weight_in_grams`) and what is left for new jobs (`available_weight_in_grams`).
 
-use super::{consistency, path_id, propose, query_params, ApiResult, ApiState, Body, QueryParams};
-use crate::http::error::ApiError;
+use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams};
 use app::api::NewFilament;
 use app::state::FilamentView;
 use app::Command;
@@ -28,9 +27,7 @@ pub async fn list(
     State(state): State<ApiState>,
     query: QueryParams,
 ) -> ApiResult<Json<Vec<FilamentView>>> {
-    let consistency = consistency(&query_params(query)?)?;
-    let applied = state.farm.read(consistency).await?;
-    Ok(Json(applied.farm.filaments().collect()))
+    read_list(&state, query, |farm, _| Ok(farm.filaments().collect())).await
 }
 
 pub async fn get_one(
@@ -38,12 +35,8 @@ pub async fn get_one(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> ApiResult<Json<FilamentView>> {
-    let id = path_id(path)?;
-    let consistency = consistency(&query_params(query)?)?;
-    let applied = state.farm.read(consistency).await?;
-    let filament = applied.farm.filament(&id);
-    filament.map(Json).ok_or_else(|| ApiError::NotFound {
-        kind: "filament",
-        id: id.to_string(),
+    read_one(&state, path, query, "filament", |farm, id| {
+        farm.filament(id)
     })
+    .await
 }

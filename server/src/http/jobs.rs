@@ -1,7 +1,8 @@
 //! `/api/v1/print_jobs`, including status changes.
 
-use super::{consistency, path_id, propose, query_params, ApiResult, ApiState, Body, QueryParams};
-use crate::http::error::ApiError;
+use super::{
+    path_id, propose, query_params, read_list, read_one, ApiResult, ApiState, Body, QueryParams,
+};
 use app::api::{parse_status, NewPrintJob};
 use app::{Command, JobStatus, PrintJob};
 use axum::extract::rejection::PathRejection;
@@ -28,14 +29,14 @@ pub async fn list(
     State(state): State<ApiState>,
     query: QueryParams,
 ) -> ApiResult<Json<Vec<PrintJob>>> {
-    let params = query_params(query)?;
-    let wanted = params.get("status").map(|s| parse_status(s)).transpose()?;
-    let applied = state.farm.read(consistency(&params)?).await?;
-    let jobs = applied
-        .farm
-        .jobs()
-        .filter(|job| wanted.is_none_or(|s| job.status == s));
-    Ok(Json(jobs.cloned().collect()))
+    read_list(&state, query, |farm, params| {
+        let wanted = params.get("status").map(|s| parse_status(s)).transpose()?;
+        let jobs = farm
+            .jobs()
+            .filter(|job| wanted.is_none_or(|s| job.status == s));
+        Ok(jobs.cloned().collect())
+    })
+    .await
 }
 
 pub async fn get_one(
@@ -43,14 +44,10 @@ pub async fn get_one(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> ApiResult<Json<PrintJob>> {
-    let id = path_id(path)?;
-    let consistency = consistency(&query_params(query)?)?;
-    let applied = state.farm.read(consistency).await?;
-    let job = applied.farm.job(&id).cloned();
-    job.map(Json).ok_or_else(|| ApiError::NotFound {
-        kind: "print job",
-        id: id.to_string(),
+    read_one(&state, path, query, "print job", |farm, id| {
+        farm.job(id).cloned()
     })
+    .await
 }
 
 /// What a status change asks for; also what its idempotency fingerprint covers.

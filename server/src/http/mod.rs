@@ -222,3 +222,33 @@ pub async fn propose<R: Serialize>(
     let outcome = state.farm.propose(into_command(request), claim).await?;
     outcome_response(outcome)
 }
+
+/// `GET /<resource>`: reads the farm at the requested consistency and lists from it.
+pub async fn read_list<T>(
+    state: &ApiState,
+    query: QueryParams,
+    list: impl FnOnce(&app::FarmState, &HashMap<String, String>) -> ApiResult<Vec<T>>,
+) -> ApiResult<Json<Vec<T>>> {
+    let params = query_params(query)?;
+    let applied = state.farm.read(consistency(&params)?).await?;
+    list(&applied.farm, &params).map(Json)
+}
+
+/// `GET /<resource>/{id}`: one object, `404` if absent.
+pub async fn read_one<T>(
+    state: &ApiState,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+    kind: &'static str,
+    find: impl FnOnce(&app::FarmState, &app::Id) -> Option<T>,
+) -> ApiResult<Json<T>> {
+    let id = path_id(path)?;
+    let consistency = consistency(&query_params(query)?)?;
+    let applied = state.farm.read(consistency).await?;
+    find(&applied.farm, &id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound {
+            kind,
+            id: id.to_string(),
+        })
+}

@@ -1,7 +1,6 @@
 //! `/api/v1/printers`.
 
-use super::{consistency, path_id, propose, query_params, ApiResult, ApiState, Body, QueryParams};
-use crate::http::error::ApiError;
+use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams};
 use app::api::NewPrinter;
 use app::{Command, Printer};
 use axum::extract::rejection::PathRejection;
@@ -26,9 +25,10 @@ pub async fn list(
     State(state): State<ApiState>,
     query: QueryParams,
 ) -> ApiResult<Json<Vec<Printer>>> {
-    let consistency = consistency(&query_params(query)?)?;
-    let applied = state.farm.read(consistency).await?;
-    Ok(Json(applied.farm.printers().cloned().collect()))
+    read_list(&state, query, |farm, _| {
+        Ok(farm.printers().cloned().collect())
+    })
+    .await
 }
 
 pub async fn get_one(
@@ -36,12 +36,8 @@ pub async fn get_one(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> ApiResult<Json<Printer>> {
-    let id = path_id(path)?;
-    let consistency = consistency(&query_params(query)?)?;
-    let applied = state.farm.read(consistency).await?;
-    let printer = applied.farm.printer(&id).cloned();
-    printer.map(Json).ok_or_else(|| ApiError::NotFound {
-        kind: "printer",
-        id: id.to_string(),
+    read_one(&state, path, query, "printer", |farm, id| {
+        farm.printer(id).cloned()
     })
+    .await
 }

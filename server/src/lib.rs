@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod config;
 pub mod http;
+pub mod local_cluster;
 pub mod node;
 pub mod raft;
 pub mod store;

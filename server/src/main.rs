@@ -1,7 +1,7 @@
 //! `raft3d`: run a node, a local cluster, membership changes or the benchmark.
 
 use clap::{Parser, Subcommand};
-use raft3d::{admin, NodeConfig};
+use raft3d::{admin, local_cluster, NodeConfig};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run one node.
     Serve(NodeConfig),
+    /// Start a local cluster of N nodes as child processes (Ctrl-C stops them all).
+    Cluster(local_cluster::LocalClusterArgs),
     /// Add a node (started with `serve` and no --peers) to a running cluster.
     AddNode(admin::AddNodeArgs),
     /// Remove a node from a running cluster.
@@ -44,6 +46,7 @@ async fn main() -> ExitCode {
         .init();
     let result: Result<(), String> = match cli.command {
         Command::Serve(config) => serve(config).await,
+        Command::Cluster(args) => local_cluster::run(args).await.map_err(|e| e.to_string()),
         Command::AddNode(args) => admin::add_node(args)
             .await
             .map(print_view)
@@ -64,7 +67,7 @@ async fn main() -> ExitCode {
 
 async fn serve(config: NodeConfig) -> Result<(), String> {
     let node = raft3d::start(config).await.map_err(|e| e.to_string())?;
-    node.run_until(shutdown_signal())
+    node.run_until(raft3d::node::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
@@ -74,21 +77,4 @@ fn print_view(view: app::api::ClusterView) {
         "{}",
         serde_json::to_string_pretty(&view).unwrap_or_default()
     );
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutdown signal received");
 }

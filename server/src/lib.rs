@@ -12,6 +12,7 @@
 //! - [`bench`]: `raft3d bench`, the load generator.
 
 pub mod admin;
+pub mod bench;
 pub mod config;
 pub mod http;
 pub mod local_cluster;

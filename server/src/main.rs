@@ -1,7 +1,7 @@
 //! `raft3d`: run a node, a local cluster, membership changes or the benchmark.
 
 use clap::{Parser, Subcommand};
-use raft3d::{admin, local_cluster, NodeConfig};
+use raft3d::{admin, bench, local_cluster, NodeConfig};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -33,6 +33,8 @@ enum Command {
     AddNode(admin::AddNodeArgs),
     /// Remove a node from a running cluster.
     RemoveNode(admin::RemoveNodeArgs),
+    /// Benchmark: start a local cluster, drive concurrent creates and reads, print numbers.
+    Bench(bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -50,6 +52,10 @@ async fn main() -> ExitCode {
         Command::AddNode(args) => admin::add_node(args)
             .await
             .map(print_view)
+            .map_err(|e| e.to_string()),
+        Command::Bench(args) => bench::run(args)
+            .await
+            .map(|_| ())
             .map_err(|e| e.to_string()),
         Command::RemoveNode(args) => admin::remove_node(args)
             .await

@@ -25,4 +25,4 @@ cargo test --workspace --locked --lib --test api
 
 step "multi-process cluster tests (real raft3d processes, SIGKILL)"
 # Two clusters at a time at most: each test runs 3-5 node processes on a 2-core machine.
-cargo test --locked -p raft3d --test cluster -- --test-threads=2
+cargo test --locked -p raft3d --test processes -- --test-threads=2

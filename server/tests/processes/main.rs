@@ -1,0 +1,12 @@
+//! Cluster tests over real `raft3d` processes: each test starts its own nodes on free
+//! ports with their own temp data dirs, kills them with SIGKILL through their `Child`
+//! handles, restarts and wipes them, and checks what clients see over HTTP.
+
+mod harness;
+
+mod concurrency;
+mod election;
+mod failover;
+mod idempotency;
+mod membership;
+mod snapshot;

@@ -115,9 +115,14 @@ async fn without_a_quorum_writes_fail_fast_and_nothing_is_lost() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
-    // Kill two nodes: the survivor has no quorum.
+    // Kill two nodes: the survivor has no quorum. (It is made to hold the write first:
+    // the write's quorum may have been exactly the two nodes about to die.)
     let others: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
     let survivor = others[0];
+    let applied = cluster.view(leader).await.expect("view")["applied_index"]
+        .as_u64()
+        .expect("applied");
+    cluster.wait_applied(survivor, applied).await;
     cluster.kill(leader);
     cluster.kill(others[1]);
 

@@ -3,7 +3,8 @@
 //! and read the real addresses back); [`Node::run_until`] serves until a shutdown signal.
 
 use crate::config::{ConfigError, NodeConfig};
-use crate::http::{self, farm::Farm, metrics::HttpMetrics, ApiState};
+use crate::http::farm::{Farm, FarmParts};
+use crate::http::{self, metrics::HttpMetrics, ApiState};
 use crate::raft::network::{Network, NodeInfo, PeerHealth, PeerTimeouts};
 use crate::raft::typ::{NodeId, Raft};
 use crate::raft::{self, NodeAddr};
@@ -107,15 +108,15 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let network = Network::new(timeouts, health.clone())?;
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
-    let farm = Farm::new(
-        config.id,
-        raft.clone(),
+    let farm = Farm::new(FarmParts {
+        id: config.id,
+        raft: raft.clone(),
         state,
-        network.clone(),
+        network: network.clone(),
         health,
-        config.write_timeout(),
-        config.election_timeout_max(),
-    );
+        write_timeout: config.write_timeout(),
+        election_timeout_max: config.election_timeout_max(),
+    });
     let api = http::router(ApiState {
         farm: farm.clone(),
         metrics: HttpMetrics::default(),

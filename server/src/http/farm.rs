@@ -52,17 +52,20 @@ pub enum FarmError {
 /// Cheap to clone; one per node.
 #[derive(Clone)]
 pub struct Farm {
-    inner: Arc<Inner>,
+    inner: Arc<FarmParts>,
 }
 
-struct Inner {
-    id: NodeId,
-    raft: Raft,
-    state: StateMachineStore,
-    network: Network,
-    health: PeerHealth,
-    write_timeout: Duration,
-    election_timeout_max: Duration,
+/// What a `Farm` is built from.
+pub struct FarmParts {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub state: StateMachineStore,
+    pub network: Network,
+    pub health: PeerHealth,
+    /// Longest a write (or a linearizable read) may wait before `503`.
+    pub write_timeout: Duration,
+    /// A leader that has not heard from a quorum for this long refuses writes.
+    pub election_timeout_max: Duration,
 }
 
 /// Who leads, as far as this node knows.
@@ -73,25 +76,9 @@ pub struct LeaderInfo {
 }
 
 impl Farm {
-    pub fn new(
-        id: NodeId,
-        raft: Raft,
-        state: StateMachineStore,
-        network: Network,
-        health: PeerHealth,
-        write_timeout: Duration,
-        election_timeout_max: Duration,
-    ) -> Self {
+    pub fn new(parts: FarmParts) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                id,
-                raft,
-                state,
-                network,
-                health,
-                write_timeout,
-                election_timeout_max,
-            }),
+            inner: Arc::new(parts),
         }
     }
 

@@ -14,12 +14,9 @@ pub struct TestNode {
     raft_port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+#[path = "../common/ports.rs"]
+mod ports;
+use ports::free_port;
 
 fn config(dir: &TempDir, raft_port: u16) -> NodeConfig {
     let mut config = NodeConfig::new(1, dir.path().to_path_buf());

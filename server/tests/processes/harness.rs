@@ -52,12 +52,9 @@ pub struct Cluster {
     peers: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+#[path = "../common/ports.rs"]
+mod ports;
+use ports::free_port;
 
 impl Cluster {
     /// `n` nodes with ids 1..=n and the same `--peers`, started in the given order.

@@ -3,12 +3,16 @@
 use crate::harness::{ids, printer, Cluster};
 use reqwest::StatusCode;
 
+/// Enough writes for several snapshots, with the follower's last acknowledged index far
+/// past the purge point (the case that once made the leader replicate after a gap).
+const WRITES: usize = 800;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_whose_data_dir_was_wiped_is_rebuilt_from_a_snapshot() {
     // Arrange: a small snapshot threshold, and enough writes to compact the log.
-    let mut cluster = Cluster::start(3, &["--snapshot-threshold", "50"]);
+    let mut cluster = Cluster::start(3, &["--snapshot-threshold", "300"]);
     let leader = cluster.wait_for_leader().await;
-    for n in 0..150 {
+    for n in 0..WRITES {
         let (status, _) = cluster
             .write(
                 leader,
@@ -46,7 +50,7 @@ async fn a_follower_whose_data_dir_was_wiped_is_rebuilt_from_a_snapshot() {
     let (_, stale) = cluster
         .get(follower, "/api/v1/printers?consistency=stale")
         .await;
-    assert_eq!(ids(&stale).len(), 150);
+    assert_eq!(ids(&stale).len(), WRITES);
     let leader_view = cluster.view(leader).await.expect("view");
     if leader_view["applied_index"] == rebuilt["applied_index"] {
         assert_eq!(leader_view["state_digest"], rebuilt["state_digest"]);

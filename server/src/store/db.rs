@@ -36,6 +36,11 @@ redb_errors_into_db_error!(
     redb::CommitError
 );
 
+/// redb's page cache per file. Its default (1 GiB) made RSS grow with the farm; reads
+/// come from the in-memory `FarmState`, so redb only needs a cache for the B-tree pages
+/// that appends and applies touch and for recently appended log entries.
+const CACHE_BYTES: usize = 16 << 20;
+
 pub type MetaTable<'txn> = Table<'txn, &'static str, &'static [u8]>;
 
 pub fn get_json<T: DeserializeOwned>(
@@ -63,7 +68,9 @@ pub fn open(
     meta: TableDefinition<'static, &'static str, &'static [u8]>,
     create: impl FnOnce(&redb::WriteTransaction) -> Result<(), DbError>,
 ) -> Result<redb::Database, DbError> {
-    let db = redb::Database::create(path)?;
+    let db = redb::Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?;
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(meta)?;

@@ -31,3 +31,6 @@ step "multi-process cluster tests (real release raft3d processes, SIGKILL)"
 # Against the release binary we ship: some failures (a wiped follower rejoining) only
 # show with its timing. Two clusters at a time at most on a 2-core machine.
 cargo test --release --locked -p raft3d --test processes -- --test-threads=2
+
+step "fault injection: 60 s, fixed seed (kills, pauses, partitions, wipes; see README)"
+cargo test --release --locked -p raft3d --test chaos -- --seed 1 --duration 60s

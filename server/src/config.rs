@@ -33,6 +33,10 @@ pub struct NodeConfig {
     /// listens on 0.0.0.0). Default: http://<http-addr>.
     #[arg(long, env = "RAFT3D_ADVERTISE_HTTP")]
     pub advertise_http: Option<String>,
+    /// Local IP that outgoing Raft connections are bound to (multi-homed hosts; the
+    /// fault-injection suite tells nodes apart by it). Default: chosen by the OS.
+    #[arg(long, env = "RAFT3D_PEER_SOURCE_IP")]
+    pub peer_source_ip: Option<std::net::IpAddr>,
     /// Milliseconds between leader heartbeats; also the append-entries RPC timeout.
     #[arg(long, env = "RAFT3D_HEARTBEAT_MS", default_value_t = 150)]
     pub heartbeat_ms: u64,
@@ -100,6 +104,7 @@ impl NodeConfig {
             data_dir,
             peers: Vec::new(),
             advertise_http: None,
+            peer_source_ip: None,
             heartbeat_ms: 150,
             election_timeout_min_ms: 750,
             election_timeout_max_ms: 1500,

@@ -105,7 +105,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         rpc: Duration::from_millis(config.election_timeout_min_ms),
         snapshot: Duration::from_secs(120),
     };
-    let network = Network::new(timeouts, health.clone())?;
+    let network = Network::new(timeouts, health.clone(), config.peer_source_ip)?;
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
     let farm = Farm::new(FarmParts {

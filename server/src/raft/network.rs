@@ -100,8 +100,13 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(timeouts: PeerTimeouts, health: PeerHealth) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        timeouts: PeerTimeouts,
+        health: PeerHealth,
+        source_ip: Option<std::net::IpAddr>,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
+            .local_address(source_ip)
             .connect_timeout(timeouts.rpc)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)

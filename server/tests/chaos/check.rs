@@ -1,0 +1,244 @@
+//! Checks a recorded history and the final farm against what must hold.
+//!
+//! Job status is a *monotone* register: it only moves along `Queued → Running →
+//! {Done | Canceled}` (or `Queued → Canceled`), and each status is written at most once.
+//! For such an object a history is linearizable exactly when every read (a) shows at
+//! least every acknowledged transition that completed before the read began, (b) shows a
+//! status some transition (acknowledged or of unknown outcome) had already been sent
+//! for, and (c) never shows less than a read that completed before it began: any order
+//! of writes that respects (a)-(c) and real time can place each read right after the
+//! last write it reflects. So we check (a)-(c) per job rather than search all
+//! interleavings as Knossos/Porcupine do for arbitrary registers.
+
+use crate::workload::{Kind, Op, Outcome};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Findings {
+    pub checks: BTreeMap<&'static str, usize>,
+    pub violations: Vec<String>,
+}
+
+impl Findings {
+    fn check(&mut self, name: &'static str, ok: bool, why: impl FnOnce() -> String) {
+        *self.checks.entry(name).or_insert(0) += 1;
+        if !ok {
+            self.violations.push(format!("{name}: {}", why()));
+        }
+    }
+}
+
+/// `a` may be followed by (or equal) `b` along a job's life.
+fn reaches(a: &str, b: &str) -> bool {
+    matches!(
+        (a, b),
+        ("Queued", _)
+            | ("Running", "Running" | "Done" | "Canceled")
+            | ("Done", "Done")
+            | ("Canceled", "Canceled")
+    )
+}
+
+fn normalise(status: &str) -> String {
+    match status.to_ascii_lowercase().as_str() {
+        "running" => "Running",
+        "done" => "Done",
+        "canceled" | "cancelled" => "Canceled",
+        _ => "Queued",
+    }
+    .to_owned()
+}
+
+fn by_id(list: &Value) -> BTreeMap<String, Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| Some((o["id"].as_str()?.to_owned(), o.clone())))
+        .collect()
+}
+
+/// Everything the suite asserts about one run.
+pub fn check(
+    history: &[Op],
+    printers: &Value,
+    spools: &Value,
+    jobs: &Value,
+    digests: &[(u64, Value, Value)],
+) -> Findings {
+    let mut f = Findings::default();
+    let (printers, spools, jobs) = (by_id(printers), by_id(spools), by_id(jobs));
+
+    // Every acknowledged create exists; nothing exists that nobody asked for.
+    let mut requested = BTreeSet::new();
+    for op in history {
+        let (id, store) = match &op.kind {
+            Kind::CreatePrinter { id } => (id, &printers),
+            Kind::CreateSpool { id, .. } => (id, &spools),
+            Kind::CreateJob { id, .. } => (id, &jobs),
+            _ => continue,
+        };
+        requested.insert(id.clone());
+        if let Outcome::Ok(_) = op.outcome {
+            f.check("acknowledged create exists", store.contains_key(id), || {
+                format!("{id} missing")
+            });
+        }
+        if let Outcome::Failed(_) = op.outcome {
+            // A refused create of a fresh id must not have happened (ids are never reused).
+            let created_elsewhere = history
+                .iter()
+                .any(|o| o.kind == op.kind && matches!(o.outcome, Outcome::Ok(_)));
+            f.check(
+                "refused create was not applied",
+                !store.contains_key(id) || created_elsewhere,
+                || format!("{id} exists although refused"),
+            );
+        }
+    }
+    for id in printers.keys().chain(spools.keys()).chain(jobs.keys()) {
+        f.check("nothing unrequested exists", requested.contains(id), || {
+            format!("{id} was never requested")
+        });
+    }
+
+    // Acknowledged transitions are reflected; Done and Canceled never both acknowledged.
+    let mut acked: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for op in history {
+        if let (Kind::Transition { job, status }, Outcome::Ok(_)) = (&op.kind, &op.outcome) {
+            let status = normalise(status);
+            let final_status = jobs
+                .get(job)
+                .and_then(|j| j["status"].as_str())
+                .unwrap_or("missing");
+            f.check(
+                "acknowledged transition is reflected",
+                reaches(&status, final_status),
+                || format!("{job}: acked {status}, final {final_status}"),
+            );
+            acked.entry(job).or_default().insert(status);
+        }
+    }
+    for (job, statuses) in &acked {
+        f.check(
+            "a job is never both Done and Canceled",
+            !(statuses.contains("Done") && statuses.contains("Canceled")),
+            || format!("{job}: {statuses:?}"),
+        );
+    }
+
+    // Filament accounting.
+    for (id, spool) in &spools {
+        let n = |k: &str| spool[k].as_u64().unwrap_or(u64::MAX);
+        let (total, remaining, reserved) = (
+            n("total_weight_in_grams"),
+            n("remaining_weight_in_grams"),
+            n("reserved_weight_in_grams"),
+        );
+        let on_spool = |status: &str| -> u64 {
+            jobs.values()
+                .filter(|j| j["filament_id"] == id.as_str() && j["status"] == status)
+                .map(|j| j["print_weight_in_grams"].as_u64().unwrap_or(0))
+                .sum()
+        };
+        let live = on_spool("Queued") + on_spool("Running");
+        f.check("reserved <= remaining", reserved <= remaining, || {
+            format!("{id}: reserved {reserved} > remaining {remaining}")
+        });
+        f.check("reserved == sum of live jobs", reserved == live, || {
+            format!("{id}: reserved {reserved}, live jobs {live}")
+        });
+        f.check(
+            "remaining == total - sum of Done jobs",
+            remaining.checked_add(on_spool("Done")) == Some(total),
+            || {
+                format!(
+                    "{id}: total {total}, remaining {remaining}, done {}",
+                    on_spool("Done")
+                )
+            },
+        );
+    }
+
+    linearizable_job_reads(history, &mut f);
+
+    // Every node converged on the same state.
+    if let Some((_, index, digest)) = digests.first() {
+        for (node, i, d) in digests {
+            f.check("nodes converge", i == index && d == digest, || {
+                format!("node {node}: index {i} digest {d} vs {index} {digest}")
+            });
+        }
+    }
+    f
+}
+
+/// Conditions (a)-(c) of the module doc, per job, plus per-client monotonic reads.
+fn linearizable_job_reads(history: &[Op], f: &mut Findings) {
+    let mut per_job: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
+    for op in history {
+        match &op.kind {
+            Kind::Transition { job, .. } | Kind::ReadJob { job } => {
+                per_job.entry(job).or_default().push(op)
+            }
+            _ => {}
+        }
+    }
+    for (job, ops) in per_job {
+        let reads: Vec<(&Op, String)> = ops
+            .iter()
+            .filter_map(|op| match (&op.kind, &op.outcome) {
+                (Kind::ReadJob { .. }, Outcome::Ok(body)) => {
+                    Some((*op, body["status"].as_str()?.to_owned()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (read, seen) in &reads {
+            for op in &ops {
+                let Kind::Transition { status, .. } = &op.kind else {
+                    continue;
+                };
+                let status = normalise(status);
+                if matches!(op.outcome, Outcome::Ok(_)) && op.completed_ms < read.invoked_ms {
+                    f.check(
+                        "read sees writes completed before it",
+                        reaches(&status, seen),
+                        || {
+                            format!(
+                                "{job}: read at {}ms saw {seen}, but {status} was acked at {}ms",
+                                read.invoked_ms, op.completed_ms
+                            )
+                        },
+                    );
+                }
+            }
+            if seen != "Queued" {
+                let sent = ops.iter().any(|op| match &op.kind {
+                    Kind::Transition { status, .. } => {
+                        normalise(status) == *seen
+                            && op.invoked_ms <= read.completed_ms
+                            && !matches!(op.outcome, Outcome::Failed(_))
+                    }
+                    _ => false,
+                });
+                f.check("read shows only requested statuses", sent, || {
+                    format!("{job}: read saw {seen} that no transition had requested")
+                });
+            }
+            for (other, other_seen) in &reads {
+                if other.completed_ms < read.invoked_ms {
+                    let name = if other.client == read.client {
+                        "monotonic reads per client"
+                    } else {
+                        "reads never go back in time"
+                    };
+                    f.check(name, reaches(other_seen, seen), || {
+                        format!("{job}: saw {other_seen} then {seen}")
+                    });
+                }
+            }
+        }
+    }
+}

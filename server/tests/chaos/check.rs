@@ -72,6 +72,16 @@ pub fn check(
 
     // Every acknowledged create exists; nothing exists that nobody asked for.
     let mut requested = BTreeSet::new();
+    let acknowledged: BTreeSet<String> = history
+        .iter()
+        .filter(|op| matches!(op.outcome, Outcome::Ok(_)))
+        .filter_map(|op| match &op.kind {
+            Kind::CreatePrinter { id }
+            | Kind::CreateSpool { id, .. }
+            | Kind::CreateJob { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     for op in history {
         let (id, store) = match &op.kind {
             Kind::CreatePrinter { id } => (id, &printers),
@@ -87,12 +97,9 @@ pub fn check(
         }
         if let Outcome::Failed(_) = op.outcome {
             // A refused create of a fresh id must not have happened (ids are never reused).
-            let created_elsewhere = history
-                .iter()
-                .any(|o| o.kind == op.kind && matches!(o.outcome, Outcome::Ok(_)));
             f.check(
                 "refused create was not applied",
-                !store.contains_key(id) || created_elsewhere,
+                !store.contains_key(id) || acknowledged.contains(id),
                 || format!("{id} exists although refused"),
             );
         }

@@ -379,14 +379,18 @@ async fn inject_faults(
                     "isolate leader" => vec![leader],
                     _ => followers.iter().copied().take((n - 1) / 2).collect(),
                 };
+                // Half the time a silent network, half the time one that resets connections.
+                let cut = *rng
+                    .pick(&[Link::Blackhole, Link::Reset])
+                    .unwrap_or(&Link::Blackhole);
                 let links = nodes.lock().await.links.clone();
                 for a in &minority {
                     for b in ids.iter().filter(|b| !minority.contains(b)) {
-                        links.set(*a, *b, Link::Blackhole);
-                        links.set(*b, *a, Link::Blackhole);
+                        links.set(*a, *b, cut);
+                        links.set(*b, *a, cut);
                     }
                 }
-                format!("partition {minority:?} from the rest")
+                format!("partition {minority:?} from the rest ({cut:?})")
             }
             "bridge partition" => {
                 // Two halves that only talk through one bridge node (the leader, to make it hard).

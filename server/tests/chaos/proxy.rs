@@ -17,6 +17,8 @@ pub enum Link {
     Pass,
     /// Bytes vanish; connections stay open (a silent network).
     Blackhole,
+    /// Connections are closed and new ones refused (a network that answers "no").
+    Reset,
     /// Each chunk waits this long.
     Delay(Duration),
 }
@@ -64,6 +66,9 @@ pub async fn run(listener: TcpListener, to: u64, target: SocketAddr, links: Link
         let Some(from) = node_of(peer.ip()) else {
             continue;
         };
+        if links.get(from, to) == Link::Reset {
+            continue; // dropping `inbound` closes it
+        }
         let links = links.clone();
         tokio::spawn(async move {
             let Ok(outbound) = TcpStream::connect(target).await else {
@@ -98,6 +103,7 @@ async fn pump(
         match links.get(from, to) {
             Link::Pass => {}
             Link::Blackhole => continue,
+            Link::Reset => return,
             Link::Delay(d) => tokio::time::sleep(d).await,
         }
         if write.write_all(&buf[..n]).await.is_err() {

@@ -135,7 +135,16 @@ pub fn check(
         );
     }
 
-    // Filament accounting.
+    // Filament accounting (one pass over the jobs, then one check per spool).
+    let mut grams: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for job in jobs.values() {
+        let (Some(spool), Some(status)) = (job["filament_id"].as_str(), job["status"].as_str())
+        else {
+            continue;
+        };
+        *grams.entry((spool, status)).or_insert(0) +=
+            job["print_weight_in_grams"].as_u64().unwrap_or(0);
+    }
     for (id, spool) in &spools {
         let n = |k: &str| spool[k].as_u64().unwrap_or(u64::MAX);
         let (total, remaining, reserved) = (
@@ -143,12 +152,7 @@ pub fn check(
             n("remaining_weight_in_grams"),
             n("reserved_weight_in_grams"),
         );
-        let on_spool = |status: &str| -> u64 {
-            jobs.values()
-                .filter(|j| j["filament_id"] == id.as_str() && j["status"] == status)
-                .map(|j| j["print_weight_in_grams"].as_u64().unwrap_or(0))
-                .sum()
-        };
+        let on_spool = |status: &str| grams.get(&(id.as_str(), status)).copied().unwrap_or(0);
         let live = on_spool("Queued") + on_spool("Running");
         f.check("reserved <= remaining", reserved <= remaining, || {
             format!("{id}: reserved {reserved} > remaining {remaining}")

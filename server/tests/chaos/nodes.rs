@@ -3,6 +3,8 @@
 
 #[path = "../common/ports.rs"]
 mod ports;
+#[path = "../common/timings.rs"]
+mod timings;
 
 use crate::proxy::{self, Links};
 use serde_json::Value;
@@ -114,14 +116,7 @@ impl Nodes {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--peers", &peers])
-            .args([
-                "--heartbeat-ms",
-                "100",
-                "--election-timeout-min-ms",
-                "500",
-                "--election-timeout-max-ms",
-                "1000",
-            ])
+            .args(timings::RAFT_TIMINGS)
             .args([
                 "--snapshot-threshold",
                 "300",

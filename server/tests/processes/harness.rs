@@ -9,15 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// Timings short enough for quick failover, long enough for a busy 2-core machine.
-const TIMINGS: [&str; 6] = [
-    "--heartbeat-ms",
-    "100",
-    "--election-timeout-min-ms",
-    "500",
-    "--election-timeout-max-ms",
-    "1000",
-];
+#[path = "../common/timings.rs"]
+mod timings;
+use timings::RAFT_TIMINGS;
 /// Deadline for cluster conditions (leader elected, node caught up).
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -134,7 +128,7 @@ impl Cluster {
             .args(["--raft-addr", &format!("127.0.0.1:{}", node.raft_port)])
             .arg("--data-dir")
             .arg(node.data_dir())
-            .args(TIMINGS)
+            .args(RAFT_TIMINGS)
             .args(&node.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

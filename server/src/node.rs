@@ -117,11 +117,14 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         write_timeout: config.write_timeout(),
         election_timeout_max: config.election_timeout_max(),
     });
-    let api = http::router(ApiState {
-        farm: farm.clone(),
-        metrics: HttpMetrics::default(),
-        max_body_bytes: config.max_body_bytes,
-    });
+    let api = http::router(
+        ApiState {
+            farm: farm.clone(),
+            metrics: HttpMetrics::default(),
+            max_body_bytes: config.max_body_bytes,
+        },
+        &config.site_dir,
+    );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(serve(http_listener, api, stopped.clone()));

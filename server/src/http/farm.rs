@@ -149,7 +149,23 @@ impl Farm {
                 .await
                 .map_err(|_| FarmError::Timeout(deadline))??;
         }
-        Ok(self.inner.state.read())
+        Ok(self.local_state())
+    }
+
+    /// This node's applied state as it is now, with no freshness promise (the dashboard's
+    /// first page). Do not hold the guard across an `.await`.
+    pub fn local_state(&self) -> RwLockReadGuard<'_, Applied> {
+        self.inner.state.read()
+    }
+
+    /// Client URLs of the members, as the membership records them.
+    pub fn member_urls(&self) -> Vec<String> {
+        self.metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .filter_map(|(_, node)| node.http_url.clone())
+            .collect()
     }
 
     /// Read-index: make sure this node has applied everything committed before now.

@@ -1,11 +1,12 @@
 //! The client-facing HTTP API on `--http-addr`: `/api/v1/*`, `/metrics`, `/healthz`,
-//! `/readyz`.
+//! `/readyz`, and the dashboard (`dashboard.rs`).
 //!
 //! Owns: turning HTTP into validated requests (via `app::api`) and outcomes into HTTP
 //! (via `error.rs`, the one place statuses are chosen). Must not hold farm rules (ask
 //! `app`) nor talk to openraft directly (ask [`farm::Farm`]).
 
 pub mod cluster;
+pub mod dashboard;
 pub mod error;
 pub mod farm;
 pub mod filaments;
@@ -41,7 +42,8 @@ pub struct ApiState {
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
-pub fn router(state: ApiState) -> Router {
+/// The API (with CORS for the cluster's own origins) plus the dashboard.
+pub fn router(state: ApiState, site_dir: &std::path::Path) -> Router {
     let api = Router::new()
         .route("/printers", get(printers::list).post(printers::create))
         .route("/printers/{id}", get(printers::get_one))
@@ -69,7 +71,10 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             record_metrics,
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(dashboard::router(state.farm.clone(), site_dir))
+        // Outermost, so that preflight requests are answered before routing.
+        .layer(dashboard::cors(state.farm))
 }
 
 /// A `307` from a follower points at the same path and query on the leader.

@@ -1,0 +1,204 @@
+//! The dashboard's only door to the cluster (browser only): builds every URL, sends it
+//! with `gloo-net`, and turns what comes back into [`FarmData`] or an [`ApiFailure`].
+//!
+//! Writes never follow redirects by themselves (`redirect: manual`): a `307` from a
+//! follower becomes [`ApiFailure::NotLeader`] and the store asks the cluster where the
+//! leader is, so a write is never replayed by the browser behind our back.
+
+use super::model::FarmData;
+use super::store::{ApiFailure, Write};
+use crate::api::{ClusterView, Problem};
+use gloo_net::http::{Request, Response};
+use serde::de::DeserializeOwned;
+use web_sys::{AbortSignal, RequestRedirect, ResponseType};
+
+const PRINTERS: &str = "/api/v1/printers";
+const FILAMENTS: &str = "/api/v1/filaments";
+const PRINT_JOBS: &str = "/api/v1/print_jobs";
+const CLUSTER: &str = "/api/v1/cluster";
+
+/// How long a read may take before the node counts as not answering. A live node on a
+/// LAN answers in milliseconds; a linearizable read waits at most for one election.
+const READ_TIMEOUT_MS: u32 = 4_000;
+/// How long a cluster probe may take: these only ask a node about itself.
+const PROBE_TIMEOUT_MS: u32 = 1_500;
+const WRITE_TIMEOUT_MS: u32 = 6_000;
+
+/// Where a write goes and what it carries.
+impl Write {
+    fn path(&self) -> String {
+        match self {
+            Self::CreatePrinter(_) => PRINTERS.to_owned(),
+            Self::CreateFilament(_) => FILAMENTS.to_owned(),
+            Self::CreatePrintJob(_) => PRINT_JOBS.to_owned(),
+            Self::SetJobStatus { job_id, status } => format!(
+                "{PRINT_JOBS}/{}/status?status={}",
+                encode(job_id),
+                encode(status)
+            ),
+        }
+    }
+
+    fn body(&self) -> Option<&serde_json::Value> {
+        match self {
+            Self::CreatePrinter(b) | Self::CreateFilament(b) | Self::CreatePrintJob(b) => Some(b),
+            Self::SetJobStatus { .. } => None,
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// Printers, spools, jobs and the cluster view from one node. `stale` asks for the node's
+/// own copy (answers without a leader); otherwise reads are linearizable.
+pub async fn fetch_farm(base: &str, stale: bool) -> Result<FarmData, ApiFailure> {
+    let query = if stale { "?consistency=stale" } else { "" };
+    let paths = [PRINTERS, FILAMENTS, PRINT_JOBS].map(|path| format!("{path}{query}"));
+    let (printers, filaments, jobs, cluster) = futures::join!(
+        get(base, &paths[0], READ_TIMEOUT_MS),
+        get(base, &paths[1], READ_TIMEOUT_MS),
+        get(base, &paths[2], READ_TIMEOUT_MS),
+        cluster_view(base),
+    );
+    Ok(FarmData {
+        printers: printers?,
+        filaments: filaments?,
+        jobs: jobs?,
+        cluster: Some(cluster?),
+    })
+}
+
+/// One node's view of the cluster (never waits for a leader).
+pub async fn cluster_view(base: &str) -> Result<ClusterView, ApiFailure> {
+    get(base, CLUSTER, PROBE_TIMEOUT_MS).await
+}
+
+/// Sends a write to `base` once. Retrying (with the same key) is the store's business.
+pub async fn send_write(
+    base: &str,
+    write: &Write,
+    idempotency_key: &str,
+) -> Result<(), ApiFailure> {
+    let signal = AbortSignal::timeout_with_u32(WRITE_TIMEOUT_MS);
+    let builder = Request::post(&url(base, &write.path()))
+        .header("Idempotency-Key", idempotency_key)
+        .redirect(RequestRedirect::Manual)
+        .abort_signal(Some(&signal));
+    let request = match write.body() {
+        Some(body) => builder.json(body),
+        None => builder.build(),
+    }
+    .map_err(|e| unexpected(base, e))?;
+    let response = request.send().await.map_err(|e| unreachable(base, e))?;
+    decode::<serde_json::Value>(base, response).await.map(drop)
+}
+
+async fn get<T: DeserializeOwned>(
+    base: &str,
+    path: &str,
+    timeout_ms: u32,
+) -> Result<T, ApiFailure> {
+    let signal = AbortSignal::timeout_with_u32(timeout_ms);
+    let response = Request::get(&url(base, path))
+        .abort_signal(Some(&signal))
+        .send()
+        .await
+        .map_err(|e| unreachable(base, e))?;
+    decode(base, response).await
+}
+
+async fn decode<T: DeserializeOwned>(base: &str, response: Response) -> Result<T, ApiFailure> {
+    if response.type_() == ResponseType::Opaqueredirect {
+        return Err(ApiFailure::NotLeader);
+    }
+    if response.ok() {
+        return response.json::<T>().await.map_err(|e| unexpected(base, e));
+    }
+    let status = response.status();
+    match response.json::<Problem>().await {
+        Ok(problem) => Err(ApiFailure::Problem(problem)),
+        Err(_) => Err(ApiFailure::Unexpected {
+            url: base.to_owned(),
+            reason: format!("HTTP {status} without a problem body"),
+        }),
+    }
+}
+
+fn unreachable(base: &str, error: gloo_net::Error) -> ApiFailure {
+    ApiFailure::Unreachable {
+        url: base.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+fn unexpected(base: &str, error: gloo_net::Error) -> ApiFailure {
+    ApiFailure::Unexpected {
+        url: base.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// The farm the node put into the page; empty if the element is missing or unreadable
+/// (the first poll fills it a second later).
+pub fn initial_data(element_id: &str) -> FarmData {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(element_id))
+        .and_then(|e| e.text_content())
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
+}
+
+/// `scheme://host:port` of the page, i.e. of the node that served it.
+pub fn page_origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
+}
+
+/// Milliseconds since the epoch (browser clock; only used for display and patience).
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Local wall-clock time for messages, e.g. `14:03:27`.
+pub fn clock_time() -> String {
+    let date = js_sys::Date::new_0();
+    format!(
+        "{:02}:{:02}:{:02}",
+        date.get_hours(),
+        date.get_minutes(),
+        date.get_seconds()
+    )
+}
+
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// A fresh Idempotency-Key for one user action: every retry of that action reuses it.
+pub fn new_idempotency_key() -> String {
+    let part = || (js_sys::Math::random() * 4_294_967_296.0) as u32;
+    format!(
+        "ui-{:08x}{:08x}{:08x}{:08x}",
+        part(),
+        part(),
+        part(),
+        part()
+    )
+}

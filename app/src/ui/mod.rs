@@ -1,0 +1,140 @@
+//! The shop-floor dashboard (feature `ui`): Leptos components rendered by a node
+//! (feature `ssr`, see [`shell`]) and hydrated in the browser (feature `hydrate`).
+//!
+//! Owns: what staff see and what their clicks send. Must not decide farm rules (those
+//! are in [`crate::state`] and answered by the API) and must not build URLs outside
+//! `client.rs`. After hydration the browser is just another REST client of `/api/v1`.
+//!
+//! # Layout
+//! - [`model`]: pure view-model functions over [`FarmData`] (unit-tested).
+//! - [`store`]: the browser's copy of the farm, the polling loop, leader following and
+//!   failover to another node.
+//! - `client` (browser only): the only place that builds URLs and speaks HTTP.
+//! - [`components`]: small shared pieces (fields with errors, status badges, bars).
+//! - [`pages`]: one module per page.
+
+pub mod components;
+pub mod model;
+pub mod pages;
+pub mod store;
+
+#[cfg(feature = "hydrate")]
+mod client;
+
+pub use model::FarmData;
+pub use store::{FarmStore, InitialFarm};
+
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+
+/// Id of the `<script type="application/json">` that carries the node's first copy of the
+/// farm into the page, so the bundle hydrates with exactly the data the node rendered.
+pub const INITIAL_DATA_ID: &str = "raft3d-initial";
+
+/// Stylesheets Trunk copies into `/pkg/style/` (see `frontend/index.html`).
+pub const STYLESHEETS: [&str; 3] = ["base.css", "layout.css", "board.css"];
+
+/// The whole dashboard: header with navigation and connection state, then one page.
+#[component]
+pub fn App() -> impl IntoView {
+    let initial = use_context::<InitialFarm>().unwrap_or_default();
+    let store = FarmStore::new(initial.0);
+    provide_context(store);
+    #[cfg(feature = "hydrate")]
+    store.start();
+
+    view! {
+        <Router>
+            <header class="top">
+                <div class="brand">
+                    <span class="logo" aria-hidden="true">"▦"</span>
+                    <span class="name">"Raft3D"</span>
+                </div>
+                <nav aria-label="Pages">
+                    <A href="/" exact=true>"Overview"</A>
+                    <A href="/printers">"Printers"</A>
+                    <A href="/filaments">"Filament"</A>
+                    <A href="/jobs">"Job board"</A>
+                    <A href="/cluster">"Cluster"</A>
+                </nav>
+                <components::ConnectionBadge/>
+            </header>
+            <components::FailoverBanner/>
+            <main>
+                <Routes fallback=|| view! { <p class="empty">"No such page."</p> }>
+                    <Route path=path!("/") view=pages::overview::OverviewPage/>
+                    <Route path=path!("/printers") view=pages::printers::PrintersPage/>
+                    <Route path=path!("/filaments") view=pages::filaments::FilamentsPage/>
+                    <Route path=path!("/jobs") view=pages::jobs::JobBoardPage/>
+                    <Route path=path!("/cluster") view=pages::cluster::ClusterPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The HTML document a node sends: the farm data it holds, the styles, the hydration
+/// scripts, and the [`App`] rendered with that data.
+#[cfg(feature = "ssr")]
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    use leptos::hydration::HydrationScripts;
+    let initial = use_context::<InitialFarm>().unwrap_or_default();
+    let initial_json = script_safe_json(&initial.0);
+    let stylesheets = STYLESHEETS
+        .map(|file| view! { <link rel="stylesheet" href=format!("/pkg/style/{file}")/> });
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>"Raft3D — print farm"</title>
+                <link rel="icon" href="data:,"/>
+                {stylesheets}
+                <script type="application/json" id=INITIAL_DATA_ID inner_html=initial_json></script>
+                <HydrationScripts options/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// JSON that cannot end the `<script>` element it sits in: `</` becomes `<\/` (the same
+/// string to a JSON parser).
+pub fn script_safe_json(data: &FarmData) -> String {
+    serde_json::to_string(data)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace("</", "<\\/")
+}
+
+/// Browser entry (called by `frontend`): read the node's copy of the farm, then hydrate.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    let initial = client::initial_data(INITIAL_DATA_ID);
+    leptos::mount::hydrate_body(move || {
+        provide_context(InitialFarm(initial));
+        view! { <App/> }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn farm_data_in_the_page_cannot_close_its_script_element() {
+        let mut data = FarmData::default();
+        data.printers.push(crate::Printer {
+            id: crate::Id::parse("p").expect("id"),
+            company: crate::domain::Text::parse("</script><script>alert(1)").expect("text"),
+            model: crate::domain::Text::parse("x").expect("text"),
+        });
+        let json = script_safe_json(&data);
+        assert!(!json.contains("</"));
+        let back: FarmData = serde_json::from_str(&json).expect("still JSON");
+        assert_eq!(back, data);
+    }
+}

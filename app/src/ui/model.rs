@@ -1,0 +1,334 @@
+//! What the dashboard shows, computed from the farm data it fetched: pure functions over
+//! [`FarmData`], unit-tested here without a browser. Components only lay these out.
+
+use crate::api::ClusterView;
+use crate::state::FilamentView;
+use crate::{FilamentType, JobStatus, PrintJob, Printer};
+use serde::{Deserialize, Serialize};
+
+/// Everything the dashboard polls from one node. The first copy is rendered into the page
+/// by the node; the bundle reads the same copy back so that hydration sees equal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FarmData {
+    pub printers: Vec<Printer>,
+    pub filaments: Vec<FilamentView>,
+    pub jobs: Vec<PrintJob>,
+    /// The answering node's view of the cluster.
+    pub cluster: Option<ClusterView>,
+}
+
+/// A spool is "low" when less than this share of its total weight is still available.
+pub const LOW_SPOOL_SHARE: f64 = 0.15;
+
+/// A printer is busy while one of its jobs is running.
+pub fn is_busy(jobs: &[PrintJob], printer: &Printer) -> bool {
+    jobs.iter()
+        .any(|job| job.printer_id == printer.id && job.status == JobStatus::Running)
+}
+
+/// `(busy, idle)` printers.
+pub fn printer_usage(data: &FarmData) -> (usize, usize) {
+    let busy = data
+        .printers
+        .iter()
+        .filter(|printer| is_busy(&data.jobs, printer))
+        .count();
+    (busy, data.printers.len() - busy)
+}
+
+/// How many jobs are in each status, in [`JobStatus::ALL`] order.
+pub fn jobs_per_status(jobs: &[PrintJob]) -> [(JobStatus, usize); 4] {
+    JobStatus::ALL.map(|status| (status, jobs.iter().filter(|j| j.status == status).count()))
+}
+
+/// Spools whose available weight is below [`LOW_SPOOL_SHARE`] of their total, emptiest first.
+pub fn low_spools(filaments: &[FilamentView]) -> Vec<&FilamentView> {
+    let mut low: Vec<&FilamentView> = filaments.iter().filter(|f| is_low(f)).collect();
+    low.sort_by_key(|f| f.available_weight_in_grams);
+    low
+}
+
+pub fn is_low(spool: &FilamentView) -> bool {
+    (spool.available_weight_in_grams as f64)
+        < LOW_SPOOL_SHARE * spool.filament.total_weight_in_grams as f64
+}
+
+/// Widths (percent of the spool's total) of the three bar segments: filament already
+/// used, reserved by live jobs, and available. They add up to 100 for a non-empty spool.
+pub fn spool_bar(spool: &FilamentView) -> (f64, f64, f64) {
+    let total = spool.filament.total_weight_in_grams;
+    if total == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    let share = |grams: u64| 100.0 * grams as f64 / total as f64;
+    let used = total - spool.filament.remaining_weight_in_grams;
+    (
+        share(used),
+        share(spool.reserved_weight_in_grams),
+        share(spool.available_weight_in_grams),
+    )
+}
+
+/// The spool filter of the Filament page: by type (none = all) and colour substring.
+pub fn filter_spools<'a>(
+    filaments: &'a [FilamentView],
+    kind: Option<FilamentType>,
+    color: &str,
+) -> Vec<&'a FilamentView> {
+    let color = color.trim().to_lowercase();
+    filaments
+        .iter()
+        .filter(|f| kind.is_none_or(|k| f.filament.kind == k))
+        .filter(|f| color.is_empty() || f.filament.color.as_str().to_lowercase().contains(&color))
+        .collect()
+}
+
+/// The job board's filter: by printer, by spool (empty = any) and free text over the
+/// job's id, file path, printer and spool ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub printer_id: String,
+    pub filament_id: String,
+    pub text: String,
+}
+
+impl JobFilter {
+    pub fn matches(&self, job: &PrintJob) -> bool {
+        let text = self.text.trim().to_lowercase();
+        (self.printer_id.is_empty() || job.printer_id.as_str() == self.printer_id)
+            && (self.filament_id.is_empty() || job.filament_id.as_str() == self.filament_id)
+            && (text.is_empty()
+                || [
+                    job.id.as_str(),
+                    job.filepath.as_str(),
+                    job.printer_id.as_str(),
+                    job.filament_id.as_str(),
+                ]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&text)))
+    }
+}
+
+/// Jobs of one status that pass the filter, newest first (server ids are UUIDv7, so
+/// their order is creation order; client-chosen ids sort as text).
+pub fn board_column<'a>(
+    jobs: &'a [PrintJob],
+    status: JobStatus,
+    filter: &JobFilter,
+) -> Vec<&'a PrintJob> {
+    let mut column: Vec<&PrintJob> = jobs
+        .iter()
+        .filter(|job| job.status == status && filter.matches(job))
+        .collect();
+    column.sort_by(|a, b| b.id.cmp(&a.id));
+    column
+}
+
+/// A printer's running and queued jobs, running first.
+pub fn printer_jobs<'a>(jobs: &'a [PrintJob], printer: &Printer) -> Vec<&'a PrintJob> {
+    let mut own: Vec<&PrintJob> = jobs
+        .iter()
+        .filter(|job| job.printer_id == printer.id && job.status.reserves_filament())
+        .collect();
+    own.sort_by_key(|job| (job.status != JobStatus::Running, job.id.clone()));
+    own
+}
+
+/// "1 280 g" style weights: grouping makes four-digit grams readable at a glance.
+pub fn grams(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 2);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out.push_str(" g");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Filament, Id};
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).expect("valid id")
+    }
+
+    fn printer(name: &str) -> Printer {
+        Printer {
+            id: id(name),
+            company: crate::domain::Text::parse("Prusa").expect("text"),
+            model: crate::domain::Text::parse("MK4").expect("text"),
+        }
+    }
+
+    fn job(name: &str, printer: &str, spool: &str, status: JobStatus) -> PrintJob {
+        PrintJob {
+            id: id(name),
+            printer_id: id(printer),
+            filament_id: id(spool),
+            filepath: crate::domain::Text::parse(&format!("{name}.gcode")).expect("text"),
+            print_weight_in_grams: 10,
+            status,
+        }
+    }
+
+    fn spool(
+        name: &str,
+        kind: FilamentType,
+        color: &str,
+        total: u64,
+        remaining: u64,
+        reserved: u64,
+    ) -> FilamentView {
+        FilamentView {
+            filament: Filament {
+                id: id(name),
+                kind,
+                color: crate::domain::Text::parse(color).expect("text"),
+                total_weight_in_grams: total,
+                remaining_weight_in_grams: remaining,
+            },
+            reserved_weight_in_grams: reserved,
+            available_weight_in_grams: remaining - reserved,
+        }
+    }
+
+    #[test]
+    fn a_printer_is_busy_only_while_one_of_its_jobs_runs() {
+        let data = FarmData {
+            printers: vec![printer("p1"), printer("p2"), printer("p3")],
+            jobs: vec![
+                job("j1", "p1", "s", JobStatus::Running),
+                job("j2", "p2", "s", JobStatus::Queued),
+                job("j3", "p3", "s", JobStatus::Done),
+            ],
+            ..FarmData::default()
+        };
+        assert_eq!(printer_usage(&data), (1, 2));
+    }
+
+    #[test]
+    fn jobs_are_counted_per_status_in_board_order() {
+        let jobs = vec![
+            job("a", "p", "s", JobStatus::Queued),
+            job("b", "p", "s", JobStatus::Queued),
+            job("c", "p", "s", JobStatus::Canceled),
+        ];
+        assert_eq!(
+            jobs_per_status(&jobs),
+            [
+                (JobStatus::Queued, 2),
+                (JobStatus::Running, 0),
+                (JobStatus::Done, 0),
+                (JobStatus::Canceled, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn low_spools_are_those_with_little_available_filament_emptiest_first() {
+        let spools = vec![
+            spool("full", FilamentType::Pla, "red", 1000, 1000, 0),
+            spool("reserved-away", FilamentType::Pla, "red", 1000, 1000, 900),
+            spool("nearly-empty", FilamentType::Petg, "blue", 1000, 50, 0),
+            spool("at-threshold", FilamentType::Abs, "black", 1000, 150, 0),
+        ];
+        let low: Vec<&str> = low_spools(&spools)
+            .iter()
+            .map(|s| s.filament.id.as_str())
+            .collect();
+        assert_eq!(low, ["nearly-empty", "reserved-away"]);
+    }
+
+    #[test]
+    fn the_spool_bar_splits_the_total_into_used_reserved_and_available() {
+        let s = spool("s", FilamentType::Pla, "red", 1000, 800, 300);
+        assert_eq!(spool_bar(&s), (20.0, 30.0, 50.0));
+        let empty = spool("e", FilamentType::Pla, "red", 0, 0, 0);
+        assert_eq!(spool_bar(&empty), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn spools_filter_by_type_and_case_insensitive_colour() {
+        let spools = vec![
+            spool("a", FilamentType::Pla, "Signal Red", 1000, 1000, 0),
+            spool("b", FilamentType::Petg, "red", 1000, 1000, 0),
+            spool("c", FilamentType::Pla, "blue", 1000, 1000, 0),
+        ];
+        let ids = |v: Vec<&FilamentView>| {
+            v.iter()
+                .map(|s| s.filament.id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(filter_spools(&spools, None, "")), ["a", "b", "c"]);
+        assert_eq!(
+            ids(filter_spools(&spools, Some(FilamentType::Pla), "")),
+            ["a", "c"]
+        );
+        assert_eq!(ids(filter_spools(&spools, None, " RED ")), ["a", "b"]);
+        assert_eq!(
+            ids(filter_spools(&spools, Some(FilamentType::Pla), "red")),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn the_board_filters_by_printer_spool_and_text_newest_first() {
+        let jobs = vec![
+            job("0001", "p1", "s1", JobStatus::Queued),
+            job("0002", "p2", "s1", JobStatus::Queued),
+            job("0003", "p1", "s2", JobStatus::Queued),
+            job("0004", "p1", "s1", JobStatus::Running),
+        ];
+        let ids = |filter: JobFilter| {
+            board_column(&jobs, JobStatus::Queued, &filter)
+                .iter()
+                .map(|j| j.id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(JobFilter::default()), ["0003", "0002", "0001"]);
+        let on_p1 = JobFilter {
+            printer_id: "p1".into(),
+            ..JobFilter::default()
+        };
+        assert_eq!(ids(on_p1), ["0003", "0001"]);
+        let p1_s1 = JobFilter {
+            printer_id: "p1".into(),
+            filament_id: "s1".into(),
+            ..JobFilter::default()
+        };
+        assert_eq!(ids(p1_s1), ["0001"]);
+        let text = JobFilter {
+            text: "0002.GCODE".into(),
+            ..JobFilter::default()
+        };
+        assert_eq!(ids(text), ["0002"]);
+    }
+
+    #[test]
+    fn a_printers_live_jobs_list_running_before_queued_and_skip_finished_ones() {
+        let jobs = vec![
+            job("a", "p1", "s", JobStatus::Queued),
+            job("b", "p1", "s", JobStatus::Running),
+            job("c", "p1", "s", JobStatus::Done),
+            job("d", "p2", "s", JobStatus::Running),
+        ];
+        let own: Vec<&str> = printer_jobs(&jobs, &printer("p1"))
+            .iter()
+            .map(|j| j.id.as_str())
+            .collect();
+        assert_eq!(own, ["b", "a"]);
+    }
+
+    #[test]
+    fn grams_are_grouped_by_thousands() {
+        assert_eq!(grams(0), "0 g");
+        assert_eq!(grams(999), "999 g");
+        assert_eq!(grams(1000), "1\u{202f}000 g");
+        assert_eq!(grams(1234567), "1\u{202f}234\u{202f}567 g");
+    }
+}

@@ -1,0 +1,280 @@
+//! Job board: Queued / Running / Done / Canceled columns with buttons for the allowed
+//! moves only, a filter by printer, spool and text, and a form to queue a job whose
+//! pickers show each spool's available grams.
+
+use super::filaments::weight_json;
+use crate::api::NewPrintJob;
+use crate::ui::components::{submit, Field, FormError, FormErrors, InputField, StatusBadge};
+use crate::ui::model::{board_column, grams, JobFilter};
+use crate::ui::store::Write;
+use crate::ui::FarmStore;
+use crate::{JobStatus, PrintJob};
+use leptos::prelude::*;
+
+const FORM: &str = "job";
+const FIELDS: &[&str] = &[
+    "id",
+    "printer_id",
+    "filament_id",
+    "filepath",
+    "print_weight_in_grams",
+];
+/// Finished columns only show the newest jobs; the count says how many more there are.
+const FINISHED_SHOWN: usize = 50;
+
+#[component]
+pub fn JobBoardPage() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let printer_filter = RwSignal::new(String::new());
+    let spool_filter = RwSignal::new(String::new());
+    let text_filter = RwSignal::new(String::new());
+    let filter = Memo::new(move |_| JobFilter {
+        printer_id: printer_filter.get(),
+        filament_id: spool_filter.get(),
+        text: text_filter.get(),
+    });
+    let columns = JobStatus::ALL.map(|status| view! { <Column status filter/> });
+    view! {
+        <h1>"Job board"</h1>
+        <div class="filters" role="search">
+            <label>
+                "Printer "
+                <select
+                    data-testid="filter-printer"
+                    prop:value=move || printer_filter.get()
+                    on:change=move |ev| printer_filter.set(event_target_value(&ev))
+                >
+                    <option value="">"All printers"</option>
+                    <PrinterOptions/>
+                </select>
+            </label>
+            <label>
+                "Spool "
+                <select
+                    data-testid="filter-spool"
+                    prop:value=move || spool_filter.get()
+                    on:change=move |ev| spool_filter.set(event_target_value(&ev))
+                >
+                    <option value="">"All spools"</option>
+                    <SpoolOptions/>
+                </select>
+            </label>
+            <label>
+                "Search "
+                <input type="search" data-testid="filter-text" placeholder="file, id…" bind:value=text_filter/>
+            </label>
+        </div>
+        <div class="board-layout">
+            <div class="board">{columns}</div>
+            <AddJobForm/>
+        </div>
+        <p class="hint">{move || store.data.with(|d| format!("{} jobs in the farm", d.jobs.len()))}</p>
+    }
+}
+
+/// `<option>`s for every printer ("Prusa MK4 · p1").
+#[component]
+fn PrinterOptions() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    view! {
+        <For
+            each=move || store.data.with(|d| d.printers.clone())
+            key=|p| p.id.clone()
+            let:printer
+        >
+            <option value=printer.id.to_string()>
+                {format!("{} {} · {}", printer.company.as_str(), printer.model.as_str(), printer.id)}
+            </option>
+        </For>
+    }
+}
+
+/// `<option>`s for every spool with its available grams ("PLA red · 640 g available").
+#[component]
+fn SpoolOptions() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    view! {
+        <For
+            each=move || store.data.with(|d| d.filaments.clone())
+            key=|s| (s.filament.id.clone(), s.available_weight_in_grams)
+            let:spool
+        >
+            <option value=spool.filament.id.to_string()>
+                {format!(
+                    "{} {} · {} · {} available",
+                    spool.filament.kind.as_str(),
+                    spool.filament.color.as_str(),
+                    spool.filament.id,
+                    grams(spool.available_weight_in_grams),
+                )}
+            </option>
+        </For>
+    }
+}
+
+#[component]
+fn Column(status: JobStatus, filter: Memo<JobFilter>) -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let jobs = Memo::new(move |_| {
+        store.data.with(|d| {
+            filter.with(|f| {
+                board_column(&d.jobs, status, f)
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
+    let limit = if status.is_final() {
+        FINISHED_SHOWN
+    } else {
+        usize::MAX
+    };
+    let name = status.as_str();
+    let hidden = move || jobs.with(|j| j.len().saturating_sub(limit));
+    view! {
+        <section
+            class=format!("column column-{}", name.to_lowercase())
+            aria-labelledby=format!("col-{name}")
+            data-testid=format!("column-{}", name.to_lowercase())
+        >
+            <h2 id=format!("col-{name}")>
+                <StatusBadge status/>
+                <span class="count">{move || jobs.with(Vec::len)}</span>
+            </h2>
+            <ol class="cards-list">
+                <For
+                    each=move || jobs.get().into_iter().take(limit)
+                    key=|job| job.id.clone()
+                    let:job
+                >
+                    <JobCard job/>
+                </For>
+            </ol>
+            <Show when=move || { hidden() > 0 }>
+                <p class="hint">{move || format!("and {} older", hidden())}</p>
+            </Show>
+        </section>
+    }
+}
+
+fn move_label(next: JobStatus) -> &'static str {
+    match next {
+        JobStatus::Running => "Start",
+        JobStatus::Done => "Done",
+        JobStatus::Canceled => "Cancel",
+        JobStatus::Queued => "Requeue",
+    }
+}
+
+#[component]
+fn JobCard(job: PrintJob) -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let errors = RwSignal::new(FormErrors::default());
+    let busy = RwSignal::new(false);
+    let id = job.id.to_string();
+    let buttons = job
+        .status
+        .next_statuses()
+        .map(|next| {
+            let job_id = id.clone();
+            let label = move_label(next);
+            let on_click = move |_| {
+                let write = Write::SetJobStatus {
+                    job_id: job_id.clone(),
+                    status: next.as_str().to_owned(),
+                };
+                leptos::task::spawn_local(async move {
+                    submit(store, write, busy, errors).await;
+                });
+            };
+            view! {
+                <button
+                    type="button"
+                    class=format!("move to-{}", next.as_str().to_lowercase())
+                    disabled=move || busy.get()
+                    aria-label=format!("{label}: {}", job.filepath.as_str())
+                    on:click=on_click
+                >
+                    {label}
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <li class="job" data-testid=format!("job-{id}")>
+            <div class="job-title">
+                <span class="file">{job.filepath.as_str().to_owned()}</span>
+                <span class="num">{grams(job.print_weight_in_grams)}</span>
+            </div>
+            <div class="job-meta">
+                <span title="printer">"🖨 " {job.printer_id.to_string()}</span>
+                <span title="spool">"◎ " {job.filament_id.to_string()}</span>
+                <span class="mono" title="job id">{id.clone()}</span>
+            </div>
+            <div class="job-actions">{buttons}</div>
+            <p class="form-error" aria-live="polite">{move || errors.with(|e| e.message.clone())}</p>
+        </li>
+    }
+}
+
+#[component]
+fn AddJobForm() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let printer = RwSignal::new(String::new());
+    let spool = RwSignal::new(String::new());
+    let filepath = RwSignal::new(String::new());
+    let weight = RwSignal::new(String::new());
+    let errors = RwSignal::new(FormErrors::default());
+    let busy = RwSignal::new(false);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = serde_json::json!({
+            "printer_id": printer.get(),
+            "filament_id": spool.get(),
+            "filepath": filepath.get(),
+            "print_weight_in_grams": weight_json(&weight.get()),
+        });
+        if let Err(error) = NewPrintJob::from_json(body.to_string().as_bytes()) {
+            errors.set(FormErrors::from_request(&error));
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if submit(store, Write::CreatePrintJob(body), busy, errors).await {
+                filepath.set(String::new());
+                weight.set(String::new());
+            }
+        });
+    };
+    view! {
+        <form class="panel" on:submit=on_submit aria-labelledby="job-form-title" novalidate>
+            <h2 id="job-form-title">"Queue a job"</h2>
+            <Field label="Printer" name="printer_id" form=FORM errors>
+                <select
+                    id="job-printer_id"
+                    prop:value=move || printer.get()
+                    on:change=move |ev| printer.set(event_target_value(&ev))
+                >
+                    <option value="">"Choose a printer"</option>
+                    <PrinterOptions/>
+                </select>
+            </Field>
+            <Field label="Spool" name="filament_id" form=FORM errors>
+                <select
+                    id="job-filament_id"
+                    prop:value=move || spool.get()
+                    on:change=move |ev| spool.set(event_target_value(&ev))
+                >
+                    <option value="">"Choose a spool"</option>
+                    <SpoolOptions/>
+                </select>
+            </Field>
+            <InputField label="File" name="filepath" form=FORM value=filepath errors placeholder="benchy.gcode"/>
+            <InputField label="Weight (g)" name="print_weight_in_grams" form=FORM value=weight errors kind="number"/>
+            <FormError errors fields=FIELDS form=FORM/>
+            <button type="submit" disabled=move || busy.get()>
+                {move || if busy.get() { "Queuing…" } else { "Queue job" }}
+            </button>
+        </form>
+    }
+}

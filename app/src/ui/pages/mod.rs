@@ -1,0 +1,8 @@
+//! One module per dashboard page (SPEC §6). Pages read the [`super::FarmStore`] from the
+//! context and lay out what [`super::model`] computes; they never build URLs.
+
+pub mod cluster;
+pub mod filaments;
+pub mod jobs;
+pub mod overview;
+pub mod printers;

@@ -1,0 +1,316 @@
+//! The browser's copy of the farm and the rules for keeping it fresh.
+//!
+//! - Every second the store reads printers, spools, jobs and the cluster view from the
+//!   node it talks to (linearizable; if there is no leader, the node's own copy, marked
+//!   stale), and asks every member for its own view for the Cluster page.
+//! - A node that stops answering is replaced by the first other member that does; the
+//!   page says so in a banner and keeps working.
+//! - Writes go to the leader the cluster names. A `307`, a `503` or silence makes the
+//!   store ask again where the leader is and resend with the same Idempotency-Key, so a
+//!   write that did land is not applied twice, for at most [`WRITE_PATIENCE_MS`].
+//!
+//! On the server the store only holds the data the page is rendered with.
+
+use super::model::FarmData;
+use crate::api::{ClusterView, Problem};
+use leptos::prelude::*;
+
+/// How long a write keeps looking for a leader before the form reports failure.
+pub const WRITE_PATIENCE_MS: f64 = 15_000.0;
+
+/// What a write asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    CreatePrinter(serde_json::Value),
+    CreateFilament(serde_json::Value),
+    CreatePrintJob(serde_json::Value),
+    SetJobStatus { job_id: String, status: String },
+}
+
+/// Context: the farm a node renders the first page with (and the bundle hydrates with).
+#[derive(Debug, Clone, Default)]
+pub struct InitialFarm(pub FarmData);
+
+/// Why a request did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiFailure {
+    /// The node answered with a problem (validation, conflict, no leader, …).
+    #[error("{}", .0.detail)]
+    Problem(Problem),
+    /// A follower pointed the write at the leader.
+    #[error("this node is not the leader")]
+    NotLeader,
+    /// No answer in time (node down, network cut, request refused by the browser).
+    #[error("{url} did not answer ({reason})")]
+    Unreachable { url: String, reason: String },
+    #[error("unexpected answer from {url}: {reason}")]
+    Unexpected { url: String, reason: String },
+    /// Only in server-side rendering, where nothing is ever sent.
+    #[error("the dashboard is not running in a browser")]
+    NotInBrowser,
+}
+
+impl ApiFailure {
+    /// Whether asking the cluster again (and resending) may help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Problem(problem) => problem.status == 503 || problem.status == 307,
+            Self::NotLeader | Self::Unreachable { .. } => true,
+            Self::Unexpected { .. } | Self::NotInBrowser => false,
+        }
+    }
+
+    /// The request field this failure is about, if the server named one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Problem(problem) => problem.field.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Which node the browser talks to and how that is going.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    /// Base URL of the node this page talks to; empty = the node that served the page.
+    pub base_url: String,
+    /// Set after a failover: which node stopped answering and which one took over.
+    pub notice: Option<String>,
+    /// The data on screen is the node's own copy, read without a leader.
+    pub stale: bool,
+    /// The last refresh failed: why.
+    pub trouble: Option<String>,
+    /// Wall-clock time of the last successful refresh (browser only).
+    pub refreshed_at: Option<String>,
+}
+
+/// Shared by every component through the context. Cheap to copy (signals are handles).
+#[derive(Debug, Clone, Copy)]
+pub struct FarmStore {
+    pub data: RwSignal<FarmData>,
+    /// Each member's own view, as last probed by this browser (`None`: did not answer).
+    pub member_views: RwSignal<Vec<(u64, Option<ClusterView>)>>,
+    pub link: RwSignal<Link>,
+    /// Refreshes are numbered so that a slow older answer never replaces a newer one.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    refresh_seq: StoredValue<(u64, u64)>,
+}
+
+impl FarmStore {
+    pub fn new(initial: FarmData) -> Self {
+        let member_views = initial
+            .cluster
+            .as_ref()
+            .map(|c| vec![(c.node_id, Some(c.clone()))])
+            .unwrap_or_default();
+        Self {
+            data: RwSignal::new(initial),
+            member_views: RwSignal::new(member_views),
+            link: RwSignal::new(Link::default()),
+            refresh_seq: StoredValue::new((0, 0)),
+        }
+    }
+
+    /// The node this page talks to: id and URL, from its own cluster view.
+    pub fn current_node(&self) -> Option<(u64, Option<String>)> {
+        self.data.with(|d| {
+            d.cluster.as_ref().map(|c| {
+                let url = c
+                    .members
+                    .iter()
+                    .find(|m| m.id == c.node_id)
+                    .and_then(|m| m.http_url.clone());
+                (c.node_id, url)
+            })
+        })
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+impl FarmStore {
+    /// Never called during server-side rendering; there is nothing to send from there.
+    pub async fn write(self, _write: Write) -> Result<(), ApiFailure> {
+        Err(ApiFailure::NotInBrowser)
+    }
+}
+
+#[cfg(feature = "hydrate")]
+impl FarmStore {
+    /// Starts the refresh loop (once, from [`super::App`] in the browser).
+    pub fn start(self) {
+        self.link
+            .update(|l| l.base_url = super::client::page_origin());
+        leptos::task::spawn_local(async move {
+            loop {
+                self.refresh().await;
+                self.probe_members().await;
+                super::client::sleep(1_000).await;
+            }
+        });
+    }
+
+    /// Sends a write to the leader, following the cluster until it lands, is refused, or
+    /// [`WRITE_PATIENCE_MS`] pass. On success the page is refreshed before returning, so
+    /// the change is on screen when the form is ready again.
+    pub async fn write(self, write: Write) -> Result<(), ApiFailure> {
+        use super::client::{new_idempotency_key, now_ms, send_write, sleep};
+        let key = new_idempotency_key();
+        let started = now_ms();
+        loop {
+            let target = self.write_target();
+            match send_write(&target, &write, &key).await {
+                Ok(()) => {
+                    self.refresh().await;
+                    return Ok(());
+                }
+                Err(failure) if !failure.is_transient() => return Err(failure),
+                Err(failure) if now_ms() - started > WRITE_PATIENCE_MS => return Err(failure),
+                Err(_) => {
+                    sleep(250).await;
+                    self.relearn_cluster().await;
+                }
+            }
+        }
+    }
+
+    /// The leader's URL when the node we talk to knows it, else that node (which will
+    /// answer 307 or 503 and so tell us more).
+    fn write_target(&self) -> String {
+        let leader = self
+            .data
+            .with_untracked(|d| d.cluster.as_ref().and_then(|c| c.leader_url.clone()));
+        leader.unwrap_or_else(|| self.link.with_untracked(|l| l.base_url.clone()))
+    }
+
+    /// Reads the farm from the current node; moves to another node if it is silent.
+    async fn refresh(self) {
+        use super::client::{clock_time, fetch_farm};
+        let seq = self.refresh_seq.try_update_value(|s| {
+            s.0 += 1;
+            s.0
+        });
+        let Some(seq) = seq else { return };
+        for _ in 0..2 {
+            let base = self.link.with_untracked(|l| l.base_url.clone());
+            let result = match fetch_farm(&base, false).await {
+                Err(ApiFailure::Problem(p)) if p.status == 503 => {
+                    fetch_farm(&base, true).await.map(|d| (d, true))
+                }
+                other => other.map(|d| (d, false)),
+            };
+            match result {
+                Ok((data, stale)) => {
+                    if self.is_newest(seq) {
+                        if self.data.with_untracked(|d| d != &data) {
+                            self.data.set(data);
+                        }
+                        self.link.update(|l| {
+                            l.stale = stale;
+                            l.trouble = None;
+                            l.refreshed_at = Some(clock_time());
+                        });
+                    }
+                    return;
+                }
+                Err(ApiFailure::Unreachable { .. }) => {
+                    if !self.fail_over(&base).await {
+                        break;
+                    }
+                }
+                Err(other) => {
+                    self.link.update(|l| l.trouble = Some(other.to_string()));
+                    return;
+                }
+            }
+        }
+        self.link.update(|l| {
+            l.trouble = Some("no node of the cluster answers this browser".to_owned());
+        });
+    }
+
+    fn is_newest(&self, seq: u64) -> bool {
+        self.refresh_seq
+            .try_update_value(|s| {
+                let newest = seq > s.1;
+                if newest {
+                    s.1 = seq;
+                }
+                newest
+            })
+            .unwrap_or(false)
+    }
+
+    /// Asks the current node (or, if it is silent, another member) who leads now.
+    async fn relearn_cluster(self) {
+        let base = self.link.with_untracked(|l| l.base_url.clone());
+        match super::client::cluster_view(&base).await {
+            Ok(view) => self.data.update(|d| d.cluster = Some(view)),
+            Err(_) => {
+                self.fail_over(&base).await;
+            }
+        }
+    }
+
+    /// Moves to the first other member that answers. Returns whether one did.
+    async fn fail_over(self, silent_base: &str) -> bool {
+        let (silent_id, candidates) = self.data.with_untracked(|d| {
+            let cluster = d.cluster.as_ref();
+            let silent_id = cluster.map(|c| c.node_id);
+            let candidates: Vec<(u64, String)> = cluster
+                .map(|c| {
+                    c.members
+                        .iter()
+                        .filter(|m| Some(m.id) != silent_id)
+                        .filter_map(|m| m.http_url.clone().map(|url| (m.id, url)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (silent_id, candidates)
+        });
+        for (id, url) in candidates {
+            if let Ok(view) = super::client::cluster_view(&url).await {
+                let from = match silent_id {
+                    Some(old) => format!("Node {old} ({silent_base})"),
+                    None => format!("The node at {silent_base}"),
+                };
+                let notice = format!(
+                    "{from} stopped answering at {}. This page now talks to node {id} ({url}).",
+                    super::client::clock_time()
+                );
+                self.data.update(|d| d.cluster = Some(view));
+                self.link.update(|l| {
+                    l.base_url = url;
+                    l.notice = Some(notice);
+                });
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Asks every member for its own view (for the Cluster page and "nodes up").
+    async fn probe_members(self) {
+        let members: Vec<(u64, Option<String>)> = self.data.with_untracked(|d| {
+            d.cluster
+                .as_ref()
+                .map(|c| {
+                    c.members
+                        .iter()
+                        .map(|m| (m.id, m.http_url.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        let probes = members.into_iter().map(|(id, url)| async move {
+            let view = match url {
+                Some(url) => super::client::cluster_view(&url).await.ok(),
+                None => None,
+            };
+            (id, view)
+        });
+        let views = futures::future::join_all(probes).await;
+        if self.member_views.with_untracked(|v| v != &views) {
+            self.member_views.set(views);
+        }
+    }
+}

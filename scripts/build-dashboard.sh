@@ -30,4 +30,7 @@ if [ "$(command -v wasm-opt)" != "" ] && [ "$(command -v wasm-opt)" != "$PWD/end
 fi
 cargo fetch --locked
 PATH="$PWD/end2end/node_modules/.bin:$PATH" trunk build --release --offline
-ls -l target/site/pkg/frontend_bg.wasm
+# Precompressed copies, served to browsers that accept gzip (tower-http ServeDir).
+find target/site/pkg -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) \
+  -exec gzip -9 --keep --force {} +
+ls -l target/site/pkg/frontend_bg.wasm target/site/pkg/frontend_bg.wasm.gz

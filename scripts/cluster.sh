@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds Raft3D (release) and starts a local 3-node cluster: nodes on
-# http://127.0.0.1:8081-8083, data under ./data. Ctrl-C stops all nodes.
-# Extra arguments go to `raft3d cluster` (see `raft3d cluster --help`).
+# Builds Raft3D (release, with its dashboard) and starts a local 3-node cluster: nodes
+# and dashboards on http://127.0.0.1:8081-8083, data under ./data. Ctrl-C stops all
+# nodes. Extra arguments go to `raft3d cluster` (see `raft3d cluster --help`).
+# The first run installs the pinned dashboard tools (Trunk takes ~13 min to compile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/build-dashboard.sh
 cargo build --release --locked --bin raft3d
 exec ./target/release/raft3d cluster "$@"

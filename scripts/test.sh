@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project. This is the README's test command, and
 # .ci/run calls exactly this. Installs what it needs if missing (rustfmt, clippy, the
-# wasm32 target), so it passes on a fresh machine with only rustup's toolchain.
+# wasm32 target, pinned Trunk / wasm-bindgen-cli / npm packages, Debian's Chromium), so
+# it passes on a fresh machine with rustup, node/npm and apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,8 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "the domain crate builds for the browser (wasm32)"
-cargo check --locked -p app --target wasm32-unknown-unknown
+step "the dashboard's browser build lints clean (wasm32, hydrate)"
+cargo clippy --locked -p frontend --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 step "build"
 cargo build --workspace --all-targets --locked
@@ -31,6 +32,11 @@ step "multi-process cluster tests (real release raft3d processes, SIGKILL)"
 # Against the release binary we ship: some failures (a wiped follower rejoining) only
 # show with its timing. Two clusters at a time at most on a 2-core machine.
 cargo test --release --locked -p raft3d --test processes -- --test-threads=2
+
+step "dashboard: bundle (Trunk) and end-to-end tests (Playwright, Chromium, 3 raft3d processes)"
+./scripts/build-dashboard.sh
+cargo build --release --locked --bin raft3d
+./scripts/e2e.sh
 
 step "fault injection: 60 s, fixed seed (kills, pauses, partitions, wipes; see README)"
 cargo test --release --locked -p raft3d --test chaos -- --seed 1 --duration 60s

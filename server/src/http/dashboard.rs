@@ -45,7 +45,8 @@ pub fn router(farm: Farm, site_dir: &Path) -> Router {
             move || provide_context(InitialFarm(farm_data(&farm))),
             move || app::ui::shell(shell_options.clone()),
         )
-        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        // `*.gz` siblings are written by the build script: ~2.6x smaller WASM on the wire.
+        .nest_service("/pkg", ServeDir::new(pkg_dir).precompressed_gzip())
         .with_state(options)
 }
 

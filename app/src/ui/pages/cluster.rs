@@ -13,6 +13,8 @@ struct Row {
     own_view: Option<ClusterView>,
     /// Whether this browser has probed the member at least once.
     probed: bool,
+    /// What the leader reports about reaching this member (only the leader knows).
+    leader_reaches: Option<bool>,
     is_leader: bool,
     is_ours: bool,
 }
@@ -30,15 +32,23 @@ pub fn ClusterPage() -> impl IntoView {
             let Some(cluster) = &d.cluster else {
                 return Vec::new();
             };
+            let leader_view = views
+                .iter()
+                .filter_map(|(_, v)| v.as_ref())
+                .find(|v| v.role == "Leader");
             cluster
                 .members
                 .iter()
                 .map(|member| {
                     let probe = views.iter().find(|(id, _)| *id == member.id);
+                    let leader_reaches = leader_view
+                        .and_then(|v| v.members.iter().find(|m| m.id == member.id))
+                        .and_then(|m| m.reachable);
                     Row {
                         member: member.clone(),
                         own_view: probe.and_then(|(_, v)| v.clone()),
                         probed: probe.is_some(),
+                        leader_reaches,
                         is_leader: cluster.leader_id == Some(member.id),
                         is_ours: cluster.node_id == member.id,
                     }
@@ -93,7 +103,7 @@ fn ClusterRow(row: Row) -> impl IntoView {
         (true, true) => view! { <span class="badge up">"✓ yes"</span> }.into_any(),
         (true, false) => view! { <span class="badge down">"✗ no"</span> }.into_any(),
     };
-    let reached = match row.member.reachable {
+    let reached = match row.leader_reaches {
         Some(true) => "✓ yes",
         Some(false) => "✗ no",
         None => "—",

@@ -173,6 +173,19 @@ fn JobCard(job: PrintJob) -> impl IntoView {
     let errors = RwSignal::new(FormErrors::default());
     let busy = RwSignal::new(false);
     let id = job.id.to_string();
+    let (printer_name, spool_name) = store.data.with_untracked(|d| {
+        let printer = d
+            .printers
+            .iter()
+            .find(|p| p.id == job.printer_id)
+            .map(|p| format!("{} {}", p.company.as_str(), p.model.as_str()));
+        let spool = d
+            .filaments
+            .iter()
+            .find(|s| s.filament.id == job.filament_id)
+            .map(|s| format!("{} {}", s.filament.kind.as_str(), s.filament.color.as_str()));
+        (printer, spool)
+    });
     let buttons = job
         .status
         .next_statuses()
@@ -208,8 +221,12 @@ fn JobCard(job: PrintJob) -> impl IntoView {
                 <span class="num">{grams(job.print_weight_in_grams)}</span>
             </div>
             <div class="job-meta">
-                <span title="printer">"🖨 " {job.printer_id.to_string()}</span>
-                <span title="spool">"◎ " {job.filament_id.to_string()}</span>
+                <span title=format!("printer {}", job.printer_id)>
+                    {printer_name.unwrap_or_else(|| job.printer_id.to_string())}
+                </span>
+                <span title=format!("spool {}", job.filament_id)>
+                    {spool_name.unwrap_or_else(|| job.filament_id.to_string())}
+                </span>
                 <span class="mono" title="job id">{id.clone()}</span>
             </div>
             <div class="job-actions">{buttons}</div>

@@ -48,6 +48,28 @@ impl FormErrors {
     }
 }
 
+/// A form's submission: checks `body` with the rules the server applies (nothing is sent
+/// if they refuse it), then sends it and calls `clear` once the write landed.
+pub fn send_form<T>(
+    store: FarmStore,
+    body: serde_json::Value,
+    check: fn(&[u8]) -> Result<T, RequestError>,
+    into_write: fn(serde_json::Value) -> Write,
+    busy: RwSignal<bool>,
+    errors: RwSignal<FormErrors>,
+    clear: impl FnOnce() + 'static,
+) {
+    if let Err(error) = check(body.to_string().as_bytes()) {
+        errors.set(FormErrors::from_request(&error));
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        if submit(store, into_write(body), busy, errors).await {
+            clear();
+        }
+    });
+}
+
 /// Sends `write` through the store; `busy` is true meanwhile, `errors` gets the outcome.
 /// Returns whether the write landed, to let the form clear itself.
 pub async fn submit(

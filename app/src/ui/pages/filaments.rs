@@ -3,7 +3,7 @@
 
 use crate::api::NewFilament;
 use crate::state::FilamentView;
-use crate::ui::components::{submit, Field, FormError, FormErrors, InputField, SpoolBar};
+use crate::ui::components::{send_form, Field, FormError, FormErrors, InputField, SpoolBar};
 use crate::ui::model::{filter_spools, grams, is_low};
 use crate::ui::store::Write;
 use crate::ui::FarmStore;
@@ -138,17 +138,20 @@ fn AddFilamentForm() -> impl IntoView {
         if !remaining.with(|r| r.trim().is_empty()) {
             body["remaining_weight_in_grams"] = weight_json(&remaining.get());
         }
-        if let Err(error) = NewFilament::from_json(body.to_string().as_bytes()) {
-            errors.set(FormErrors::from_request(&error));
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            if submit(store, Write::CreateFilament(body), busy, errors).await {
-                color.set(String::new());
-                total.set(String::new());
-                remaining.set(String::new());
-            }
-        });
+        let clear = move || {
+            color.set(String::new());
+            total.set(String::new());
+            remaining.set(String::new());
+        };
+        send_form(
+            store,
+            body,
+            NewFilament::from_json,
+            Write::CreateFilament,
+            busy,
+            errors,
+            clear,
+        );
     };
     view! {
         <form class="panel" on:submit=on_submit aria-labelledby="filament-form-title" novalidate>

@@ -4,7 +4,9 @@
 
 use super::filaments::weight_json;
 use crate::api::NewPrintJob;
-use crate::ui::components::{submit, Field, FormError, FormErrors, InputField, StatusBadge};
+use crate::ui::components::{
+    send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge,
+};
 use crate::ui::model::{board_column, grams, JobFilter};
 use crate::ui::store::Write;
 use crate::ui::FarmStore;
@@ -252,16 +254,19 @@ fn AddJobForm() -> impl IntoView {
             "filepath": filepath.get(),
             "print_weight_in_grams": weight_json(&weight.get()),
         });
-        if let Err(error) = NewPrintJob::from_json(body.to_string().as_bytes()) {
-            errors.set(FormErrors::from_request(&error));
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            if submit(store, Write::CreatePrintJob(body), busy, errors).await {
-                filepath.set(String::new());
-                weight.set(String::new());
-            }
-        });
+        let clear = move || {
+            filepath.set(String::new());
+            weight.set(String::new());
+        };
+        send_form(
+            store,
+            body,
+            NewPrintJob::from_json,
+            Write::CreatePrintJob,
+            busy,
+            errors,
+            clear,
+        );
     };
     view! {
         <form class="panel" on:submit=on_submit aria-labelledby="job-form-title" novalidate>

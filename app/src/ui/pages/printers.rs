@@ -1,7 +1,7 @@
 //! Printers: every printer with its running and queued jobs, and a form to add one.
 
 use crate::api::NewPrinter;
-use crate::ui::components::{submit, FormError, FormErrors, InputField};
+use crate::ui::components::{send_form, FormError, FormErrors, InputField};
 use crate::ui::model::{is_busy, printer_jobs};
 use crate::ui::store::Write;
 use crate::ui::FarmStore;
@@ -101,16 +101,19 @@ fn AddPrinterForm() -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = serde_json::json!({ "company": company.get(), "model": model.get() });
-        if let Err(error) = NewPrinter::from_json(body.to_string().as_bytes()) {
-            errors.set(FormErrors::from_request(&error));
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            if submit(store, Write::CreatePrinter(body), busy, errors).await {
-                company.set(String::new());
-                model.set(String::new());
-            }
-        });
+        let clear = move || {
+            company.set(String::new());
+            model.set(String::new());
+        };
+        send_form(
+            store,
+            body,
+            NewPrinter::from_json,
+            Write::CreatePrinter,
+            busy,
+            errors,
+            clear,
+        );
     };
     view! {
         <form class="panel" on:submit=on_submit aria-labelledby="printer-form-title" novalidate>

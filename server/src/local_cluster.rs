@@ -87,6 +87,9 @@ pub enum LocalClusterError {
     /// [`LocalCluster::kill`] was asked for a node that is not running (or never was).
     #[error("node {id} is not running in this local cluster")]
     NotRunning { id: u64 },
+    /// [`LocalCluster::restart`] was asked for a node that still runs (or never was).
+    #[error("node {id} is not a stopped node of this local cluster")]
+    NotStopped { id: u64 },
     /// No leader that a majority of the polled nodes agreed on within the deadline.
     #[error("no leader agreed on by a majority of {polled} nodes within {waited:?}")]
     NoLeader { polled: usize, waited: Duration },
@@ -102,8 +105,12 @@ pub struct LocalNode {
     pub id: u64,
     /// Client URL without a trailing slash, e.g. `http://127.0.0.1:8081`.
     pub http_url: String,
+    /// Client address, `host:port`.
+    http_addr: String,
     /// Raft address, `host:port`.
     pub raft_addr: String,
+    /// Its `--data-dir`.
+    pub data_dir: PathBuf,
     /// `None` once the node was killed, stopped, or seen to exit.
     child: Option<Child>,
 }
@@ -123,6 +130,12 @@ impl LocalNode {
 #[derive(Debug)]
 pub struct LocalCluster {
     nodes: Vec<LocalNode>,
+    /// This executable, which every child runs.
+    exe: PathBuf,
+    /// The `--peers` value every node gets.
+    peers: String,
+    /// Flags after `--`, for every node.
+    extra: Vec<String>,
 }
 
 impl LocalCluster {
@@ -138,41 +151,70 @@ impl LocalCluster {
             .map(|&(id, _, raft)| format!("{id}={}:{raft}", args.host))
             .collect::<Vec<_>>()
             .join(",");
-        let mut nodes = Vec::with_capacity(plan.len());
-        for (id, http, raft) in plan {
-            let mut command = Command::new(&exe);
-            command
-                .arg("serve")
-                .args(["--id", &id.to_string()])
-                .args(["--http-addr", &format!("{}:{http}", args.host)])
-                .args(["--raft-addr", &format!("{}:{raft}", args.host)])
-                .arg("--data-dir")
-                .arg(args.data_dir.join(format!("node{id}")))
-                .args(["--peers", &peers])
-                .args(&args.extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            // On error, `nodes` is dropped and kill_on_drop stops the nodes already started.
-            let mut child = command
-                .spawn()
-                .map_err(|source| LocalClusterError::Spawn { id, source })?;
-            let label = format!("[node {id}]");
-            if let Some(out) = child.stdout.take() {
-                tokio::spawn(forward_lines(out, label.clone(), Sink::Stdout));
-            }
-            if let Some(err) = child.stderr.take() {
-                tokio::spawn(forward_lines(err, label, Sink::Stderr));
-            }
-            nodes.push(LocalNode {
+        let nodes = plan
+            .into_iter()
+            .map(|(id, http, raft)| LocalNode {
                 id,
                 http_url: format!("http://{}:{http}", args.host),
+                http_addr: format!("{}:{http}", args.host),
                 raft_addr: format!("{}:{raft}", args.host),
-                child: Some(child),
-            });
+                data_dir: args.data_dir.join(format!("node{id}")),
+                child: None,
+            })
+            .collect();
+        let mut cluster = Self {
+            nodes,
+            exe,
+            peers,
+            extra: args.extra.clone(),
+        };
+        // On error, `cluster` is dropped and kill_on_drop stops the nodes already started.
+        for index in 0..cluster.nodes.len() {
+            cluster.spawn(index)?;
         }
-        Ok(Self { nodes })
+        Ok(cluster)
+    }
+
+    /// Starts node `id` again on its data directory, with its original command line.
+    pub fn restart(&mut self, id: u64) -> Result<(), LocalClusterError> {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.id == id && n.child.is_none())
+            .ok_or(LocalClusterError::NotStopped { id })?;
+        self.spawn(index)
+    }
+
+    /// Spawns the `raft3d serve` child of `self.nodes[index]` and forwards its output.
+    fn spawn(&mut self, index: usize) -> Result<(), LocalClusterError> {
+        let Some(node) = self.nodes.get_mut(index) else {
+            return Ok(());
+        };
+        let id = node.id;
+        let mut child = Command::new(&self.exe)
+            .arg("serve")
+            .args(["--id", &id.to_string()])
+            .args(["--http-addr", &node.http_addr])
+            .args(["--raft-addr", &node.raft_addr])
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(["--peers", &self.peers])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| LocalClusterError::Spawn { id, source })?;
+        let label = format!("[node {id}]");
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_lines(out, label.clone(), Sink::Stdout));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(forward_lines(err, label, Sink::Stderr));
+        }
+        node.child = Some(child);
+        Ok(())
     }
 
     /// Every node, in id order (killed ones included).

@@ -27,8 +27,6 @@ pub enum Outcome {
     Created(Entity),
     Updated(Entity),
     Rejected(Rejection),
-    /// Raft's own entries (leader blanks, membership changes) carry no farm command.
-    Nothing,
 }
 
 /// A farm object as the API shows it.

@@ -38,13 +38,13 @@ pub struct NodeConfig {
     #[arg(long, env = "RAFT3D_PEER_SOURCE_IP")]
     pub peer_source_ip: Option<std::net::IpAddr>,
     /// Milliseconds between leader heartbeats; also the append-entries RPC timeout.
-    #[arg(long, env = "RAFT3D_HEARTBEAT_MS", default_value_t = 150)]
+    #[arg(long, env = "RAFT3D_HEARTBEAT_MS", default_value_t = HEARTBEAT_MS)]
     pub heartbeat_ms: u64,
     /// Lower bound of the randomised election timeout, in milliseconds.
-    #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MIN_MS", default_value_t = 750)]
+    #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MIN_MS", default_value_t = ELECTION_TIMEOUT_MIN_MS)]
     pub election_timeout_min_ms: u64,
     /// Upper bound of the randomised election timeout, in milliseconds.
-    #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MAX_MS", default_value_t = 1500)]
+    #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MAX_MS", default_value_t = ELECTION_TIMEOUT_MAX_MS)]
     pub election_timeout_max_ms: u64,
     /// Build a snapshot (and purge the log) after this many new log entries.
     #[arg(long, env = "RAFT3D_SNAPSHOT_THRESHOLD", default_value_t = 10_000)]
@@ -102,6 +102,16 @@ pub enum ConfigError {
     NeedAdvertise(SocketAddr),
 }
 
+/// Default Raft timings. openraft 0.9 starts an election only after the leader lease
+/// (= the maximum election timeout) *plus* the node's own random timeout have passed
+/// without a heartbeat, so a leader's death is noticed after 500 + 250..500 ms here, and
+/// a write is acknowledged again about 1 s after a SIGKILL (`raft3d bench`). Shorter
+/// risks needless elections on a loaded 2-core machine; the heartbeat is also the
+/// append-entries RPC timeout, so it must exceed an fsync under load.
+pub const HEARTBEAT_MS: u64 = 100;
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 250;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 500;
+
 impl NodeConfig {
     /// A config with the defaults, for tests and embedding.
     pub fn new(id: NodeId, data_dir: PathBuf) -> Self {
@@ -113,9 +123,9 @@ impl NodeConfig {
             peers: Vec::new(),
             advertise_http: None,
             peer_source_ip: None,
-            heartbeat_ms: 150,
-            election_timeout_min_ms: 750,
-            election_timeout_max_ms: 1500,
+            heartbeat_ms: HEARTBEAT_MS,
+            election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,
+            election_timeout_max_ms: ELECTION_TIMEOUT_MAX_MS,
             snapshot_threshold: 10_000,
             write_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,

@@ -5,6 +5,7 @@
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::farm::{Farm, FarmParts};
 use crate::http::{self, metrics::HttpMetrics, ApiState};
+use crate::raft::batcher::ProposalBatcher;
 use crate::raft::network::{Network, NodeInfo, PeerHealth, PeerTimeouts};
 use crate::raft::typ::{NodeId, Raft};
 use crate::raft::{self, NodeAddr};
@@ -111,6 +112,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let farm = Farm::new(FarmParts {
         id: config.id,
         raft: raft.clone(),
+        proposals: ProposalBatcher::spawn(raft.clone()),
         state,
         network: network.clone(),
         health,

@@ -5,6 +5,7 @@
 //! read linearizable on a leader (read index via `ensure_linearizable`) and on a follower
 //! (ask the leader for its read index, then wait until this node has applied it).
 
+use crate::raft::batcher::ProposalBatcher;
 use crate::raft::network::{Network, PeerHealth};
 use crate::raft::typ::{ClientWriteError, NodeId, Raft, RaftMetrics};
 use crate::raft::NodeAddr;
@@ -59,6 +60,8 @@ pub struct Farm {
 pub struct FarmParts {
     pub id: NodeId,
     pub raft: Raft,
+    /// Groups concurrent writes into one Raft entry (see `raft::batcher`).
+    pub proposals: ProposalBatcher,
     pub state: StateMachineStore,
     pub network: Network,
     pub health: PeerHealth,
@@ -124,16 +127,16 @@ impl Farm {
             idempotency,
         };
         let timeout = self.inner.write_timeout;
-        match tokio::time::timeout(timeout, self.inner.raft.client_write(proposal)).await {
+        match tokio::time::timeout(timeout, self.inner.proposals.submit(proposal)).await {
             Err(_) => Err(FarmError::Timeout(timeout)),
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+            Ok(None | Some(Err(RaftError::Fatal(_)))) => Err(FarmError::Stopped),
+            Ok(Some(Ok(outcome))) => Ok(outcome),
+            Ok(Some(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
                 Err(not_leader(forward.leader_id, forward.leader_node))
             }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+            Ok(Some(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))))) => {
                 Err(e.into())
             }
-            Ok(Err(RaftError::Fatal(_))) => Err(FarmError::Stopped),
         }
     }
 

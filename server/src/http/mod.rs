@@ -210,7 +210,6 @@ pub fn outcome_response(outcome: Outcome) -> ApiResult {
         Outcome::Created(entity) => Ok((StatusCode::CREATED, Json(entity)).into_response()),
         Outcome::Updated(entity) => Ok((StatusCode::OK, Json(entity)).into_response()),
         Outcome::Rejected(rejection) => Err(rejection.into()),
-        Outcome::Nothing => Err(ApiError::Internal("a farm command produced no outcome")),
     }
 }
 

@@ -4,6 +4,7 @@
 //! Owns: how nodes talk to each other. Must not touch: farm rules (those live in `app`)
 //! or client-facing HTTP (that is `crate::http`). See `DESIGN.md` beside this file.
 
+pub mod batcher;
 pub mod network;
 pub mod service;
 
@@ -13,10 +14,11 @@ use std::fmt;
 use std::io::Cursor;
 
 openraft::declare_raft_types!(
-    /// Raft3D's openraft configuration: farm proposals in, farm outcomes out.
+    /// Raft3D's openraft configuration: farm proposals in, farm outcomes out. An entry
+    /// carries a batch of proposals (see [`batcher`]) and yields one outcome for each.
     pub TypeConfig:
-        D = app::Proposal,
-        R = app::Outcome,
+        D = Vec<app::Proposal>,
+        R = Vec<app::Outcome>,
         NodeId = u64,
         Node = NodeAddr,
         SnapshotData = Cursor<Vec<u8>>,

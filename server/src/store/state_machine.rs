@@ -175,7 +175,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Outcome>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -187,11 +187,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for entry in entries {
                 applied.last_applied = Some(entry.log_id);
                 outcomes.push(match entry.payload {
-                    EntryPayload::Blank => Outcome::Nothing,
-                    EntryPayload::Normal(proposal) => applied.farm.apply(&proposal),
+                    // Raft's own entries carry no farm command.
+                    EntryPayload::Blank => Vec::new(),
+                    // In order, exactly as if each proposal were an entry of its own.
+                    EntryPayload::Normal(proposals) => {
+                        proposals.iter().map(|p| applied.farm.apply(p)).collect()
+                    }
                     EntryPayload::Membership(membership) => {
                         applied.membership = StoredMembership::new(Some(entry.log_id), membership);
-                        Outcome::Nothing
+                        Vec::new()
                     }
                 });
             }

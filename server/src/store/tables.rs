@@ -4,7 +4,7 @@
 use redb::TableDefinition;
 
 /// Stored in both files under `meta["schema"]`; a mismatch refuses to start.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 // ---- raft-log.redb ----
 /// Log entries by index.

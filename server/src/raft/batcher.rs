@@ -1,0 +1,103 @@
+//! [`ProposalBatcher`]: many concurrent client writes, one Raft entry.
+//!
+//! openraft 0.9 handles every `client_write` as its own entry, and each entry costs one
+//! log append (a redb commit with an fsync) on every node, one after the other. So
+//! proposals that arrive while earlier ones are still being committed are queued here
+//! and go into Raft together as one entry (a `Vec<Proposal>`), and each caller gets the
+//! outcome of its own proposal. A lone write is sent at once: batching costs a single
+//! client nothing; it only turns waiting time into bigger entries.
+//!
+//! Owns: the queue and the grouping. Must not touch farm rules (`app` applies a batch
+//! proposal by proposal, in order, exactly as if they were separate entries) nor
+//! HTTP (`crate::http::farm` maps the errors).
+
+use super::typ::{ClientWriteError, Raft, RaftError};
+use app::{Outcome, Proposal};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Largest number of proposals in one entry (a proposal is at most a request body).
+const MAX_BATCH: usize = 128;
+/// Entries submitted to openraft and not yet answered. One is best (measured with
+/// `raft3d bench`, 3 nodes on 2 cores: 1 / 4 / 8 in flight gave 5.8k / 4.4k / 4.4k
+/// writes/s at 16 clients and 16.2k / 13.1k / 11.6k at 64): while an entry commits, the
+/// next batch grows, and a bigger entry costs little more than a small one.
+const MAX_IN_FLIGHT: usize = 1;
+/// Proposals waiting for a batch; more make `submit` wait (back-pressure).
+const QUEUE: usize = 4096;
+
+/// Why a batched write failed; every proposal of the batch gets the same error.
+pub type WriteError = RaftError<ClientWriteError>;
+
+/// A proposal waiting for its batch, and where its outcome goes.
+struct Pending {
+    proposal: Proposal,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// Handle to the batching task of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct ProposalBatcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl ProposalBatcher {
+    /// Starts the batching task for `raft`; it ends when every handle is dropped.
+    pub fn spawn(raft: Raft) -> Self {
+        let (queue, pending) = mpsc::channel(QUEUE);
+        tokio::spawn(run(raft, pending));
+        Self { queue }
+    }
+
+    /// Commits `proposal` (in a batch) and returns its outcome. `None` means the batcher
+    /// stopped before answering: the node is shutting down.
+    pub async fn submit(&self, proposal: Proposal) -> Option<Result<Outcome, WriteError>> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue.send(Pending { proposal, reply }).await.ok()?;
+        outcome.await.ok()
+    }
+}
+
+/// Takes the first waiting proposal, waits for an in-flight slot (while more arrive),
+/// then sends everything waiting, up to [`MAX_BATCH`], as one entry. Entries are
+/// submitted in queue order, so proposals commit in the order they were submitted.
+async fn run(raft: Raft, mut pending: mpsc::Receiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = pending.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match pending.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            commit(&raft, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes one batch and answers each of its proposals.
+async fn commit(raft: &Raft, batch: Vec<Pending>) {
+    let (proposals, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
+    match raft.client_write(proposals).await {
+        // One outcome per proposal, in order (`StateMachineStore::apply`). A caller
+        // that gave up (timeout) has dropped its receiver; that is fine.
+        Ok(response) => {
+            for (reply, outcome) in replies.into_iter().zip(response.data) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}

@@ -54,11 +54,11 @@ async fn vote_log_and_state_survive_a_restart() -> Result<(), StorageError> {
         },
         Entry::<TypeConfig> {
             log_id: LogId::new(openraft::CommittedLeaderId::new(3, 1), 2),
-            payload: EntryPayload::Normal(Proposal {
+            payload: EntryPayload::Normal(vec![Proposal {
                 command: Command::CreatePrinter(printer.clone()),
                 at_ms: 5,
                 idempotency: None,
-            }),
+            }]),
         },
     ];
     {
@@ -119,11 +119,11 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
         .enumerate()
         .map(|(i, command)| Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), i as u64 + 1),
-            payload: EntryPayload::Normal(Proposal {
+            payload: EntryPayload::Normal(vec![Proposal {
                 command,
                 at_ms: 0,
                 idempotency: None,
-            }),
+            }]),
         })
         .collect();
 
@@ -156,5 +156,55 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
     let (_, reopened) = open(&target_dir)?;
     assert_eq!(reopened.read().farm.digest(), source.read().farm.digest());
     assert_eq!(reopened.read().last_applied, snapshot.meta.last_log_id);
+    Ok(())
+}
+
+/// One entry carrying several proposals yields one outcome per proposal, in order, and
+/// a rejected proposal in the middle changes nothing for the ones around it (as if each
+/// had been an entry of its own).
+#[tokio::test]
+async fn a_batch_entry_applies_each_proposal_in_order() -> Result<(), StorageError> {
+    use app::{Command, Outcome, Printer, Proposal, Rejection};
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
+
+    let dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let (_, mut sm) = open(&dir)?;
+    let printer = |id: &str| Printer {
+        id: app::Id::parse(id).expect("id"),
+        company: serde_json::from_str("\"Prusa\"").expect("text"),
+        model: serde_json::from_str("\"MK4\"").expect("text"),
+    };
+    let create = |p: Printer| Proposal {
+        command: Command::CreatePrinter(p),
+        at_ms: 1,
+        idempotency: None,
+    };
+    let batch = vec![
+        create(printer("p1")),
+        create(printer("p1")),
+        create(printer("p2")),
+    ];
+    let entry = Entry::<TypeConfig> {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+        payload: EntryPayload::Normal(batch),
+    };
+    let outcomes = sm.apply(vec![entry]).await?;
+    let [outcomes] = outcomes.as_slice() else {
+        panic!("one entry must give one list of outcomes, got {outcomes:?}");
+    };
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [
+                Outcome::Created(_),
+                Outcome::Rejected(Rejection::DuplicateId { .. }),
+                Outcome::Created(_),
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    let farm = &sm.read().farm;
+    assert_eq!(farm.printers().count(), 2);
     Ok(())
 }

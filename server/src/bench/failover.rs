@@ -130,9 +130,7 @@ async fn first_ack(
             () = &mut give_up => return None,
             _ = ticker.tick() => {}
         }
-        let Some(make) = targets.get(seq as usize % targets.len().max(1)) else {
-            return None;
-        };
+        let make = targets.get(seq as usize % targets.len().max(1))?;
         let (request, client, acked) = (make(1, seq), client.clone(), acked.clone());
         probes.spawn(async move {
             if matches!(send(&client, &request).await, Ok(true)) {

@@ -357,12 +357,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot_id,
         };
         let shared = self.shared.clone();
-        let (meta_owned, data_owned) = (meta.clone(), data.clone());
-        blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
+        let meta_owned = meta.clone();
+        // The data goes to the blocking task and comes back: a farm's snapshot is tens of
+        // megabytes, too much to hold twice.
+        let data = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
             let txn = shared.db.begin_write()?;
-            save_snapshot(&txn, &meta_owned, &data_owned)?;
+            save_snapshot(&txn, &meta_owned, &data)?;
             txn.commit()?;
-            Ok(())
+            Ok(data)
         })
         .await?;
         tracing::info!(bytes = data.len(), index = ?last_log_id.map(|l| l.index), "snapshot built");

@@ -338,10 +338,6 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             *last_durable = Instant::now();
             copied
         };
-        let data = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
-            Ok(serde_json::to_vec(&farm_snapshot)?)
-        })
-        .await?;
         let snapshot_id = match last_log_id {
             Some(id) => format!(
                 "{}-{}-{}",
@@ -358,9 +354,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         };
         let shared = self.shared.clone();
         let meta_owned = meta.clone();
-        // The data goes to the blocking task and comes back: a farm's snapshot is tens of
-        // megabytes, too much to hold twice.
+        // The bytes come back from the blocking task rather than being cloned into it: a
+        // farm's snapshot is tens of megabytes, too much to hold twice.
         let data = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
+            let data = serde_json::to_vec(&farm_snapshot)?;
             let txn = shared.db.begin_write()?;
             save_snapshot(&txn, &meta_owned, &data)?;
             txn.commit()?;

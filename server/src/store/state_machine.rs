@@ -18,7 +18,8 @@ use app::{Change, FarmSnapshot, FarmState, Outcome};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
 };
 use std::io::Cursor;
 use std::path::Path;
@@ -261,10 +262,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 e,
             )
         })?;
-        let farm = FarmState::from_snapshot(farm_snapshot.clone());
         let shared = self.shared.clone();
         let meta_owned = meta.clone();
-        blocking(
+        // The rows are written first and the decoded snapshot then moved into the farm:
+        // the farm is never held twice.
+        let farm_snapshot = blocking(
             ErrorSubject::Snapshot(signature),
             ErrorVerb::Write,
             move || {
@@ -278,10 +280,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 )?;
                 save_snapshot(&txn, &meta_owned, &data)?;
                 txn.commit()?;
-                Ok(())
+                Ok(farm_snapshot)
             },
         )
         .await?;
+        let farm = FarmState::from_snapshot(farm_snapshot);
         let mut applied = self.write();
         applied.farm = farm;
         applied.last_applied = meta.last_log_id;
@@ -313,30 +316,30 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     #[tracing::instrument(level = "info", skip_all)]
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        // No apply may run between copying the state and the durable commit that makes
+        // No apply may run between reading the position and the durable commit that makes
         // every earlier (unsynced) apply durable: the snapshot never gets ahead of what a
-        // restart finds on disk, so purging the log up to it is safe. Only that copy and
-        // that commit hold up applies; encoding and storing the snapshot (over a second
-        // for a farm of 600k jobs) run while writes go on.
-        let (farm_snapshot, last_log_id, last_membership) = {
+        // restart finds on disk, so purging the log up to it is safe. Only that commit
+        // holds up applies. The farm is then encoded from a redb read transaction (MVCC),
+        // not from a copy of the in-memory state: no second farm in memory, and writes
+        // go on while a large farm (over a second at 600k jobs) is encoded and stored.
+        let (view, last_log_id, last_membership) = {
             let mut last_durable = self.shared.writer.lock().await;
-            let copied = {
+            let position = {
                 let applied = self.read();
-                (
-                    applied.farm.to_snapshot(),
-                    applied.last_applied,
-                    applied.membership.clone(),
-                )
+                (applied.last_applied, applied.membership.clone())
             };
             let shared = self.shared.clone();
-            blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
+            let view = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
                 // Empty, but durable: redb makes the earlier unsynced commits durable too.
                 shared.db.begin_write()?.commit()?;
-                Ok(())
+                // Every apply commits its rows with its position, so this read
+                // transaction sees the farm exactly at `position`, however many applies
+                // commit while the snapshot is encoded from it.
+                Ok(shared.db.begin_read()?)
             })
             .await?;
             *last_durable = Instant::now();
-            copied
+            (view, position.0, position.1)
         };
         let snapshot_id = match last_log_id {
             Some(id) => format!(
@@ -357,7 +360,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         // The bytes come back from the blocking task rather than being cloned into it: a
         // farm's snapshot is tens of megabytes, too much to hold twice.
         let data = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
-            let data = serde_json::to_vec(&farm_snapshot)?;
+            let data = snapshot_json(&view)?;
+            drop(view);
             let txn = shared.db.begin_write()?;
             save_snapshot(&txn, &meta_owned, &data)?;
             txn.commit()?;
@@ -370,6 +374,50 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot: Box::new(Cursor::new(data)),
         })
     }
+}
+
+/// The farm as seen by `view`, in the snapshot format (`app::FarmSnapshot` as JSON).
+/// Rows are already the JSON of their values, in id order, so they are copied as they
+/// are rather than decoded and encoded again.
+fn snapshot_json(view: &ReadTransaction) -> Result<Vec<u8>, DbError> {
+    fn rows(
+        out: &mut Vec<u8>,
+        view: &ReadTransaction,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        with_key: bool,
+    ) -> Result<(), DbError> {
+        out.push(b'[');
+        for (n, row) in view.open_table(table)?.iter()?.enumerate() {
+            let (key, value) = row?;
+            if n > 0 {
+                out.push(b',');
+            }
+            // `Vec<(String, T)>` is encoded as `[key, value]` pairs.
+            if with_key {
+                out.push(b'[');
+                serde_json::to_writer(&mut *out, key.value())?;
+                out.push(b',');
+            }
+            out.extend_from_slice(value.value());
+            if with_key {
+                out.push(b']');
+            }
+        }
+        out.push(b']');
+        Ok(())
+    }
+    let clock_ms: u64 = get_json(&view.open_table(SM_META)?, KEY_CLOCK)?.unwrap_or(0);
+    let mut out = Vec::new();
+    out.extend_from_slice(br#"{"printers":"#);
+    rows(&mut out, view, PRINTERS, false)?;
+    out.extend_from_slice(br#","filaments":"#);
+    rows(&mut out, view, FILAMENTS, false)?;
+    out.extend_from_slice(br#","print_jobs":"#);
+    rows(&mut out, view, PRINT_JOBS, false)?;
+    out.extend_from_slice(br#","idempotency":"#);
+    rows(&mut out, view, IDEMPOTENCY, true)?;
+    out.extend_from_slice(format!(r#","clock_ms":{clock_ms}}}"#).as_bytes());
+    Ok(out)
 }
 
 fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Result<(), DbError> {

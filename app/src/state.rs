@@ -390,7 +390,15 @@ impl FarmState {
         self.changes.insert(Change::Filament(id));
     }
 
-    fn put_job(&mut self, job: PrintJob) {
+    fn put_job(&mut self, mut job: PrintJob) {
+        // Share the stored printer's and spool's id text: 100k jobs on a few printers
+        // would otherwise hold 200k copies of a few ids (~10 MB).
+        if let Some((id, _)) = self.printers.get_key_value(&job.printer_id) {
+            job.printer_id = id.clone();
+        }
+        if let Some((id, _)) = self.filaments.get_key_value(&job.filament_id) {
+            job.filament_id = id.clone();
+        }
         let id = job.id.clone();
         self.digest = self.digest.wrapping_add(hash("job", &job));
         self.adjust_reservation(&job, true);

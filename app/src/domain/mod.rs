@@ -11,6 +11,7 @@ pub use printer::Printer;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Longest id we accept; ids travel in URLs and log entries.
 pub const MAX_ID_LEN: usize = 128;
@@ -22,9 +23,24 @@ pub const MAX_WEIGHT_GRAMS: u64 = 1_000_000_000_000;
 
 /// The id of a printer, filament or print job: 1–128 URL-safe characters
 /// (`A–Z a–z 0–9 - _ . ~`), so it can stand in a path segment unescaped.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Id(String);
+///
+/// Shared text (`Arc<str>`): a farm holds each id many times (map keys, every job's
+/// printer and spool), and a clone is a reference count, not a copy. Serialised as a
+/// plain string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(Arc<str>);
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|raw| Self(raw.into()))
+    }
+}
 
 /// Why a string is not an acceptable id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +66,7 @@ impl Id {
         if !raw.chars().all(url_safe) || raw == "." || raw == ".." {
             return Err(IdError::BadCharacter);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -27,8 +27,8 @@ pub struct BulkStats {
     pub memory: Vec<NodeMemory>,
     /// SIGKILL of a follower, then start until it answers a linearizable read, per try.
     pub restart_ms: Vec<f64>,
-    /// Raft3D only: a follower's data directory wiped, start until it has applied
-    /// everything the leader had.
+    /// A follower's data directory wiped (etcd: and the member replaced), start until it
+    /// has caught up with what the leader had.
     pub wiped_catch_up_ms: Option<f64>,
 }
 

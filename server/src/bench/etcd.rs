@@ -83,6 +83,84 @@ impl EtcdCluster {
         Ok(cluster)
     }
 
+    /// Kills member `node`, wipes its data directory and replaces it the way etcd's
+    /// operations guide says (remove the member, add it again, start it with
+    /// `--initial-cluster-state existing`); returns how long it took, from the start, to
+    /// reach the revision the leader had.
+    pub async fn wipe_and_catch_up(
+        &mut self,
+        client: &reqwest::Client,
+        node: usize,
+    ) -> Result<Duration, BenchError> {
+        let leader_url = self.urls()[self.leader(client).await?].clone();
+        let target = revision(client, &leader_url, false)
+            .await
+            .ok_or(BenchError::Unready("the etcd leader's revision"))?;
+        let member = self
+            .members
+            .get(node)
+            .ok_or(BenchError::Unready("an etcd member with that index"))?;
+        let (member_id, _) = Self::status(client, &member.client_url)
+            .await
+            .ok_or(BenchError::Unready("the etcd member's id"))?;
+        let (peer_url, data_dir) = (member.peer_url.clone(), member.data_dir.clone());
+        self.kill(node).await?;
+        let remove = serde_json::json!({ "ID": member_id }).to_string();
+        cluster_call(client, &leader_url, "remove", remove).await?;
+        std::fs::remove_dir_all(&data_dir).map_err(|source| BenchError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let add = serde_json::json!({ "peerURLs": [peer_url] }).to_string();
+        cluster_call(client, &leader_url, "add", add).await?;
+        self.start_member(node, "existing")?;
+        let started = tokio::time::Instant::now();
+        let url = self.members[node].client_url.clone();
+        super::poll_until(
+            super::SERVE_WAIT,
+            "the wiped etcd member's catch-up",
+            || async {
+                let reached = revision(client, &url, true).await;
+                reached.is_some_and(|r| r >= target).then_some(())
+            },
+        )
+        .await?;
+        Ok(started.elapsed())
+    }
+
+    /// Starts member `node` on its data directory; its output goes to `<data dir>.log`.
+    /// With data present etcd ignores the `--initial-*` flags.
+    fn start_member(&mut self, node: usize, cluster_state: &str) -> Result<(), BenchError> {
+        let Some(member) = self.members.get_mut(node) else {
+            return Err(BenchError::Unready("an etcd member with that index"));
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(member.data_dir.with_extension("log"))
+            .map_err(BenchError::Etcd)?;
+        let log_err = log.try_clone().map_err(BenchError::Etcd)?;
+        let child = Command::new(&self.exe)
+            .args(["--name", &member.name])
+            .arg("--data-dir")
+            .arg(&member.data_dir)
+            .args(["--listen-client-urls", &member.client_url])
+            .args(["--advertise-client-urls", &member.client_url])
+            .args(["--listen-peer-urls", &member.peer_url])
+            .args(["--initial-advertise-peer-urls", &member.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-token", "raft3d-bench"])
+            .args(["--initial-cluster-state", cluster_state])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(BenchError::Etcd)?;
+        member.child = Some(child);
+        Ok(())
+    }
+
     /// `(member_id, leader_id)` as member `url` reports them.
     async fn status(client: &reqwest::Client, url: &str) -> Option<(String, String)> {
         let response = client
@@ -163,37 +241,9 @@ impl System for EtcdCluster {
         Ok(())
     }
 
-    /// Starts member `node` (again) on its data directory; its output goes to
-    /// `<data dir>.log`. With data present etcd ignores the `--initial-*` flags.
+    /// Starts member `node` (again) on its data directory.
     fn restart(&mut self, node: usize) -> Result<(), BenchError> {
-        let Some(member) = self.members.get_mut(node) else {
-            return Err(BenchError::Unready("an etcd member with that index"));
-        };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(member.data_dir.with_extension("log"))
-            .map_err(BenchError::Etcd)?;
-        let log_err = log.try_clone().map_err(BenchError::Etcd)?;
-        let child = Command::new(&self.exe)
-            .args(["--name", &member.name])
-            .arg("--data-dir")
-            .arg(&member.data_dir)
-            .args(["--listen-client-urls", &member.client_url])
-            .args(["--advertise-client-urls", &member.client_url])
-            .args(["--listen-peer-urls", &member.peer_url])
-            .args(["--initial-advertise-peer-urls", &member.peer_url])
-            .args(["--initial-cluster", &self.initial_cluster])
-            .args(["--initial-cluster-token", "raft3d-bench"])
-            .args(["--initial-cluster-state", "new"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(BenchError::Etcd)?;
-        member.child = Some(child);
-        Ok(())
+        self.start_member(node, "new")
     }
 
     fn pid(&self, node: usize) -> Option<u32> {
@@ -208,6 +258,53 @@ impl System for EtcdCluster {
             }
         }
     }
+}
+
+/// The store revision member `url` has applied: linearizable (through the leader) or
+/// `serializable` (the member's own, as far as it has caught up). `None`: no answer.
+async fn revision(client: &reqwest::Client, url: &str, serializable: bool) -> Option<u64> {
+    let body = serde_json::json!({ "key": BASE64.encode(READ_KEY), "serializable": serializable });
+    let response = client
+        .post(format!("{url}/v3/kv/range"))
+        .body(body.to_string())
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let range: Range = response.json().await.ok()?;
+    range.header.revision.parse().ok()
+}
+
+/// The part of a `/v3/kv/range` answer the benchmark reads (numbers are strings).
+#[derive(Deserialize)]
+struct Range {
+    header: RangeHeader,
+}
+
+#[derive(Deserialize)]
+struct RangeHeader {
+    revision: String,
+}
+
+/// `POST /v3/cluster/member/{action}` with `body` on member `url`.
+async fn cluster_call(
+    client: &reqwest::Client,
+    url: &str,
+    action: &str,
+    body: String,
+) -> Result<(), BenchError> {
+    let response = client
+        .post(format!("{url}/v3/cluster/member/{action}"))
+        .body(body)
+        .send()
+        .await?;
+    if response.status() != StatusCode::OK {
+        return Err(BenchError::Setup("an etcd membership change"));
+    }
+    Ok(())
 }
 
 /// A put of one record of about 150 bytes (key + value).

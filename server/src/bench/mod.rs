@@ -10,7 +10,7 @@
 //! 2. failover: SIGKILL the leader, time to the next acknowledged write, 20 times each
 //!    ([`failover`]);
 //! 3. on fresh clusters filled with 100k records: memory per node, restart time of a
-//!    killed node, and (Raft3D) catch-up of a wiped follower ([`bulk`]).
+//!    killed node, and catch-up of a wiped follower ([`bulk`]; etcd: member remove + add).
 //!
 //! It prints a table and writes JSON and an SVG chart under `--out-dir` ([`report`]). It
 //! asserts nothing: it is a benchmark, not a test.
@@ -283,7 +283,11 @@ async fn measure_all(
         raft3d.stop().await;
         if let Some(exe) = etcd_exe {
             let mut etcd = start_etcd(&client, args, exe, &data_dir.join("etcd-bulk")).await?;
-            let stats = bulk::measure(&client, &mut etcd, args.records, args.restarts).await?;
+            let mut stats = bulk::measure(&client, &mut etcd, args.records, args.restarts).await?;
+            let follower = (etcd.leader(&client).await? + 1) % etcd.urls().len();
+            let catch_up = etcd.wipe_and_catch_up(&client, follower).await?;
+            eprintln!("bench: etcd wiped member caught up in {catch_up:.2?}");
+            stats.wiped_catch_up_ms = Some(catch_up.as_secs_f64() * 1000.0);
             bulk.etcd = Some(stats);
             etcd.stop().await;
         }

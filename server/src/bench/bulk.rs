@@ -29,7 +29,7 @@ pub struct BulkStats {
     pub restart_ms: Vec<f64>,
     /// A follower's data directory wiped (etcd: and the member replaced), start until it
     /// has caught up with what the leader had.
-    pub wiped_catch_up_ms: Option<f64>,
+    pub wiped_catch_up_ms: f64,
 }
 
 /// One node's memory, from `/proc/<pid>/status`.
@@ -46,8 +46,8 @@ pub struct NodeMemory {
     pub peak_rss_after_restart_mib: Option<f64>,
 }
 
-/// Fills `system` with `records` writes, then measures memory and `restarts` restarts
-/// of one follower.
+/// Fills `system` with `records` writes, then measures memory, `restarts` restarts of
+/// one follower and the catch-up of a wiped follower.
 pub async fn measure(
     client: &reqwest::Client,
     system: &mut impl System,
@@ -94,12 +94,18 @@ pub async fn measure(
         "bench: {} restarts with {records} records: {restart_ms:.0?} ms",
         system.name()
     );
+    let follower = (system.leader(client).await? + 1) % memory.len().max(1);
+    let catch_up = system.wipe_and_catch_up(client, follower).await?;
+    eprintln!(
+        "bench: {} wiped follower caught up in {catch_up:.2?}",
+        system.name()
+    );
     Ok(BulkStats {
         records,
         fill_secs,
         memory,
         restart_ms,
-        wiped_catch_up_ms: None,
+        wiped_catch_up_ms: catch_up.as_secs_f64() * 1000.0,
     })
 }
 

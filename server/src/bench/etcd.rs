@@ -83,51 +83,6 @@ impl EtcdCluster {
         Ok(cluster)
     }
 
-    /// Kills member `node`, wipes its data directory and replaces it the way etcd's
-    /// operations guide says (remove the member, add it again, start it with
-    /// `--initial-cluster-state existing`); returns how long it took, from the start, to
-    /// reach the revision the leader had.
-    pub async fn wipe_and_catch_up(
-        &mut self,
-        client: &reqwest::Client,
-        node: usize,
-    ) -> Result<Duration, BenchError> {
-        let leader_url = self.urls()[self.leader(client).await?].clone();
-        let target = revision(client, &leader_url, false)
-            .await
-            .ok_or(BenchError::Unready("the etcd leader's revision"))?;
-        let member = self
-            .members
-            .get(node)
-            .ok_or(BenchError::Unready("an etcd member with that index"))?;
-        let (member_id, _) = Self::status(client, &member.client_url)
-            .await
-            .ok_or(BenchError::Unready("the etcd member's id"))?;
-        let (peer_url, data_dir) = (member.peer_url.clone(), member.data_dir.clone());
-        self.kill(node).await?;
-        let remove = serde_json::json!({ "ID": member_id }).to_string();
-        cluster_call(client, &leader_url, "remove", remove).await?;
-        std::fs::remove_dir_all(&data_dir).map_err(|source| BenchError::DataDir {
-            path: data_dir.clone(),
-            source,
-        })?;
-        let add = serde_json::json!({ "peerURLs": [peer_url] }).to_string();
-        cluster_call(client, &leader_url, "add", add).await?;
-        self.start_member(node, "existing")?;
-        let started = tokio::time::Instant::now();
-        let url = self.members[node].client_url.clone();
-        super::poll_until(
-            super::SERVE_WAIT,
-            "the wiped etcd member's catch-up",
-            || async {
-                let reached = revision(client, &url, true).await;
-                reached.is_some_and(|r| r >= target).then_some(())
-            },
-        )
-        .await?;
-        Ok(started.elapsed())
-    }
-
     /// Starts member `node` on its data directory; its output goes to `<data dir>.log`.
     /// With data present etcd ignores the `--initial-*` flags.
     fn start_member(&mut self, node: usize, cluster_state: &str) -> Result<(), BenchError> {
@@ -188,6 +143,51 @@ struct StatusHeader {
 }
 
 impl System for EtcdCluster {
+    /// Kills member `node`, wipes its data directory and replaces it the way etcd's
+    /// operations guide says (remove the member, add it again, start it with
+    /// `--initial-cluster-state existing`); returns how long it took, from the start, to
+    /// reach the revision the leader had.
+    async fn wipe_and_catch_up(
+        &mut self,
+        client: &reqwest::Client,
+        node: usize,
+    ) -> Result<Duration, BenchError> {
+        let leader_url = self.urls()[self.leader(client).await?].clone();
+        let target = revision(client, &leader_url, false)
+            .await
+            .ok_or(BenchError::Unready("the etcd leader's revision"))?;
+        let member = self
+            .members
+            .get(node)
+            .ok_or(BenchError::Unready("an etcd member with that index"))?;
+        let (member_id, _) = Self::status(client, &member.client_url)
+            .await
+            .ok_or(BenchError::Unready("the etcd member's id"))?;
+        let (peer_url, data_dir) = (member.peer_url.clone(), member.data_dir.clone());
+        self.kill(node).await?;
+        let remove = serde_json::json!({ "ID": member_id });
+        membership_change(client, &leader_url, "remove", &remove).await?;
+        std::fs::remove_dir_all(&data_dir).map_err(|source| BenchError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let add = serde_json::json!({ "peerURLs": [peer_url] });
+        membership_change(client, &leader_url, "add", &add).await?;
+        self.start_member(node, "existing")?;
+        let started = tokio::time::Instant::now();
+        let url = self.members[node].client_url.clone();
+        super::poll_until(
+            super::SERVE_WAIT,
+            "the wiped etcd member's catch-up",
+            || async {
+                let reached = revision(client, &url, true).await;
+                reached.is_some_and(|r| r >= target).then_some(())
+            },
+        )
+        .await?;
+        Ok(started.elapsed())
+    }
+
     fn name(&self) -> &'static str {
         "etcd"
     }
@@ -290,18 +290,18 @@ struct RangeHeader {
 }
 
 /// `POST /v3/cluster/member/{action}` with `body` on member `url`.
-async fn cluster_call(
+async fn membership_change(
     client: &reqwest::Client,
     url: &str,
     action: &str,
-    body: String,
+    body: &serde_json::Value,
 ) -> Result<(), BenchError> {
-    let response = client
-        .post(format!("{url}/v3/cluster/member/{action}"))
-        .body(body)
-        .send()
-        .await?;
-    if response.status() != StatusCode::OK {
+    let request = Request {
+        url: format!("{url}/v3/cluster/member/{action}"),
+        body: Some(body.to_string().into_bytes()),
+        expected: StatusCode::OK,
+    };
+    if !super::load::send(client, &request).await? {
         return Err(BenchError::Setup("an etcd membership change"));
     }
     Ok(())

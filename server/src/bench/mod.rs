@@ -198,6 +198,13 @@ pub(crate) trait System {
     fn pid(&self, node: usize) -> Option<u32>;
     /// Kills every node and waits for them to be gone.
     async fn stop(&mut self);
+    /// Kills follower `node`, wipes its data and brings it back empty; returns how long
+    /// it took, from its start, to catch up with what the leader had.
+    async fn wipe_and_catch_up(
+        &mut self,
+        client: &reqwest::Client,
+        node: usize,
+    ) -> Result<Duration, BenchError>;
 }
 
 /// Runs `raft3d bench`: measures everything, prints a table to stdout (progress goes to
@@ -274,21 +281,11 @@ async fn measure_all(
     if args.records > 0 {
         // Fresh clusters, so that they hold exactly `records` records.
         let mut raft3d = start_raft3d(&client, args, &data_dir.join("raft3d-bulk")).await?;
-        let mut stats = bulk::measure(&client, &mut raft3d, args.records, args.restarts).await?;
-        let follower = (raft3d.leader(&client).await? + 1) % raft3d.urls().len();
-        let catch_up = raft3d.wipe_and_catch_up(&client, follower).await?;
-        eprintln!("bench: Raft3D wiped follower caught up in {catch_up:.2?}");
-        stats.wiped_catch_up_ms = Some(catch_up.as_secs_f64() * 1000.0);
-        bulk.raft3d = Some(stats);
+        bulk.raft3d = Some(bulk::measure(&client, &mut raft3d, args.records, args.restarts).await?);
         raft3d.stop().await;
         if let Some(exe) = etcd_exe {
             let mut etcd = start_etcd(&client, args, exe, &data_dir.join("etcd-bulk")).await?;
-            let mut stats = bulk::measure(&client, &mut etcd, args.records, args.restarts).await?;
-            let follower = (etcd.leader(&client).await? + 1) % etcd.urls().len();
-            let catch_up = etcd.wipe_and_catch_up(&client, follower).await?;
-            eprintln!("bench: etcd wiped member caught up in {catch_up:.2?}");
-            stats.wiped_catch_up_ms = Some(catch_up.as_secs_f64() * 1000.0);
-            bulk.etcd = Some(stats);
+            bulk.etcd = Some(bulk::measure(&client, &mut etcd, args.records, args.restarts).await?);
             etcd.stop().await;
         }
     }

@@ -53,11 +53,13 @@ impl Raft3dCluster {
         let response = client.get(url).timeout(Duration::from_secs(1)).send().await;
         response.ok()?.json().await.ok()
     }
+}
 
+impl System for Raft3dCluster {
     /// Kills follower `node`, wipes its data directory and starts it again; returns how
     /// long it took, from the start, to apply everything the leader had applied (the
     /// leader sends it a snapshot: its log was purged long ago).
-    pub async fn wipe_and_catch_up(
+    async fn wipe_and_catch_up(
         &mut self,
         client: &reqwest::Client,
         node: usize,
@@ -83,9 +85,7 @@ impl Raft3dCluster {
         .await?;
         Ok(started.elapsed())
     }
-}
 
-impl System for Raft3dCluster {
     fn name(&self) -> &'static str {
         "Raft3D"
     }

@@ -225,7 +225,7 @@ impl BenchReport {
                 "{name:<7} {:>7.1} {:<22} {:>10} {:<20} {:<20} {:>8}",
                 s.fill_secs,
                 list(s.restart_ms.clone()),
-                format_ms(s.wiped_catch_up_ms),
+                format_ms(Some(s.wiped_catch_up_ms)),
                 list(s.memory.iter().map(|m| m.rss_mib).collect()),
                 list(s.memory.iter().map(|m| m.peak_rss_mib).collect()),
                 format_ms(s.memory.iter().find_map(|m| m.peak_rss_after_restart_mib)),

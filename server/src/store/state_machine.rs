@@ -324,7 +324,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         // go on while a large farm (over a second at 600k jobs) is encoded and stored.
         let (view, last_log_id, last_membership) = {
             let mut last_durable = self.shared.writer.lock().await;
-            let position = {
+            let (last_log_id, last_membership) = {
                 let applied = self.read();
                 (applied.last_applied, applied.membership.clone())
             };
@@ -333,13 +333,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 // Empty, but durable: redb makes the earlier unsynced commits durable too.
                 shared.db.begin_write()?.commit()?;
                 // Every apply commits its rows with its position, so this read
-                // transaction sees the farm exactly at `position`, however many applies
+                // transaction sees the farm exactly at `last_log_id`, however many applies
                 // commit while the snapshot is encoded from it.
                 Ok(shared.db.begin_read()?)
             })
             .await?;
             *last_durable = Instant::now();
-            (view, position.0, position.1)
+            (view, last_log_id, last_membership)
         };
         let snapshot_id = match last_log_id {
             Some(id) => format!(

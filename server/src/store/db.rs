@@ -13,6 +13,10 @@ pub enum DbError {
     Redb(#[from] redb::Error),
     #[error("stored value is not valid: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("cannot start the state writer: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("state writer stopped: {0}")]
+    WriterStopped(String),
     #[error(
         "data was written by schema version {found}, this build reads version {SCHEMA_VERSION}"
     )]
@@ -33,7 +37,8 @@ redb_errors_into_db_error!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
 /// redb's page cache per file. Its default (1 GiB) made RSS grow with the farm; reads

@@ -15,12 +15,47 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use std::fmt::Debug;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Handle on the log file; cheap to clone (it is also the log reader).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    committed: Arc<Mutex<CommittedHint>>,
+}
+
+/// The latest commit index openraft reported, and when one was last written.
+///
+/// openraft awaits `save_committed` between a commit and its apply, on every node, for
+/// every entry, so a transaction of its own (even without fsync) sat on every write's
+/// path. It needs none: the commit index is only a restart hint (Raft keeps it in
+/// memory; openraft re-applies up to `max(committed, last_applied)`), and a stale one is
+/// always safe because committed entries are never truncated. So it rides along with
+/// the next log append, at most every [`COMMITTED_EVERY`].
+#[derive(Default)]
+struct CommittedHint {
+    latest: Option<LogId>,
+    written: Option<LogId>,
+    written_at: Option<Instant>,
+}
+
+/// How often the commit index is written with an append.
+const COMMITTED_EVERY: Duration = Duration::from_millis(100);
+
+impl CommittedHint {
+    /// The value to write with the transaction being prepared now, if one is due.
+    fn due(&mut self) -> Option<LogId> {
+        let fresh = self
+            .written_at
+            .is_some_and(|at| at.elapsed() < COMMITTED_EVERY);
+        if self.latest == self.written || fresh {
+            return None;
+        }
+        self.written = self.latest;
+        self.written_at = Some(Instant::now());
+        self.latest
+    }
 }
 
 impl LogStore {
@@ -29,7 +64,10 @@ impl LogStore {
             txn.open_table(LOG)?;
             Ok(())
         })?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            committed: Arc::default(),
+        })
     }
 
     async fn read_meta<T>(
@@ -125,12 +163,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.read_meta(KEY_VOTE, ErrorSubject::Vote).await
     }
 
+    /// No I/O here: see [`CommittedHint`].
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write_meta(KEY_COMMITTED, committed, ErrorSubject::Store)
-            .await
+        self.committed_hint().latest = committed;
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        if let Some(latest) = self.committed_hint().latest {
+            return Ok(Some(latest));
+        }
         Ok(self
             .read_meta::<Option<LogId>>(KEY_COMMITTED, ErrorSubject::Store)
             .await?
@@ -151,6 +193,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map(|entry| Ok((entry.log_id.index, serde_json::to_vec(&entry)?)))
             .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        let committed = self.committed_hint().due();
         let db = self.db.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
             // One transaction, one fsync, for the whole batch.
@@ -160,6 +203,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 for (index, bytes) in &rows {
                     table.insert(index, bytes.as_slice())?;
                 }
+            }
+            if let Some(committed) = committed {
+                put_json(&mut txn.open_table(LOG_META)?, KEY_COMMITTED, &Some(committed))?;
             }
             txn.commit()?;
             Ok(())
@@ -180,6 +226,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 }
 
 impl LogStore {
+    fn committed_hint(&self) -> std::sync::MutexGuard<'_, CommittedHint> {
+        self.committed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Deletes a range of entries; when purging, records the purge point in the same
     /// transaction so the log state is never seen half-updated.
     async fn delete_range<R>(&self, range: R, purged: Option<LogId>) -> Result<(), StorageError>

@@ -8,6 +8,7 @@
 pub mod db;
 pub mod log_store;
 pub mod state_machine;
+mod state_writer;
 mod tables;
 #[cfg(test)]
 mod tests;

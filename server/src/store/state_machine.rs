@@ -2,14 +2,15 @@
 //!
 //! The farm lives in memory as an `app::FarmState` (what reads use) and on disk as one
 //! row per printer, spool, job and idempotency key. Each `apply` batch changes the memory
-//! state through `FarmState::apply`, then writes exactly the rows it touched together
-//! with `last_applied` and the membership in one durable transaction, so a restart finds
-//! the state and the point it reached in agreement.
+//! state through `FarmState::apply` and hands exactly the rows it touched, with
+//! `last_applied` and the membership, to the [`StateWriter`], which commits them together
+//! so a restart finds the state and the point it reached in agreement.
 //!
 //! Snapshots are the whole farm as JSON (`app::FarmSnapshot`), kept in the `snapshot`
 //! table so the current one survives restarts.
 
 use super::db::{self, get_json, put_json, DbError};
+use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
 use super::{blocking, io_error};
 use crate::raft::typ::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership};
@@ -18,17 +19,12 @@ use app::{Change, FarmSnapshot, FarmState, Outcome};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
     WriteTransaction,
 };
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
-
-/// Applies are committed without fsync, but never longer than this apart: it bounds how
-/// much committed log a crashed node re-applies on restart.
-const MAX_UNSYNCED_APPLY: Duration = Duration::from_millis(100);
 
 /// The state machine: shared between openraft (which applies) and the HTTP layer (which
 /// reads). Cheap to clone.
@@ -38,11 +34,9 @@ pub struct StateMachineStore {
 }
 
 struct Shared {
-    db: Database,
-    /// Serialises applies and snapshot builds, and remembers the last durable commit.
-    /// Held across the disk write on purpose: a snapshot must never describe applies
-    /// whose rows are not yet committed (see `DESIGN.md`, "durability of applies").
-    writer: tokio::sync::Mutex<Instant>,
+    db: Arc<Database>,
+    /// Every write to `db` that must stay in apply order goes through it.
+    writer: StateWriter,
     // A std lock, not a tokio one: it is only ever held for in-memory work, never across
     // an `.await` or disk I/O, so readers are never stuck behind an fsync.
     applied: RwLock<Applied>,
@@ -55,13 +49,6 @@ pub struct Applied {
     pub membership: StoredMembership,
 }
 
-/// One row to write (`Some`) or delete (`None`).
-type Row = (
-    TableDefinition<'static, &'static str, &'static [u8]>,
-    String,
-    Option<Vec<u8>>,
-);
-
 impl StateMachineStore {
     /// Opens the file and loads the farm into memory.
     pub fn open(path: &Path) -> Result<Self, DbError> {
@@ -72,10 +59,11 @@ impl StateMachineStore {
             Ok(())
         })?;
         let applied = load(&db)?;
+        let db = Arc::new(db);
         Ok(Self {
             shared: Arc::new(Shared {
+                writer: StateWriter::start(db.clone())?,
                 db,
-                writer: tokio::sync::Mutex::new(Instant::now()),
                 applied: RwLock::new(applied),
             }),
         })
@@ -127,7 +115,7 @@ fn load(db: &Database) -> Result<Applied, DbError> {
     };
     Ok(Applied {
         farm: FarmState::from_snapshot(snapshot),
-        last_applied: get_json(&meta, KEY_LAST_APPLIED)?,
+        last_applied: get_json::<Option<LogId>>(&meta, KEY_LAST_APPLIED)?.flatten(),
         membership: get_json(&meta, KEY_MEMBERSHIP)?.unwrap_or_default(),
     })
 }
@@ -154,19 +142,6 @@ fn json<T: serde::Serialize>(value: Option<&T>) -> Result<Option<Vec<u8>>, serde
     value.map(serde_json::to_vec).transpose()
 }
 
-fn write_position(
-    txn: &WriteTransaction,
-    applied: &Option<LogId>,
-    membership: &StoredMembership,
-    clock_ms: u64,
-) -> Result<(), DbError> {
-    let mut meta = txn.open_table(SM_META)?;
-    put_json(&mut meta, KEY_LAST_APPLIED, applied)?;
-    put_json(&mut meta, KEY_MEMBERSHIP, membership)?;
-    put_json(&mut meta, KEY_CLOCK, &clock_ms)?;
-    Ok(())
-}
-
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = Self;
 
@@ -181,7 +156,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut last_durable = self.shared.writer.lock().await;
         let (outcomes, rows, position) = {
             let mut applied = self.write();
             let mut outcomes = Vec::new();
@@ -203,39 +177,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let changes = applied.farm.take_changes();
             let rows = changed_rows(&applied.farm, changes)
                 .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
-            let position = (
-                applied.last_applied,
-                applied.membership.clone(),
-                applied.farm.clock_ms(),
-            );
+            let position = Position {
+                last_applied: applied.last_applied,
+                membership: applied.membership.clone(),
+                clock_ms: applied.farm.clock_ms(),
+            };
             (outcomes, rows, position)
         };
-        // Applied entries are committed, hence already durable in the log of a majority
-        // (and of this node): after a crash, openraft re-applies them from there. So the
-        // state rows need no fsync of their own every time.
-        let durable = last_durable.elapsed() >= MAX_UNSYNCED_APPLY;
-        let shared = self.shared.clone();
-        blocking(ErrorSubject::StateMachine, ErrorVerb::Write, move || {
-            let mut txn = shared.db.begin_write()?;
-            if !durable {
-                txn.set_durability(Durability::None)
-                    .map_err(|e| DbError::Redb(e.into()))?;
-            }
-            for (table, key, value) in &rows {
-                let mut table = txn.open_table(*table)?;
-                match value {
-                    Some(bytes) => table.insert(key.as_str(), bytes.as_slice())?,
-                    None => table.remove(key.as_str())?,
-                };
-            }
-            write_position(&txn, &position.0, &position.1, position.2)?;
-            txn.commit()?;
-            Ok(())
-        })
-        .await?;
-        if durable {
-            *last_durable = Instant::now();
-        }
+        // Not awaited: applied entries are committed, hence already durable in the log
+        // of a majority (and of this node), and after a crash openraft re-applies them
+        // from there. See `state_writer`.
+        self.shared
+            .writer
+            .write(rows, position)
+            .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
         Ok(outcomes)
     }
 
@@ -262,28 +217,28 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 e,
             )
         })?;
-        let shared = self.shared.clone();
         let meta_owned = meta.clone();
         // The rows are written first and the decoded snapshot then moved into the farm:
-        // the farm is never held twice.
-        let farm_snapshot = blocking(
-            ErrorSubject::Snapshot(signature),
-            ErrorVerb::Write,
-            move || {
-                let txn = shared.db.begin_write()?;
+        // the farm is never held twice. On the writer thread, so it lands after every
+        // earlier apply's rows.
+        let farm_snapshot = self
+            .shared
+            .writer
+            .exclusive(move |db| {
+                let txn = db.begin_write()?;
                 replace_farm_rows(&txn, &farm_snapshot)?;
-                write_position(
-                    &txn,
-                    &meta_owned.last_log_id,
-                    &meta_owned.last_membership,
-                    farm_snapshot.clock_ms,
-                )?;
+                let position = Position {
+                    last_applied: meta_owned.last_log_id,
+                    membership: meta_owned.last_membership.clone(),
+                    clock_ms: farm_snapshot.clock_ms,
+                };
+                position.write(&txn)?;
                 save_snapshot(&txn, &meta_owned, &data)?;
                 txn.commit()?;
                 Ok(farm_snapshot)
-            },
-        )
-        .await?;
+            })
+            .await
+            .map_err(|e| io_error(ErrorSubject::Snapshot(signature), ErrorVerb::Write, e))?;
         let farm = FarmState::from_snapshot(farm_snapshot);
         let mut applied = self.write();
         applied.farm = farm;
@@ -316,31 +271,24 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     #[tracing::instrument(level = "info", skip_all)]
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        // No apply may run between reading the position and the durable commit that makes
-        // every earlier (unsynced) apply durable: the snapshot never gets ahead of what a
-        // restart finds on disk, so purging the log up to it is safe. Only that commit
-        // holds up applies. The farm is then encoded from a redb read transaction (MVCC),
-        // not from a copy of the in-memory state: no second farm in memory, and writes
-        // go on while a large farm (over a second at 600k jobs) is encoded and stored.
-        let (view, last_log_id, last_membership) = {
-            let mut last_durable = self.shared.writer.lock().await;
-            let (last_log_id, last_membership) = {
-                let applied = self.read();
-                (applied.last_applied, applied.membership.clone())
-            };
-            let shared = self.shared.clone();
-            let view = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
-                // Empty, but durable: redb makes the earlier unsynced commits durable too.
-                shared.db.begin_write()?.commit()?;
-                // Every apply commits its rows with its position, so this read
-                // transaction sees the farm exactly at `last_log_id`, however many applies
-                // commit while the snapshot is encoded from it.
-                Ok(shared.db.begin_read()?)
+        // The writer thread makes every queued and unsynced apply durable, then opens a
+        // read transaction there (MVCC: it keeps seeing that point while applies go on).
+        // The position is read from that same transaction, so the snapshot never gets
+        // ahead of what a restart finds on disk and purging the log up to it is safe.
+        // The farm is encoded from the transaction, not from a copy of the in-memory
+        // state: no second farm in memory, and writes go on while a large farm (over a
+        // second at 600k jobs) is encoded and stored.
+        let view = self
+            .shared
+            .writer
+            .exclusive(|db| {
+                state_writer::sync(db)?;
+                Ok(db.begin_read()?)
             })
-            .await?;
-            *last_durable = Instant::now();
-            (view, last_log_id, last_membership)
-        };
+            .await
+            .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        let (last_log_id, last_membership) = position_of(&view)
+            .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         let snapshot_id = match last_log_id {
             Some(id) => format!(
                 "{}-{}-{}",
@@ -374,6 +322,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot: Box::new(Cursor::new(data)),
         })
     }
+}
+
+/// The last applied log id and membership that `view` sees.
+fn position_of(view: &ReadTransaction) -> Result<(Option<LogId>, StoredMembership), DbError> {
+    let meta = view.open_table(SM_META)?;
+    Ok((
+        get_json::<Option<LogId>>(&meta, KEY_LAST_APPLIED)?.flatten(),
+        get_json(&meta, KEY_MEMBERSHIP)?.unwrap_or_default(),
+    ))
 }
 
 /// The farm as seen by `view`, in the snapshot format (`app::FarmSnapshot` as JSON).

@@ -205,7 +205,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 }
             }
             if let Some(committed) = committed {
-                put_json(&mut txn.open_table(LOG_META)?, KEY_COMMITTED, &Some(committed))?;
+                put_json(
+                    &mut txn.open_table(LOG_META)?,
+                    KEY_COMMITTED,
+                    &Some(committed),
+                )?;
             }
             txn.commit()?;
             Ok(())

@@ -75,10 +75,12 @@ impl StateWriter {
     pub fn start(db: Arc<Database>) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel();
         let failed = Arc::new(OnceLock::new());
-        let thread = std::thread::Builder::new().name("state-writer".into()).spawn({
-            let failed = failed.clone();
-            move || run(&db, &jobs, &failed)
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("state-writer".into())
+            .spawn({
+                let failed = failed.clone();
+                move || run(&db, &jobs, &failed)
+            })?;
         Ok(Self {
             queue: Some(queue),
             thread: Some(thread),

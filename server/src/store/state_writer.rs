@@ -240,3 +240,57 @@ pub fn sync(db: &Database) -> Result<(), DbError> {
     db.begin_write()?.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::get_json;
+    use crate::store::tables::PRINTERS;
+    use openraft::{CommittedLeaderId, LogId};
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+
+    fn position(index: u64) -> Position {
+        Position {
+            last_applied: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            membership: StoredMembership::default(),
+            clock_ms: index,
+        }
+    }
+
+    fn rows(index: u64) -> Vec<Row> {
+        vec![(PRINTERS, format!("p{index}"), Some(b"{}".to_vec()))]
+    }
+
+    /// Exclusive work sees every row queued before it, with the matching position, and
+    /// dropping the writer commits what is still queued.
+    #[tokio::test]
+    async fn exclusive_work_and_shutdown_come_after_every_queued_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("state.redb")).unwrap());
+        let writer = StateWriter::start(db.clone()).unwrap();
+        for index in 1..=500 {
+            writer.write(rows(index), position(index)).unwrap();
+        }
+        let (count, last_applied) = writer
+            .exclusive(|db| {
+                let txn = db.begin_read()?;
+                let count = txn.open_table(PRINTERS)?.len()?;
+                let last: Option<Option<LogId<u64>>> =
+                    get_json(&txn.open_table(SM_META)?, KEY_LAST_APPLIED)?;
+                Ok((count, last.flatten()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 500);
+        assert_eq!(last_applied, position(500).last_applied);
+
+        for index in 501..=600 {
+            writer.write(rows(index), position(index)).unwrap();
+        }
+        drop(writer);
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(PRINTERS).unwrap().len().unwrap(), 600);
+        let clock: Option<u64> = get_json(&txn.open_table(SM_META).unwrap(), KEY_CLOCK).unwrap();
+        assert_eq!(clock, Some(600));
+    }
+}

@@ -264,12 +264,13 @@ mod tests {
     /// Exclusive work sees every row queued before it, with the matching position, and
     /// dropping the writer commits what is still queued.
     #[tokio::test]
-    async fn exclusive_work_and_shutdown_come_after_every_queued_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::create(dir.path().join("state.redb")).unwrap());
-        let writer = StateWriter::start(db.clone()).unwrap();
+    async fn exclusive_work_and_shutdown_come_after_every_queued_write(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db = Arc::new(Database::create(dir.path().join("state.redb"))?);
+        let writer = StateWriter::start(db.clone())?;
         for index in 1..=500 {
-            writer.write(rows(index), position(index)).unwrap();
+            writer.write(rows(index), position(index))?;
         }
         let (count, last_applied) = writer
             .exclusive(|db| {
@@ -279,18 +280,18 @@ mod tests {
                     get_json(&txn.open_table(SM_META)?, KEY_LAST_APPLIED)?;
                 Ok((count, last.flatten()))
             })
-            .await
-            .unwrap();
+            .await?;
         assert_eq!(count, 500);
         assert_eq!(last_applied, position(500).last_applied);
 
         for index in 501..=600 {
-            writer.write(rows(index), position(index)).unwrap();
+            writer.write(rows(index), position(index))?;
         }
         drop(writer);
-        let txn = db.begin_read().unwrap();
-        assert_eq!(txn.open_table(PRINTERS).unwrap().len().unwrap(), 600);
-        let clock: Option<u64> = get_json(&txn.open_table(SM_META).unwrap(), KEY_CLOCK).unwrap();
+        let txn = db.begin_read()?;
+        assert_eq!(txn.open_table(PRINTERS)?.len()?, 600);
+        let clock: Option<u64> = get_json(&txn.open_table(SM_META)?, KEY_CLOCK)?;
         assert_eq!(clock, Some(600));
+        Ok(())
     }
 }

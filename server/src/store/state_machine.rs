@@ -112,10 +112,11 @@ fn load(db: &Database) -> Result<Applied, DbError> {
         idempotency: rows(&txn, IDEMPOTENCY)?,
         clock_ms: get_json(&meta, KEY_CLOCK)?.unwrap_or(0),
     };
+    let (last_applied, membership) = position_of(&txn)?;
     Ok(Applied {
         farm: FarmState::from_snapshot(snapshot),
-        last_applied: get_json::<Option<LogId>>(&meta, KEY_LAST_APPLIED)?.flatten(),
-        membership: get_json(&meta, KEY_MEMBERSHIP)?.unwrap_or_default(),
+        last_applied,
+        membership,
     })
 }
 

@@ -160,7 +160,7 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, failed: &OnceLock<String>) {
                 Err(timeout_or_closed) => {
                     if unsynced && failed.get().is_none() {
                         if let Err(e) = sync(db) {
-                            let _ = failed.set(e.to_string());
+                            stop(failed, &e);
                         }
                         unsynced = false;
                         last_durable = Instant::now();
@@ -205,12 +205,16 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, failed: &OnceLock<String>) {
                 unsynced = false;
             }
             Ok(()) => unsynced = true,
-            Err(e) => {
-                tracing::error!(error = %e, "writing the farm state failed; the node stops applying");
-                let _ = failed.set(e.to_string());
-            }
+            Err(e) => stop(failed, &e),
         }
     }
+}
+
+/// After a failed write nothing more is written: later rows would describe a farm the
+/// file does not hold.
+fn stop(failed: &OnceLock<String>, error: &DbError) {
+    tracing::error!(%error, "writing the farm state failed; the node stops applying");
+    let _ = failed.set(error.to_string());
 }
 
 fn commit(

@@ -2,7 +2,9 @@
 //!
 //! Every `append` batch is one durable redb transaction (one fsync), and openraft is told
 //! the entries are flushed only after that commit returns: nothing is acknowledged to a
-//! leader, and so to a client, before it is on disk.
+//! leader, and so to a client, before it is on disk. `append` itself returns once the
+//! write is started; the newest entries are readable from memory at once
+//! ([`RecentEntries`]).
 //!
 //! A purge only records the purge point (one small transaction); the entries are deleted
 //! behind it in small chunks (see [`LogStore::delete_purged`]). openraft 0.9 awaits
@@ -10,6 +12,7 @@
 //! transaction took 64-134 ms, during which no write could commit.
 
 use super::db::{self, get_json, put_json, DbError};
+use super::recent_entries::RecentEntries;
 use super::tables::{KEY_COMMITTED, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
 use super::{blocking, io_error};
 use crate::raft::typ::{Entry, LogId, StorageError, Vote};
@@ -18,7 +21,7 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use std::fmt::Debug;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +37,12 @@ pub struct LogStore {
     purged_end: Arc<AtomicU64>,
     /// Held by the task deleting purged entries, so two purges do not delete at once.
     deleting: Arc<tokio::sync::Mutex<()>>,
+    recent: Arc<Mutex<RecentEntries>>,
 }
+
+/// Encoded bytes of entries kept in memory: a few thousand single-write entries or
+/// ~100 full batches, far more than replication and apply lag behind in normal running.
+const RECENT_ENTRIES_BUDGET: usize = 2 << 20;
 
 /// Purged entries deleted per transaction: small enough that an append waiting for
 /// redb's writer lock waits a few milliseconds at most.
@@ -85,6 +93,7 @@ impl LogStore {
             committed: Arc::default(),
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
             deleting: Arc::default(),
+            recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BUDGET))),
         })
     }
 
@@ -124,6 +133,31 @@ impl LogStore {
     }
 }
 
+/// One transaction, one fsync, for a whole batch of encoded entries (and the commit
+/// index, when one is due).
+fn write_entries(
+    db: &Database,
+    rows: &[(u64, Vec<u8>)],
+    committed: Option<LogId>,
+) -> Result<(), DbError> {
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(LOG)?;
+        for (index, bytes) in rows {
+            table.insert(index, bytes.as_slice())?;
+        }
+    }
+    if let Some(committed) = committed {
+        put_json(
+            &mut txn.open_table(LOG_META)?,
+            KEY_COMMITTED,
+            &Some(committed),
+        )?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 /// The first index after `purged`.
 fn end_of(purged: Option<LogId>) -> u64 {
     purged.map_or(0, |log_id| log_id.index + 1)
@@ -138,23 +172,44 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let db = self.db.clone();
-        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
         let purged_end = self.purged_end.load(Ordering::Acquire);
-        blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
+        let start = match range.start_bound() {
+            Bound::Included(&index) => index,
+            Bound::Excluded(&index) => index.saturating_add(1),
+            Bound::Unbounded => 0,
+        }
+        .max(purged_end);
+        let end = match range.end_bound() {
+            Bound::Included(&index) => Some(index.saturating_add(1)),
+            Bound::Excluded(&index) => Some(index),
+            Bound::Unbounded => None,
+        };
+        // Taken under one lock: everything before `cached_from` is on disk (only the
+        // newest batch can still be in flight, and it is never evicted).
+        let (cached_from, cached) = {
+            let recent = self.recent_entries();
+            match recent.first_index() {
+                Some(first) => (first, recent.get(start, end)),
+                None => (u64::MAX, Vec::new()),
+            }
+        };
+        if start >= cached_from {
+            return Ok(cached);
+        }
+        let disk_end = end.map_or(cached_from, |end| end.min(cached_from));
+        let db = self.db.clone();
+        let mut entries = blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
             let txn = db.begin_read()?;
             let table = txn.open_table(LOG)?;
             let mut entries = Vec::new();
-            for row in table.range::<u64>(bounds)? {
-                let (index, value) = row?;
-                if index.value() < purged_end {
-                    continue;
-                }
-                entries.push(decode_entry(value.value())?);
+            for row in table.range::<u64>(start..disk_end)? {
+                entries.push(decode_entry(row?.1.value())?);
             }
             Ok(entries)
         })
-        .await
+        .await?;
+        entries.extend(cached);
+        Ok(entries)
     }
 }
 
@@ -218,34 +273,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let rows = entries
-            .into_iter()
-            .map(|entry| Ok((entry.log_id.index, serde_json::to_vec(&entry)?)))
-            .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        let mut rows = Vec::new();
+        let mut batch = Vec::new();
+        for entry in entries {
+            let bytes = serde_json::to_vec(&entry)
+                .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            let index = entry.log_id.index;
+            batch.push((entry, bytes.len()));
+            rows.push((index, bytes));
+        }
+        self.recent_entries().push(batch);
         let committed = self.committed_hint().due();
         let db = self.db.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
-            // One transaction, one fsync, for the whole batch.
-            let txn = db.begin_write()?;
-            {
-                let mut table = txn.open_table(LOG)?;
-                for (index, bytes) in &rows {
-                    table.insert(index, bytes.as_slice())?;
-                }
-            }
-            if let Some(committed) = committed {
-                put_json(
-                    &mut txn.open_table(LOG_META)?,
-                    KEY_COMMITTED,
-                    &Some(committed),
-                )?;
-            }
-            txn.commit()?;
-            Ok(())
-        })
-        .await?;
-        callback.log_io_completed(Ok(()));
+        // openraft awaits `callback` before it appends, truncates or purges again, so
+        // appends reach the file one at a time, in order.
+        tokio::task::spawn_blocking(move || {
+            let written = write_entries(&db, &rows, committed);
+            callback.log_io_completed(written.map_err(std::io::Error::other));
+        });
         Ok(())
     }
 
@@ -257,6 +302,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.write_meta(KEY_PURGED, log_id, ErrorSubject::Logs)
             .await?;
+        self.recent_entries().purge_upto(log_id.index);
         self.purged_end
             .fetch_max(end_of(Some(log_id)), Ordering::AcqRel);
         tokio::spawn(self.clone().delete_purged(log_id.index));
@@ -271,8 +317,15 @@ impl LogStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn recent_entries(&self) -> std::sync::MutexGuard<'_, RecentEntries> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Deletes the log's conflicting tail from `from` on, durably, before returning.
     async fn truncate_from(&self, from: u64) -> Result<(), StorageError> {
+        self.recent_entries().truncate_from(from);
         let db = self.db.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
             let txn = db.begin_write()?;

@@ -68,11 +68,12 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         path: data_dir.display().to_string(),
         source,
     })?;
-    let log =
-        LogStore::open(&data_dir.join("raft-log.redb")).map_err(|source| StartError::Storage {
+    let log = LogStore::open(&data_dir.join("raft-log.redb"), config.id).map_err(|source| {
+        StartError::Storage {
             file: "raft-log.redb",
             source,
-        })?;
+        }
+    })?;
     let state = StateMachineStore::open(&data_dir.join("state.redb")).map_err(|source| {
         StartError::Storage {
             file: "state.redb",

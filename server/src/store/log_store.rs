@@ -2,9 +2,10 @@
 //!
 //! Every `append` batch is one durable redb transaction (one fsync), and openraft is told
 //! the entries are flushed only after that commit returns: nothing is acknowledged to a
-//! leader, and so to a client, before it is on disk. `append` itself returns once the
-//! write is started; the newest entries are readable from memory at once
-//! ([`RecentEntries`]).
+//! leader, and so to a client, before it is on disk. The leader's `append` of its own
+//! proposals returns once the write is started (its followers get the entries meanwhile);
+//! any other append writes before returning. The newest entries are readable from memory
+//! at once ([`RecentEntries`]).
 //!
 //! A purge only records the purge point (one small transaction); the entries are deleted
 //! behind it in small chunks (see [`LogStore::delete_purged`]). openraft 0.9 awaits
@@ -15,7 +16,7 @@ use super::db::{self, get_json, put_json, DbError};
 use super::recent_entries::RecentEntries;
 use super::tables::{KEY_COMMITTED, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
 use super::{blocking, io_error};
-use crate::raft::typ::{Entry, LogId, StorageError, Vote};
+use crate::raft::typ::{Entry, LogId, NodeId, StorageError, Vote};
 use crate::raft::TypeConfig;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
@@ -31,6 +32,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    /// This node: entries it proposed as leader are written on a blocking thread.
+    local_id: NodeId,
     committed: Arc<Mutex<CommittedHint>>,
     /// Index of the last purged entry plus one (0: none). Entries at or below it may
     /// still be on disk until [`LogStore::delete_purged`] gets to them; readers skip them.
@@ -82,7 +85,7 @@ impl CommittedHint {
 }
 
 impl LogStore {
-    pub fn open(path: &Path) -> Result<Self, DbError> {
+    pub fn open(path: &Path, local_id: NodeId) -> Result<Self, DbError> {
         let db = db::open(path, LOG_META, |txn| {
             txn.open_table(LOG)?;
             Ok(())
@@ -90,6 +93,7 @@ impl LogStore {
         let purged: Option<LogId> = get_json(&db.begin_read()?.open_table(LOG_META)?, KEY_PURGED)?;
         Ok(Self {
             db: Arc::new(db),
+            local_id,
             committed: Arc::default(),
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
             deleting: Arc::default(),
@@ -275,22 +279,35 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut rows = Vec::new();
         let mut batch = Vec::new();
+        let mut proposed_here = false;
         for entry in entries {
             let bytes = serde_json::to_vec(&entry)
                 .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
             let index = entry.log_id.index;
+            proposed_here = entry.log_id.leader_id.node_id == self.local_id;
             batch.push((entry, bytes.len()));
             rows.push((index, bytes));
         }
         self.recent_entries().push(batch);
         let committed = self.committed_hint().due();
-        let db = self.db.clone();
         // openraft awaits `callback` before it appends, truncates or purges again, so
-        // appends reach the file one at a time, in order.
-        tokio::task::spawn_blocking(move || {
-            let written = write_entries(&db, &rows, committed);
+        // appends reach the file one at a time, in order, on either path.
+        if proposed_here {
+            // The leader's own proposals: patched openraft sends them to the followers
+            // while this write is in flight (see vendor/README.md).
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || {
+                let written = write_entries(&db, &rows, committed);
+                callback.log_io_completed(written.map_err(std::io::Error::other));
+            });
+        } else {
+            // A follower answers its leader only after this write, so there is nothing to
+            // overlap it with, and handing it to another thread only added two thread
+            // wake-ups to every round (1 client: p50 -8%; 16 clients: +12% writes/s).
+            // It blocks this worker for one commit (~0.15 ms); the runtime has others.
+            let written = write_entries(&self.db, &rows, committed);
             callback.log_io_completed(written.map_err(std::io::Error::other));
-        });
+        }
         Ok(())
     }
 

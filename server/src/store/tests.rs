@@ -8,10 +8,18 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{ErrorSubject, ErrorVerb};
 use tempfile::TempDir;
 
-struct RedbBuilder;
+/// Builds stores for a node with this id. The suite's entries are all proposed by node 0,
+/// so id 0 takes the leader's append path (write on a blocking thread) and any other id
+/// the follower's (write before returning).
+struct RedbBuilder {
+    local_id: u64,
+}
 
-fn open(dir: &TempDir) -> Result<(LogStore, StateMachineStore), StorageError> {
-    let log = LogStore::open(&dir.path().join("raft-log.redb"))
+const LEADER: RedbBuilder = RedbBuilder { local_id: 0 };
+const FOLLOWER: RedbBuilder = RedbBuilder { local_id: 1 };
+
+fn open(dir: &TempDir, local_id: u64) -> Result<(LogStore, StateMachineStore), StorageError> {
+    let log = LogStore::open(&dir.path().join("raft-log.redb"), local_id)
         .map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Read, e))?;
     let sm = StateMachineStore::open(&dir.path().join("state.redb"))
         .map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Read, e))?;
@@ -22,14 +30,19 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for RedbBuil
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError> {
         let dir = TempDir::new()
             .map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
-        let (log, sm) = open(&dir)?;
+        let (log, sm) = open(&dir, self.local_id)?;
         Ok((dir, log, sm))
     }
 }
 
 #[test]
-fn the_redb_store_passes_openraft_storage_suite() -> Result<(), StorageError> {
-    Suite::test_all(RedbBuilder)
+fn the_redb_store_passes_openraft_storage_suite_as_leader() -> Result<(), StorageError> {
+    Suite::test_all(LEADER)
+}
+
+#[test]
+fn the_redb_store_passes_openraft_storage_suite_as_follower() -> Result<(), StorageError> {
+    Suite::test_all(FOLLOWER)
 }
 
 #[tokio::test]
@@ -62,12 +75,12 @@ async fn vote_log_and_state_survive_a_restart() -> Result<(), StorageError> {
         },
     ];
     {
-        let (mut log, mut sm) = open(&dir)?;
+        let (mut log, mut sm) = open(&dir, FOLLOWER.local_id)?;
         log.save_vote(&vote).await?;
         openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries.clone()).await?;
         sm.apply(entries.clone()).await?;
     }
-    let (mut log, mut sm) = open(&dir)?;
+    let (mut log, mut sm) = open(&dir, FOLLOWER.local_id)?;
     assert_eq!(log.read_vote().await?, Some(vote));
     assert_eq!(
         log.get_log_state().await?.last_log_id,
@@ -133,7 +146,7 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
 
     let source_dir =
         TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
-    let (_, mut source) = open(&source_dir)?;
+    let (_, mut source) = open(&source_dir, FOLLOWER.local_id)?;
     for batch in entries.chunks(5_000) {
         source.apply(batch.to_vec()).await?;
     }
@@ -148,7 +161,7 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
 
     let target_dir =
         TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
-    let (_, mut target) = open(&target_dir)?;
+    let (_, mut target) = open(&target_dir, FOLLOWER.local_id)?;
     let started = std::time::Instant::now();
     target
         .install_snapshot(&snapshot.meta, snapshot.snapshot)
@@ -161,7 +174,7 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
     assert_eq!(target.read().farm.reserved(&id("f1".into())), JOBS * 7);
     // And the installed state is on disk, not only in memory.
     drop(target);
-    let (_, reopened) = open(&target_dir)?;
+    let (_, reopened) = open(&target_dir, FOLLOWER.local_id)?;
     assert_eq!(reopened.read().farm.digest(), source.read().farm.digest());
     assert_eq!(reopened.read().last_applied, snapshot.meta.last_log_id);
     Ok(())
@@ -177,7 +190,7 @@ async fn a_batch_entry_applies_each_proposal_in_order() -> Result<(), StorageErr
 
     let dir =
         TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
-    let (_, mut sm) = open(&dir)?;
+    let (_, mut sm) = open(&dir, FOLLOWER.local_id)?;
     let printer = |id: &str| Printer {
         id: app::Id::parse(id).expect("id"),
         company: serde_json::from_str("\"Prusa\"").expect("text"),

@@ -135,7 +135,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         id: config.id,
         http_url,
     };
-    let peer_service = raft::service::router(raft.clone(), info.clone());
+    let peer_service = raft::service::router(raft.clone(), info.clone(), stopped.clone());
     tasks.spawn(serve(raft_listener, peer_service, stopped.clone()));
 
     bootstrap(&raft, &config).await;

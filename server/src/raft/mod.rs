@@ -5,6 +5,7 @@
 //! or client-facing HTTP (that is `crate::http`). See `DESIGN.md` beside this file.
 
 pub mod batcher;
+pub mod frame;
 pub mod network;
 pub mod service;
 

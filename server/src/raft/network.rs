@@ -10,9 +10,14 @@
 //! same version, so mirroring openraft's types is the simplest correct encoding.
 //! Snapshots are the exception: the data is sent as a raw binary body (JSON would turn
 //! every byte into a number), with the vote and snapshot meta in headers.
+//!
+//! Append-entries, every round of every write, skip HTTP: each follower's client keeps
+//! one connection upgraded to a plain stream of [`frame`]s (request, response, ...).
+//! Over HTTP each call crossed to the pool's connection task and back, two more thread
+//! wake-ups per round on the leader, and paid for request parsing on both sides.
 
 use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
-use super::{NodeAddr, TypeConfig};
+use super::{frame, NodeAddr, TypeConfig};
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, RaftError, RemoteError, ReplicationClosed,
     StreamingError, Unreachable,
@@ -29,6 +34,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where a peer's append stream is opened, and the protocol its connection upgrades to.
+pub const APPEND_STREAM_PATH: &str = "/raft/append-stream";
+pub const APPEND_STREAM_PROTOCOL: &str = "raft3d-append/1";
 
 /// Header carrying the sender's vote with a snapshot.
 pub const SNAPSHOT_VOTE_HEADER: &str = "x-raft3d-vote";
@@ -97,6 +106,7 @@ pub struct Network {
     client: reqwest::Client,
     timeouts: PeerTimeouts,
     health: PeerHealth,
+    idle_streams: IdleStreams,
 }
 
 impl Network {
@@ -116,6 +126,7 @@ impl Network {
             client,
             timeouts,
             health,
+            idle_streams: IdleStreams::default(),
         })
     }
 
@@ -162,6 +173,57 @@ impl Network {
         }
         Ok(response.json().await?)
     }
+
+    /// Opens an append stream to the peer whose Raft URLs start with `base`.
+    async fn open_append_stream(&self, base: &str) -> Result<AppendStream, PeerCallError> {
+        use reqwest::header::{CONNECTION, UPGRADE};
+        let response = self
+            .client
+            .get(format!("{base}/append-stream"))
+            .header(CONNECTION, "upgrade")
+            .header(UPGRADE, APPEND_STREAM_PROTOCOL)
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(PeerCallError::Status(response.status().as_u16()));
+        }
+        Ok(response.upgrade().await?)
+    }
+}
+
+/// A connection upgraded to a stream of append-entries frames.
+type AppendStream = reqwest::Upgraded;
+
+/// Open append streams not in use, per peer. openraft makes a new client for each
+/// leadership check of a linearizable read, so streams are pooled here rather than kept
+/// by a client (as reqwest pools HTTP connections): otherwise every read would open a
+/// connection to every follower.
+#[derive(Clone, Default)]
+struct IdleStreams {
+    by_peer: Arc<Mutex<HashMap<NodeId, Vec<AppendStream>>>>,
+}
+
+/// Idle streams kept per peer; more concurrent calls than this open and close their own.
+const MAX_IDLE_STREAMS: usize = 64;
+
+impl IdleStreams {
+    fn take(&self, peer: NodeId) -> Option<AppendStream> {
+        self.lock().get_mut(&peer)?.pop()
+    }
+
+    fn put(&self, peer: NodeId, stream: AppendStream) {
+        let mut by_peer = self.lock();
+        let idle = by_peer.entry(peer).or_default();
+        if idle.len() < MAX_IDLE_STREAMS {
+            idle.push(stream);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Vec<AppendStream>>> {
+        self.by_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The leader's answer to a read-index request.
@@ -181,6 +243,10 @@ pub enum PeerCallError {
     Transport(#[from] reqwest::Error),
     #[error("peer answered HTTP {0}")]
     Status(u16),
+    #[error("append stream: {0}")]
+    Stream(#[from] std::io::Error),
+    #[error("peer did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -202,7 +268,77 @@ pub struct PeerClient {
     base: String,
 }
 
+/// What a follower answers to append-entries.
+type AppendReply = Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>;
+
 impl PeerClient {
+    /// One append-entries exchange on an idle append stream, or a new one if there is
+    /// none; the stream goes back to the pool after a full exchange (after a failure its
+    /// state is unknown, so it is dropped). An idle stream may have died since its last
+    /// use (the peer restarted): then
+    /// the request goes once more, on a new stream, as an HTTP client does with a stale
+    /// keep-alive connection. Sending it twice is harmless: append-entries is idempotent.
+    async fn append(
+        &self,
+        request: &AppendEntriesRequest<TypeConfig>,
+    ) -> Result<AppendReply, PeerCallError> {
+        let idle_streams = &self.network.idle_streams;
+        if let Some(mut stream) = idle_streams.take(self.target) {
+            match self.exchange(&mut stream, request).await {
+                Ok(reply) => {
+                    idle_streams.put(self.target, stream);
+                    return Ok(reply);
+                }
+                // A slow peer is not a dead stream; a second try would only wait twice.
+                Err(timeout @ PeerCallError::Timeout(_)) => return Err(timeout),
+                Err(_) => {}
+            }
+        }
+        let timeout = self.network.timeouts.rpc;
+        let mut stream = tokio::time::timeout(timeout, self.network.open_append_stream(&self.base))
+            .await
+            .map_err(|_| PeerCallError::Timeout(timeout))??;
+        let reply = self.exchange(&mut stream, request).await?;
+        idle_streams.put(self.target, stream);
+        Ok(reply)
+    }
+
+    async fn exchange(
+        &self,
+        stream: &mut AppendStream,
+        request: &AppendEntriesRequest<TypeConfig>,
+    ) -> Result<AppendReply, PeerCallError> {
+        let timeout = self.network.timeouts.rpc;
+        let exchange = async {
+            frame::write(stream, request).await?;
+            frame::read(stream).await
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| PeerCallError::Timeout(timeout))?
+            .map_err(PeerCallError::Stream)
+    }
+
+    /// Records the outcome of a call and turns it into openraft's error types.
+    fn answer<Resp, E>(
+        &self,
+        result: Result<Result<Resp, RaftError<NodeId, E>>, PeerCallError>,
+    ) -> Result<Resp, RPCError<E>>
+    where
+        E: std::error::Error,
+    {
+        self.network.health.record(self.target, result.is_ok());
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(remote)) => Err(openraft::error::RPCError::RemoteError(RemoteError::new(
+                self.target,
+                remote,
+            ))),
+            Err(PeerCallError::Transport(e)) if e.is_connect() => Err(Unreachable::new(&e).into()),
+            Err(e) => Err(NetworkError::new(&e).into()),
+        }
+    }
+
     async fn call<Req, Resp, E>(&self, path: &str, request: &Req) -> Result<Resp, RPCError<E>>
     where
         Req: Serialize,
@@ -218,16 +354,7 @@ impl PeerClient {
                 self.network.timeouts.rpc,
             )
             .await;
-        self.network.health.record(self.target, result.is_ok());
-        match result {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(remote)) => Err(openraft::error::RPCError::RemoteError(RemoteError::new(
-                self.target,
-                remote,
-            ))),
-            Err(PeerCallError::Transport(e)) if e.is_connect() => Err(Unreachable::new(&e).into()),
-            Err(e) => Err(NetworkError::new(&e).into()),
-        }
+        self.answer(result)
     }
 }
 
@@ -237,7 +364,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         request: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError> {
-        self.call("append", &request).await
+        let result = self.append(&request).await;
+        self.answer(result)
     }
 
     async fn vote(

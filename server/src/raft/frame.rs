@@ -1,0 +1,91 @@
+//! Length-prefixed JSON frames: the encoding of the append stream between two nodes.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of JSON. The stream
+//! carries one request frame, then its response frame, and so on (openraft sends one
+//! append-entries call at a time to each follower), so no request ids are needed.
+//!
+//! Owns: the byte layout only. Must not touch: what the frames mean (see `network` and
+//! `service`).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest frame accepted: as large as a peer HTTP body may be, so anything openraft
+/// could send over HTTP fits; a bigger length is a broken or foreign peer.
+pub const MAX_FRAME: usize = 1 << 30;
+
+/// Writes `value` as one frame, in one write (so Nagle never holds half a frame back).
+pub async fn write<W, T>(io: &mut W, value: &T) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize + ?Sized,
+{
+    let mut frame = vec![0; 4];
+    serde_json::to_writer(&mut frame, value).map_err(io::Error::other)?;
+    let length = u32::try_from(frame.len() - 4)
+        .ok()
+        .filter(|&n| n as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    frame[..4].copy_from_slice(&length.to_be_bytes());
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// Reads one frame and decodes it. A stream closed between frames is `UnexpectedEof`.
+pub async fn read<R, T>(io: &mut R) -> io::Result<T>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
+    let mut length = [0; 4];
+    io.read_exact(&mut length).await?;
+    let length = u32::from_be_bytes(length) as usize;
+    if length > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {length} bytes is over the {MAX_FRAME}-byte limit"),
+        ));
+    }
+    let mut body = vec![0; length];
+    io.read_exact(&mut body).await?;
+    serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_one_after_another() -> io::Result<()> {
+        let mut bytes = Vec::new();
+        write(&mut bytes, &vec!["a", "b"]).await?;
+        write(&mut bytes, &42u64).await?;
+        assert_eq!(&bytes[..4], &9u32.to_be_bytes()); // `["a","b"]`
+        let mut input = bytes.as_slice();
+        assert_eq!(read::<_, Vec<String>>(&mut input).await?, ["a", "b"]);
+        assert_eq!(read::<_, u64>(&mut input).await?, 42);
+        let end = read::<_, u64>(&mut input).await.err();
+        assert_eq!(end.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_length_over_the_limit_is_refused_before_allocating() {
+        let length = u32::try_from(MAX_FRAME + 1).unwrap_or(u32::MAX);
+        let mut input: &[u8] = &length.to_be_bytes();
+        let error = read::<_, u64>(&mut input).await.err();
+        assert_eq!(error.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+    }
+
+    #[tokio::test]
+    async fn a_cut_or_garbled_frame_is_an_error() {
+        let mut cut: &[u8] = &[0, 0, 0, 9, b'['];
+        let error = read::<_, u64>(&mut cut).await.err();
+        assert_eq!(error.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
+        let mut garbled: &[u8] = &[0, 0, 0, 2, b'{', b'x'];
+        let error = read::<_, u64>(&mut garbled).await.err();
+        assert_eq!(error.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+    }
+}

@@ -197,29 +197,39 @@ type AppendStream = reqwest::Upgraded;
 /// Open append streams not in use, per peer. openraft makes a new client for each
 /// leadership check of a linearizable read, so streams are pooled here rather than kept
 /// by a client (as reqwest pools HTTP connections): otherwise every read would open a
-/// connection to every follower.
+/// connection to every follower. Keyed by the peer's URL, so a member that moves to a
+/// new address does not get its old streams.
 #[derive(Clone, Default)]
 struct IdleStreams {
-    by_peer: Arc<Mutex<HashMap<NodeId, Vec<AppendStream>>>>,
+    by_peer: Arc<Mutex<HashMap<String, Vec<IdleStream>>>>,
 }
+
+/// An idle stream and when it was last used.
+type IdleStream = (Instant, AppendStream);
 
 /// Idle streams kept per peer; more concurrent calls than this open and close their own.
 const MAX_IDLE_STREAMS: usize = 64;
+/// An idle stream unused this long is closed (a burst of reads leaves many behind).
+const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl IdleStreams {
-    fn take(&self, peer: NodeId) -> Option<AppendStream> {
-        self.lock().get_mut(&peer)?.pop()
+    /// The most recently used idle stream to `peer`, closing any idle for too long.
+    fn take(&self, peer: &str) -> Option<AppendStream> {
+        let mut by_peer = self.lock();
+        let idle = by_peer.get_mut(peer)?;
+        idle.retain(|(since, _)| since.elapsed() < STREAM_IDLE_TIMEOUT);
+        idle.pop().map(|(_, stream)| stream)
     }
 
-    fn put(&self, peer: NodeId, stream: AppendStream) {
+    fn put(&self, peer: &str, stream: AppendStream) {
         let mut by_peer = self.lock();
-        let idle = by_peer.entry(peer).or_default();
+        let idle = by_peer.entry(peer.to_owned()).or_default();
         if idle.len() < MAX_IDLE_STREAMS {
-            idle.push(stream);
+            idle.push((Instant::now(), stream));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Vec<AppendStream>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<IdleStream>>> {
         self.by_peer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -275,18 +285,18 @@ impl PeerClient {
     /// One append-entries exchange on an idle append stream, or a new one if there is
     /// none; the stream goes back to the pool after a full exchange (after a failure its
     /// state is unknown, so it is dropped). An idle stream may have died since its last
-    /// use (the peer restarted): then
-    /// the request goes once more, on a new stream, as an HTTP client does with a stale
-    /// keep-alive connection. Sending it twice is harmless: append-entries is idempotent.
+    /// use (the peer restarted): then the request goes once more, on a new stream, as an
+    /// HTTP client does with a stale keep-alive connection. Sending it twice is harmless:
+    /// append-entries is idempotent.
     async fn append(
         &self,
         request: &AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendReply, PeerCallError> {
         let idle_streams = &self.network.idle_streams;
-        if let Some(mut stream) = idle_streams.take(self.target) {
+        if let Some(mut stream) = idle_streams.take(&self.base) {
             match self.exchange(&mut stream, request).await {
                 Ok(reply) => {
-                    idle_streams.put(self.target, stream);
+                    idle_streams.put(&self.base, stream);
                     return Ok(reply);
                 }
                 // A slow peer is not a dead stream; a second try would only wait twice.
@@ -299,7 +309,7 @@ impl PeerClient {
             .await
             .map_err(|_| PeerCallError::Timeout(timeout))??;
         let reply = self.exchange(&mut stream, request).await?;
-        idle_streams.put(self.target, stream);
+        idle_streams.put(&self.base, stream);
         Ok(reply)
     }
 

@@ -29,6 +29,11 @@ use std::time::{Duration, Instant};
 /// node goes idle): it bounds how much committed log a crashed node re-applies.
 const MAX_UNSYNCED: Duration = Duration::from_millis(100);
 
+/// How long the first queued rows wait for more before they are committed. The farm in
+/// memory is already current (reads never wait for this file), so this only groups
+/// commits: with one client, ~810 a second became ~175 (thread wake-ups counted).
+const GATHER: Duration = Duration::from_millis(5);
+
 /// One row to write (`Some`) or delete (`None`).
 pub type Row = (
     TableDefinition<'static, &'static str, &'static [u8]>,
@@ -179,6 +184,10 @@ fn run(db: &Database, jobs: &mpsc::Receiver<Job>, failed: &OnceLock<String>) {
             }
             Job::Rows(rows, position) => (rows, position),
         };
+        // Let more applies queue up first: a commit writes several pages even without
+        // fsync, and every apply that finds this thread asleep wakes it (two context
+        // switches, costly on a VM). Sleeping, it is not woken by each send.
+        std::thread::sleep(GATHER);
         // Group commit: everything queued meanwhile goes into the same transaction, up to
         // the next exclusive job, which must see these rows committed.
         let mut batches = vec![rows];

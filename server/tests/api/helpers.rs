@@ -79,6 +79,11 @@ impl TestNode {
         }
     }
 
+    /// `host:port` of the node's peer (Raft) listener.
+    pub fn raft_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.raft_port)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

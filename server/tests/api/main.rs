@@ -8,4 +8,5 @@ mod errors;
 mod idempotency;
 mod jobs;
 mod ops;
+mod peer;
 mod resources;

@@ -1,0 +1,84 @@
+//! The peer listener's append stream: what is not a well-formed stream of ours is
+//! refused or closed, and changes nothing.
+
+use crate::helpers::spawn_node;
+use reqwest::StatusCode;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Opens an append stream by hand: the HTTP upgrade, then the raw connection.
+async fn open_stream(raft_addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(raft_addr).await.expect("connect");
+    let request = format!(
+        "GET /raft/append-stream HTTP/1.1\r\nHost: {raft_addr}\r\n\
+         Connection: upgrade\r\nUpgrade: raft3d-append/1\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = stream.read_u8().await.expect("response head");
+        head.push(byte);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// Reads until the server closes the stream; fails if it answers anything instead.
+async fn assert_closed_without_answer(stream: &mut TcpStream) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "expected the stream closed, got {read:?} {rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_request_for_the_append_stream_is_refused() {
+    let node = spawn_node().await;
+    let url = format!("http://{}/raft/append-stream", node.raft_addr());
+    let plain = node.client.get(url).send().await.expect("request sent");
+    assert_eq!(plain.status(), StatusCode::UPGRADE_REQUIRED);
+}
+
+#[tokio::test]
+async fn bad_frames_close_the_stream_and_leave_the_node_serving() {
+    let node = spawn_node().await;
+    let raft_addr = node.raft_addr();
+    let bad_frames: [&[u8]; 3] = [
+        b"\0\0\0\x02{x",           // not JSON
+        b"\0\0\0\x02{}",           // JSON, not an append-entries request
+        &[0xff, 0xff, 0xff, 0xff], // a length over the limit
+    ];
+    for bad in bad_frames {
+        let mut stream = open_stream(&raft_addr).await;
+        stream.write_all(bad).await.expect("send");
+        assert_closed_without_answer(&mut stream).await;
+    }
+    // A frame cut short: the sender gives up half-way.
+    let mut stream = open_stream(&raft_addr).await;
+    stream.write_all(b"\0\0\0\x09[1").await.expect("send");
+    stream.shutdown().await.expect("half-close");
+    assert_closed_without_answer(&mut stream).await;
+
+    // A well-formed request from a stale leader (term 0) gets an answer, not a change.
+    let mut stream = open_stream(&raft_addr).await;
+    let request = br#"{"vote":{"leader_id":{"term":0,"node_id":9},"committed":true},"prev_log_id":null,"entries":[],"leader_commit":null}"#;
+    let length = u32::try_from(request.len()).expect("small").to_be_bytes();
+    stream
+        .write_all(&[&length[..], request].concat())
+        .await
+        .expect("send");
+    let length = stream.read_u32().await.expect("answer length");
+    let mut answer = vec![0; length as usize];
+    stream.read_exact(&mut answer).await.expect("answer");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON answer");
+    assert!(answer["Ok"]["HigherVote"].is_object(), "{answer}");
+
+    node.seed().await;
+    let view = node.get_json("/api/v1/cluster").await;
+    assert_eq!(view["role"], "Leader", "{view}");
+    assert_eq!(view["term"], 1, "{view}");
+}

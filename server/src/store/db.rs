@@ -13,7 +13,7 @@ pub enum DbError {
     Redb(#[from] redb::Error),
     #[error("stored value is not valid: {0}")]
     Decode(#[from] serde_json::Error),
-    #[error("cannot start the state writer: {0}")]
+    #[error("cannot start a writer thread: {0}")]
     Thread(#[from] std::io::Error),
     #[error("state writer stopped: {0}")]
     WriterStopped(String),

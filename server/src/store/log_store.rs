@@ -25,14 +25,15 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Handle on the log file; cheap to clone (it is also the log reader).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
-    /// This node: entries it proposed as leader are written on a blocking thread.
+    /// This node: entries it proposed as leader are written on the log writer thread.
     local_id: NodeId,
     committed: Arc<Mutex<CommittedHint>>,
     /// Index of the last purged entry plus one (0: none). Entries at or below it may
@@ -41,6 +42,49 @@ pub struct LogStore {
     /// Held by the task deleting purged entries, so two purges do not delete at once.
     deleting: Arc<tokio::sync::Mutex<()>>,
     recent: Arc<Mutex<RecentEntries>>,
+    writer: Arc<LogWriter>,
+}
+
+/// The thread that writes the leader's own proposals (see `append`), in order.
+///
+/// A thread of its own rather than tokio's blocking pool: the pool gives each write to
+/// whichever idle thread comes first (five took turns on a leader), and that measured
+/// slower (1 client, 10 alternated runs: p50 1.16-1.42 -> 0.99-1.32 ms, lower in 8).
+struct LogWriter {
+    jobs: Option<mpsc::Sender<WriteJob>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+type WriteJob = Box<dyn FnOnce() + Send>;
+
+impl LogWriter {
+    fn start() -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<WriteJob>();
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || queue.into_iter().for_each(|job| job()))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    fn submit(&self, job: WriteJob) -> Result<(), std::io::Error> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| std::io::Error::other("the log writer thread has stopped"))
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the writes already queued.
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Encoded bytes of entries kept in memory: a few thousand single-write entries or
@@ -98,6 +142,7 @@ impl LogStore {
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
             deleting: Arc::default(),
             recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BUDGET))),
+            writer: Arc::new(LogWriter::start()?),
         })
     }
 
@@ -293,13 +338,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // openraft awaits `callback` before it appends, truncates or purges again, so
         // appends reach the file one at a time, in order, on either path.
         if proposed_here {
-            // The leader's own proposals: patched openraft sends them to the followers
-            // while this write is in flight (see vendor/README.md).
+            // The leader's own proposals, on the log writer thread: patched openraft
+            // sends them to the followers while this write is in flight (see
+            // vendor/README.md).
             let db = self.db.clone();
-            tokio::task::spawn_blocking(move || {
-                let written = write_entries(&db, &rows, committed);
-                callback.log_io_completed(written.map_err(std::io::Error::other));
-            });
+            self.writer
+                .submit(Box::new(move || {
+                    let written = write_entries(&db, &rows, committed);
+                    // Before the callback: whoever waits for it may reopen the file.
+                    drop(db);
+                    callback.log_io_completed(written.map_err(std::io::Error::other));
+                }))
+                .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         } else {
             // A follower answers its leader only after this write, so there is nothing to
             // overlap it with, and handing it to another thread only added two thread

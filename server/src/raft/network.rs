@@ -11,10 +11,11 @@
 //! Snapshots are the exception: the data is sent as a raw binary body (JSON would turn
 //! every byte into a number), with the vote and snapshot meta in headers.
 //!
-//! Append-entries, every round of every write, skip HTTP: each follower's client keeps
-//! one connection upgraded to a plain stream of [`frame`]s (request, response, ...).
-//! Over HTTP each call crossed to the pool's connection task and back, two more thread
-//! wake-ups per round on the leader, and paid for request parsing on both sides.
+//! Append-entries, every round of every write, skip HTTP: they go on connections
+//! upgraded to a plain stream of [`frame`]s (request, response, ...), pooled per peer in
+//! [`Network`] and used by one call at a time. Over HTTP each call crossed to the pool's
+//! connection task and back, two more thread wake-ups per round on the leader, and paid
+//! for request parsing on both sides.
 
 use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};

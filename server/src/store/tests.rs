@@ -9,7 +9,7 @@ use openraft::{ErrorSubject, ErrorVerb};
 use tempfile::TempDir;
 
 /// Builds stores for a node with this id. The suite's entries are all proposed by node 0,
-/// so id 0 takes the leader's append path (write on a blocking thread) and any other id
+/// so id 0 takes the leader's append path (write on the log-writer thread) and any other id
 /// the follower's (write before returning).
 struct RedbBuilder {
     local_id: u64,

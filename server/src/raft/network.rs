@@ -279,6 +279,17 @@ pub struct PeerClient {
     base: String,
 }
 
+/// `step`, unless `deadline` passes first: then the call took its whole `timeout`.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    step: impl Future<Output = Result<T, PeerCallError>>,
+) -> Result<T, PeerCallError> {
+    tokio::time::timeout_at(deadline, step)
+        .await
+        .map_err(|_| PeerCallError::Timeout(timeout))?
+}
+
 /// What a follower answers to append-entries.
 type AppendReply = Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>;
 
@@ -293,9 +304,12 @@ impl PeerClient {
         &self,
         request: &AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendReply, PeerCallError> {
+        // One deadline for the whole call, however many steps it takes.
+        let timeout = self.network.timeouts.rpc;
+        let deadline = tokio::time::Instant::now() + timeout;
         let idle_streams = &self.network.idle_streams;
         if let Some(mut stream) = idle_streams.take(&self.base) {
-            match self.exchange(&mut stream, request).await {
+            match within(deadline, timeout, Self::exchange(&mut stream, request)).await {
                 Ok(reply) => {
                     idle_streams.put(&self.base, stream);
                     return Ok(reply);
@@ -305,29 +319,25 @@ impl PeerClient {
                 Err(_) => {}
             }
         }
-        let timeout = self.network.timeouts.rpc;
-        let mut stream = tokio::time::timeout(timeout, self.network.open_append_stream(&self.base))
-            .await
-            .map_err(|_| PeerCallError::Timeout(timeout))??;
-        let reply = self.exchange(&mut stream, request).await?;
+        let mut stream = within(
+            deadline,
+            timeout,
+            self.network.open_append_stream(&self.base),
+        )
+        .await?;
+        let reply = within(deadline, timeout, Self::exchange(&mut stream, request)).await?;
         idle_streams.put(&self.base, stream);
         Ok(reply)
     }
 
     async fn exchange(
-        &self,
         stream: &mut AppendStream,
         request: &AppendEntriesRequest<TypeConfig>,
     ) -> Result<AppendReply, PeerCallError> {
-        let timeout = self.network.timeouts.rpc;
-        let exchange = async {
-            frame::write(stream, request).await?;
-            frame::read(stream).await
-        };
-        tokio::time::timeout(timeout, exchange)
+        frame::write(stream, request)
             .await
-            .map_err(|_| PeerCallError::Timeout(timeout))?
-            .map_err(PeerCallError::Stream)
+            .map_err(PeerCallError::Stream)?;
+        frame::read(stream).await.map_err(PeerCallError::Stream)
     }
 
     /// Records the outcome of a call and turns it into openraft's error types.

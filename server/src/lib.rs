@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod bench;
 pub mod config;
+pub mod histogram;
 pub mod http;
 pub mod local_cluster;
 pub mod node;

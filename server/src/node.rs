@@ -108,6 +108,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         snapshot: Duration::from_secs(120),
     };
     let network = Network::new(timeouts, health.clone(), config.peer_source_ip)?;
+    let log_appends = log.append_timing();
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
     let farm = Farm::new(FarmParts {
@@ -124,6 +125,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         ApiState {
             farm: farm.clone(),
             metrics: HttpMetrics::default(),
+            log_appends,
             max_body_bytes: config.max_body_bytes,
         },
         &config.site_dir,
@@ -198,6 +200,14 @@ async fn serve(
     router: axum::Router,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), std::io::Error> {
+    use axum::serve::ListenerExt;
+    // Without it, a reply written in more than one piece can wait for the client's
+    // delayed ACK (Nagle); every reply here is small and wanted at once.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|stop| *stop).await;

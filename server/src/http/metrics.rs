@@ -1,18 +1,14 @@
 //! Prometheus metrics: HTTP request counters and latency histograms by route, method and
 //! status (recorded by a middleware), plus Raft gauges read from openraft's metrics when
-//! scraped. Hand-rolled text format: a dozen lines, no registry crate needed.
+//! scraped and the log store's append-time histogram. Hand-rolled text format: a dozen lines, no registry crate needed.
 
+use crate::histogram::Histogram;
 use crate::raft::typ::RaftMetrics;
 use openraft::ServerState;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Histogram bucket upper bounds, in seconds.
-const BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Labels {
@@ -21,17 +17,10 @@ struct Labels {
     status: u16,
 }
 
-#[derive(Debug, Default)]
-struct Series {
-    count: u64,
-    sum_seconds: f64,
-    buckets: [u64; BUCKETS.len()],
-}
-
 /// HTTP metrics shared by all requests of one node.
 #[derive(Debug, Clone, Default)]
 pub struct HttpMetrics {
-    series: Arc<Mutex<BTreeMap<Labels, Series>>>,
+    series: Arc<Mutex<BTreeMap<Labels, Histogram>>>,
 }
 
 impl HttpMetrics {
@@ -41,64 +30,41 @@ impl HttpMetrics {
             method: method.to_owned(),
             status,
         };
-        let seconds = elapsed.as_secs_f64();
-        let mut series = self
-            .series
+        self.series
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = series.entry(labels).or_default();
-        entry.count += 1;
-        entry.sum_seconds += seconds;
-        for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(labels)
+            .or_default()
+            .record(elapsed);
     }
 
-    /// The whole `/metrics` page.
-    pub fn render(&self, raft: &RaftMetrics) -> String {
+    /// The whole `/metrics` page: Raft's state, the log's durable appends and the HTTP
+    /// requests.
+    pub fn render(&self, raft: &RaftMetrics, log_appends: &Histogram) -> String {
         let mut out = String::new();
         render_raft(&mut out, raft);
+        let name = "raft3d_log_append_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time to write one batch of log entries durably (redb commit with fsync); the disk's share of every write's latency.\n# TYPE {name} histogram");
+        log_appends.render(&mut out, name, "");
         let series = self
             .series
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         out.push_str("# HELP raft3d_http_requests_total HTTP requests served, by route, method and status.\n");
         out.push_str("# TYPE raft3d_http_requests_total counter\n");
-        for (labels, s) in series.iter() {
+        for (labels, histogram) in series.iter() {
             let _ = writeln!(
                 out,
                 "raft3d_http_requests_total{{{}}} {}",
                 label_text(labels),
-                s.count
+                histogram.count()
             );
         }
         out.push_str("# HELP raft3d_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE raft3d_http_request_duration_seconds histogram\n");
-        for (labels, s) in series.iter() {
-            let text = label_text(labels);
-            for (count, bound) in s.buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "raft3d_http_request_duration_seconds_bucket{{{text},le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "raft3d_http_request_duration_seconds_bucket{{{text},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "raft3d_http_request_duration_seconds_sum{{{text}}} {}",
-                s.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "raft3d_http_request_duration_seconds_count{{{text}}} {}",
-                s.count
-            );
+        for (labels, histogram) in series.iter() {
+            let name = "raft3d_http_request_duration_seconds";
+            histogram.render(&mut out, name, &label_text(labels));
         }
         out
     }
@@ -176,7 +142,7 @@ mod tests {
         let metrics = HttpMetrics::default();
         metrics.record("/api/v1/printers", "POST", 201, Duration::from_millis(3));
         metrics.record("/api/v1/printers", "POST", 201, Duration::from_millis(30));
-        let text = metrics.render(&RaftMetrics::new_initial(1));
+        let text = metrics.render(&RaftMetrics::new_initial(1), &Histogram::default());
         let labels = r#"route="/api/v1/printers",method="POST",status="201""#;
         assert!(
             text.contains(&format!("raft3d_http_requests_total{{{labels}}} 2")),

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod ops;
 pub mod printers;
 
+use crate::histogram::SharedHistogram;
 use app::api::{fingerprint, FieldProblem, RequestError};
 use app::{Command, IdempotencyClaim, Outcome};
 use axum::body::Bytes;
@@ -37,6 +38,8 @@ use std::time::Instant;
 pub struct ApiState {
     pub farm: Farm,
     pub metrics: HttpMetrics,
+    /// The log store's append durations, shown on `/metrics`.
+    pub log_appends: SharedHistogram,
     pub max_body_bytes: usize,
 }
 

@@ -31,6 +31,7 @@ pub async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    let text = state.metrics.render(&state.farm.metrics());
+    let log_appends = state.log_appends.snapshot();
+    let text = state.metrics.render(&state.farm.metrics(), &log_appends);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -8,14 +8,16 @@
 //! at once ([`RecentEntries`]).
 //!
 //! A purge only records the purge point (one small transaction); the entries are deleted
-//! behind it in small chunks (see [`LogStore::delete_purged`]). openraft 0.9 awaits
+//! behind it in small chunks (see [`delete_purged`]). openraft 0.9 awaits
 //! `purge` inside its core, and deleting the ~9,000 entries a snapshot frees in one
 //! transaction took 64-134 ms, during which no write could commit.
 
 use super::db::{self, get_json, put_json, DbError};
+use super::queue_thread::QueueThread;
 use super::recent_entries::RecentEntries;
 use super::tables::{KEY_COMMITTED, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
 use super::{blocking, io_error};
+use crate::histogram::SharedHistogram;
 use crate::raft::typ::{Entry, LogId, NodeId, StorageError, Vote};
 use crate::raft::TypeConfig;
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -25,8 +27,8 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Handle on the log file; cheap to clone (it is also the log reader).
@@ -37,12 +39,14 @@ pub struct LogStore {
     local_id: NodeId,
     committed: Arc<Mutex<CommittedHint>>,
     /// Index of the last purged entry plus one (0: none). Entries at or below it may
-    /// still be on disk until [`LogStore::delete_purged`] gets to them; readers skip them.
+    /// still be on disk until [`delete_purged`] gets to them; readers skip them.
     purged_end: Arc<AtomicU64>,
     /// Held by the task deleting purged entries, so two purges do not delete at once.
     deleting: Arc<tokio::sync::Mutex<()>>,
     recent: Arc<Mutex<RecentEntries>>,
     writer: Arc<LogWriter>,
+    /// How long each durable append took (see [`LogStore::append_timing`]).
+    append_timing: SharedHistogram,
 }
 
 /// The thread that writes the leader's own proposals (see `append`), in order.
@@ -50,41 +54,14 @@ pub struct LogStore {
 /// A thread of its own rather than tokio's blocking pool: the pool gives each write to
 /// whichever idle thread comes first (five took turns on a leader), and that measured
 /// slower (1 client, 10 alternated runs: p50 1.16-1.42 -> 0.99-1.32 ms, lower in 8).
-struct LogWriter {
-    jobs: Option<mpsc::Sender<WriteJob>>,
-    thread: Option<JoinHandle<()>>,
-}
+type LogWriter = QueueThread<WriteJob>;
 
 type WriteJob = Box<dyn FnOnce() + Send>;
 
-impl LogWriter {
-    fn start() -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<WriteJob>();
-        let thread = std::thread::Builder::new()
-            .name("log-writer".into())
-            .spawn(move || queue.into_iter().for_each(|job| job()))?;
-        Ok(Self {
-            jobs: Some(jobs),
-            thread: Some(thread),
-        })
-    }
-
-    fn submit(&self, job: WriteJob) -> Result<(), std::io::Error> {
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| std::io::Error::other("the log writer thread has stopped"))
-    }
-}
-
-impl Drop for LogWriter {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread after the writes already queued.
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+fn start_log_writer() -> std::io::Result<LogWriter> {
+    QueueThread::start("log-writer", |jobs: Receiver<WriteJob>| {
+        jobs.into_iter().for_each(|job| job())
+    })
 }
 
 /// Encoded bytes of entries kept in memory: a few thousand single-write entries or
@@ -142,8 +119,15 @@ impl LogStore {
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
             deleting: Arc::default(),
             recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BUDGET))),
-            writer: Arc::new(LogWriter::start()?),
+            writer: Arc::new(start_log_writer()?),
+            append_timing: SharedHistogram::default(),
         })
+    }
+
+    /// Durations of the appends written so far (redb commit with fsync, on either path):
+    /// the disk's share of every write's latency, for `/metrics`.
+    pub fn append_timing(&self) -> SharedHistogram {
+        self.append_timing.clone()
     }
 
     async fn read_meta<T>(
@@ -188,7 +172,9 @@ fn write_entries(
     db: &Database,
     rows: &[(u64, Vec<u8>)],
     committed: Option<LogId>,
+    timing: &SharedHistogram,
 ) -> Result<(), DbError> {
+    let started = Instant::now();
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(LOG)?;
@@ -204,6 +190,7 @@ fn write_entries(
         )?;
     }
     txn.commit()?;
+    timing.record(started.elapsed());
     Ok(())
 }
 
@@ -341,21 +328,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // The leader's own proposals, on the log writer thread: patched openraft
             // sends them to the followers while this write is in flight (see
             // vendor/README.md).
-            let db = self.db.clone();
-            self.writer
-                .submit(Box::new(move || {
-                    let written = write_entries(&db, &rows, committed);
-                    // Before the callback: whoever waits for it may reopen the file.
-                    drop(db);
-                    callback.log_io_completed(written.map_err(std::io::Error::other));
-                }))
-                .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            let (db, timing) = (self.db.clone(), self.append_timing.clone());
+            let write: WriteJob = Box::new(move || {
+                let written = write_entries(&db, &rows, committed, &timing);
+                // Before the callback: whoever waits for it may reopen the file.
+                drop(db);
+                callback.log_io_completed(written.map_err(std::io::Error::other));
+            });
+            if self.writer.send(write).is_err() {
+                let stopped = std::io::Error::other("the log writer thread has stopped");
+                return Err(io_error(ErrorSubject::Logs, ErrorVerb::Write, stopped));
+            }
         } else {
             // A follower answers its leader only after this write, so there is nothing to
             // overlap it with, and handing it to another thread only added two thread
             // wake-ups to every round (1-client p50 -7% over 6 alternated runs).
             // It blocks this worker for one commit (~0.15 ms); the runtime has others.
-            let written = write_entries(&self.db, &rows, committed);
+            let written = write_entries(&self.db, &rows, committed, &self.append_timing);
             callback.log_io_completed(written.map_err(std::io::Error::other));
         }
         Ok(())
@@ -372,7 +361,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.recent_entries().purge_upto(log_id.index);
         self.purged_end
             .fetch_max(end_of(Some(log_id)), Ordering::AcqRel);
-        tokio::spawn(self.clone().delete_purged(log_id.index));
+        let db = Arc::downgrade(&self.db);
+        tokio::spawn(delete_purged(db, self.deleting.clone(), log_id.index));
         Ok(())
     }
 }
@@ -403,41 +393,43 @@ impl LogStore {
         })
         .await
     }
+}
 
-    /// Deletes the entries up to `upto`, already purged, a chunk per transaction. The
-    /// chunks skip the fsync: the next append makes them durable, and entries left
-    /// after a crash are below the purge point, so never read and deleted by the next
-    /// purge. A failure only leaves entries behind, for the next purge to delete.
-    async fn delete_purged(self, upto: u64) {
-        let _one_at_a_time = self.deleting.lock().await;
-        loop {
-            let db = self.db.clone();
-            let chunk = blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
-                let mut txn = db.begin_write()?;
-                txn.set_durability(Durability::None)?;
-                let done = {
-                    let mut table = txn.open_table(LOG)?;
-                    let first = table.first()?.map(|(index, _)| index.value());
-                    match first {
-                        Some(first) if first <= upto => {
-                            let end = upto.min(first + PURGE_CHUNK - 1);
-                            table.retain_in::<u64, _>(first..=end, |_, _| false)?;
-                            end == upto
-                        }
-                        _ => true,
+/// Deletes the entries up to `upto`, already purged, a chunk per transaction. The chunks
+/// skip the fsync: the next append makes them durable, and entries left after a crash
+/// are below the purge point, so never read and deleted by the next purge. A failure
+/// only leaves entries behind, for the next purge to delete. It stops between chunks
+/// once the store is gone (`db` is weak): the node's shutdown neither waits for it nor
+/// keeps the file open because of it.
+async fn delete_purged(db: Weak<Database>, deleting: Arc<tokio::sync::Mutex<()>>, upto: u64) {
+    let _one_at_a_time = deleting.lock().await;
+    loop {
+        let Some(db) = db.upgrade() else { return };
+        let chunk = blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(Durability::None)?;
+            let done = {
+                let mut table = txn.open_table(LOG)?;
+                let first = table.first()?.map(|(index, _)| index.value());
+                match first {
+                    Some(first) if first <= upto => {
+                        let end = upto.min(first + PURGE_CHUNK - 1);
+                        table.retain_in::<u64, _>(first..=end, |_, _| false)?;
+                        end == upto
                     }
-                };
-                txn.commit()?;
-                Ok(done)
-            })
-            .await;
-            match chunk {
-                Ok(false) => tokio::task::yield_now().await,
-                Ok(true) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, upto, "deleting purged log entries failed; the next purge retries");
-                    return;
+                    _ => true,
                 }
+            };
+            txn.commit()?;
+            Ok(done)
+        })
+        .await;
+        match chunk {
+            Ok(false) => tokio::task::yield_now().await,
+            Ok(true) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, upto, "deleting purged log entries failed; the next purge retries");
+                return;
             }
         }
     }

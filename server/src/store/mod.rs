@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod log_store;
+mod queue_thread;
 mod recent_entries;
 pub mod state_machine;
 mod state_writer;

@@ -17,12 +17,12 @@
 //! farm (that is `state_machine`'s) or the Raft log.
 
 use super::db::{put_json, DbError};
+use super::queue_thread::QueueThread;
 use super::tables::{KEY_CLOCK, KEY_LAST_APPLIED, KEY_MEMBERSHIP, SM_META};
 use crate::raft::typ::{LogId, StoredMembership};
 use redb::{Database, Durability, TableDefinition, WriteTransaction};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Rows are committed without fsync, but never longer than this apart (also when the
@@ -69,28 +69,20 @@ enum Job {
 }
 
 /// Handle on the writer thread; dropping it commits what is queued, durably, and waits
-/// for the thread to end.
+/// for the thread to end (so the file is closed when the store is gone).
 pub struct StateWriter {
-    queue: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    thread: QueueThread<Job>,
     failed: Arc<OnceLock<String>>,
 }
 
 impl StateWriter {
     pub fn start(db: Arc<Database>) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::channel();
         let failed = Arc::new(OnceLock::new());
-        let thread = std::thread::Builder::new()
-            .name("state-writer".into())
-            .spawn({
-                let failed = failed.clone();
-                move || run(&db, &jobs, &failed)
-            })?;
-        Ok(Self {
-            queue: Some(queue),
-            thread: Some(thread),
-            failed,
-        })
+        let thread = QueueThread::start("state-writer", {
+            let failed = failed.clone();
+            move |jobs| run(&db, &jobs, &failed)
+        })?;
+        Ok(Self { thread, failed })
     }
 
     /// Queues `rows`, which bring the farm to `position`.
@@ -126,21 +118,7 @@ impl StateWriter {
     }
 
     fn send(&self, job: Job) -> Result<(), DbError> {
-        self.queue
-            .as_ref()
-            .and_then(|queue| queue.send(job).ok())
-            .ok_or_else(|| stopped(&self.failed))
-    }
-}
-
-impl Drop for StateWriter {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread after its last (durable) commit; waiting for
-        // it means the file is closed when the store is gone, so it can be reopened.
-        drop(self.queue.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.send(job).map_err(|_| stopped(&self.failed))
     }
 }
 

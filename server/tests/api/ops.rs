@@ -22,6 +22,13 @@ async fn health_readiness_and_metrics_are_served() {
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");
     }
+    // At least the membership entry and the printer's entry were written durably.
+    let appends: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("raft3d_log_append_duration_seconds_count "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no log append count in\n{text}"));
+    assert!(appends >= 2, "{appends} log appends counted");
 }
 
 #[tokio::test]

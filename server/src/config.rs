@@ -37,11 +37,12 @@ pub struct NodeConfig {
     /// fault-injection suite tells nodes apart by it). Default: chosen by the OS.
     #[arg(long, env = "RAFT3D_PEER_SOURCE_IP")]
     pub peer_source_ip: Option<std::net::IpAddr>,
-    /// Milliseconds between leader heartbeats.
+    /// Milliseconds between leader heartbeats; openraft also gives up on an append-entries
+    /// call after this long.
     #[arg(long, env = "RAFT3D_HEARTBEAT_MS", default_value_t = HEARTBEAT_MS)]
     pub heartbeat_ms: u64,
     /// Lower bound of the randomised election timeout, in milliseconds; also the timeout
-    /// of one call to a peer (append-entries, vote).
+    /// of a vote call to a peer.
     #[arg(long, env = "RAFT3D_ELECTION_TIMEOUT_MIN_MS", default_value_t = ELECTION_TIMEOUT_MIN_MS)]
     pub election_timeout_min_ms: u64,
     /// Upper bound of the randomised election timeout, in milliseconds.
@@ -107,8 +108,8 @@ pub enum ConfigError {
 /// (= the maximum election timeout) *plus* the node's own random timeout have passed
 /// without a heartbeat, so a leader's death is noticed after 500 + 250..500 ms here, and
 /// a write is acknowledged again about 1 s after a SIGKILL (`raft3d bench`). Shorter
-/// risks needless elections on a loaded 2-core machine; the lower bound is also the
-/// timeout of a call to a peer, so it must exceed an fsync under load.
+/// risks needless elections on a loaded 2-core machine; the heartbeat is also openraft's
+/// append-entries timeout, so it must exceed an fsync under load.
 pub const HEARTBEAT_MS: u64 = 100;
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 250;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 500;

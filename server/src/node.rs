@@ -106,6 +106,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let timeouts = PeerTimeouts {
         rpc: Duration::from_millis(config.election_timeout_min_ms),
         snapshot: Duration::from_secs(120),
+        unreachable_retry: Duration::from_millis(config.heartbeat_ms),
     };
     let network = Network::new(timeouts, health.clone(), config.peer_source_ip)?;
     let log_appends = log.append_timing();

@@ -16,12 +16,17 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// could send over HTTP fits; a bigger length is a broken or foreign peer.
 pub const MAX_FRAME: usize = 1 << 30;
 
-/// Writes `value` as one frame, in one write (so Nagle never holds half a frame back).
+/// Writes `value` as one frame (see [`encode`] and [`write_encoded`]).
 pub async fn write<W, T>(io: &mut W, value: &T) -> io::Result<()>
 where
     W: AsyncWrite + Unpin,
     T: Serialize + ?Sized,
 {
+    write_encoded(io, &encode(value)?).await
+}
+
+/// `value` as a whole frame: length prefix and JSON.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> io::Result<Vec<u8>> {
     let mut frame = vec![0; 4];
     serde_json::to_writer(&mut frame, value).map_err(io::Error::other)?;
     let length = u32::try_from(frame.len() - 4)
@@ -29,7 +34,12 @@ where
         .filter(|&n| n as usize <= MAX_FRAME)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
     frame[..4].copy_from_slice(&length.to_be_bytes());
-    io.write_all(&frame).await?;
+    Ok(frame)
+}
+
+/// Writes an [`encode`]d frame in one write (so Nagle never holds half a frame back).
+pub async fn write_encoded<W: AsyncWrite + Unpin>(io: &mut W, frame: &[u8]) -> io::Result<()> {
+    io.write_all(frame).await?;
     io.flush().await
 }
 

@@ -20,10 +20,10 @@
 use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
 use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, RaftError, RemoteError, ReplicationClosed,
-    StreamingError, Unreachable,
+    Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
+    ReplicationClosed, StreamingError, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     SnapshotResponse, VoteRequest, VoteResponse,
@@ -52,6 +52,9 @@ pub struct PeerTimeouts {
     pub rpc: Duration,
     /// Whole-snapshot transfer (can be tens of MB on a large farm).
     pub snapshot: Duration,
+    /// Pause between append-entries to a peer that could not be reached (openraft's
+    /// default is 500 ms; see [`PeerClient`]'s `backoff`).
+    pub unreachable_retry: Duration,
 }
 
 /// The last outcome of calls to each peer, as seen from this node.
@@ -290,6 +293,15 @@ async fn within<T>(
         .map_err(|_| PeerCallError::Timeout(timeout))?
 }
 
+/// Largest append-entries frame sent with more than one entry. A follower must read,
+/// decode and fsync an append before openraft's append timeout (the heartbeat interval,
+/// 100 ms) or the leader sends the same append again after it, and again: an entry is a
+/// whole batch of proposals, so openraft's 300 entries for a follower catching up were
+/// several MB, and in `raft3d bench` failover such appends timed out 27 times in 8
+/// kills, until the restarted node started an election. A single entry bigger than this
+/// still goes alone.
+const MAX_APPEND_FRAME: usize = 1 << 20;
+
 /// What a follower answers to append-entries.
 type AppendReply = Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>;
 
@@ -300,16 +312,13 @@ impl PeerClient {
     /// use (the peer restarted): then the request goes once more, on a new stream, as an
     /// HTTP client does with a stale keep-alive connection. Sending it twice is harmless:
     /// append-entries is idempotent.
-    async fn append(
-        &self,
-        request: &AppendEntriesRequest<TypeConfig>,
-    ) -> Result<AppendReply, PeerCallError> {
+    async fn append(&self, frame: &[u8]) -> Result<AppendReply, PeerCallError> {
         // One deadline for the whole call, however many steps it takes.
         let timeout = self.network.timeouts.rpc;
         let deadline = tokio::time::Instant::now() + timeout;
         let idle_streams = &self.network.idle_streams;
         if let Some(mut stream) = idle_streams.take(&self.base) {
-            match within(deadline, timeout, Self::exchange(&mut stream, request)).await {
+            match within(deadline, timeout, Self::exchange(&mut stream, frame)).await {
                 Ok(reply) => {
                     idle_streams.put(&self.base, stream);
                     return Ok(reply);
@@ -325,16 +334,16 @@ impl PeerClient {
             self.network.open_append_stream(&self.base),
         )
         .await?;
-        let reply = within(deadline, timeout, Self::exchange(&mut stream, request)).await?;
+        let reply = within(deadline, timeout, Self::exchange(&mut stream, frame)).await?;
         idle_streams.put(&self.base, stream);
         Ok(reply)
     }
 
     async fn exchange(
         stream: &mut AppendStream,
-        request: &AppendEntriesRequest<TypeConfig>,
+        frame: &[u8],
     ) -> Result<AppendReply, PeerCallError> {
-        frame::write(stream, request)
+        frame::write_encoded(stream, frame)
             .await
             .map_err(PeerCallError::Stream)?;
         frame::read(stream).await.map_err(PeerCallError::Stream)
@@ -380,12 +389,30 @@ impl PeerClient {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    /// openraft keeps this pause between calls from the first "unreachable" until a call
+    /// succeeds, timeouts included. With its default 500 ms, a node restarting on a big
+    /// farm (refused connections, then a few slow answers while it loads) got one append
+    /// every ~600 ms; none landed before its election timer ran out, and it started an
+    /// election that deposed a healthy leader (`raft3d bench` failover, 2026-12-01).
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.network.timeouts.unreachable_retry))
+    }
+
+    /// A request of several entries over [`MAX_APPEND_FRAME`] is not sent: openraft is
+    /// told how many would fit and sends that many at once instead.
     async fn append_entries(
         &mut self,
         request: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError> {
-        let result = self.append(&request).await;
+        let frame = frame::encode(&request).map_err(|e| NetworkError::new(&e))?;
+        let entries = request.entries.len();
+        if frame.len() > MAX_APPEND_FRAME && entries > 1 {
+            let fitting = (entries * MAX_APPEND_FRAME / frame.len()).max(1);
+            let hint = PayloadTooLarge::new_entries_hint(fitting as u64);
+            return Err(RPCError::PayloadTooLarge(hint));
+        }
+        let result = self.append(&frame).await;
         self.answer(result)
     }
 

@@ -1530,6 +1530,11 @@ where
         self.engine.reset_greater_log();
 
         tracing::info!("do trigger election");
+        // raft3d patch: a fresh random election timeout for every election this node
+        // starts, as in the Raft paper. Stock 0.9 draws one at startup, so two nodes whose
+        // draws are close split the vote again and again.
+        self.engine.config.timer_config.election_timeout =
+            Duration::from_millis(self.config.new_rand_election_timeout::<C::AsyncRuntime>());
         self.engine.elect();
     }
 

@@ -457,6 +457,11 @@ where C: RaftTypeConfig
 
         // Vote is legal.
 
+        // raft3d patch: a greater log seen in an earlier election of this node is stale
+        // once it follows a leader; left set, it kept adding `smaller_log_timeout` (2x the
+        // max election timeout) to this node's next election, however much later.
+        self.reset_greater_log();
+
         let mut fh = self.following_handler();
         fh.ensure_log_consecutive(prev_log_id.clone())?;
         fh.append_entries(prev_log_id, entries);

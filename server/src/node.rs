@@ -106,7 +106,10 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let timeouts = PeerTimeouts {
         rpc: Duration::from_millis(config.election_timeout_min_ms),
         snapshot: Duration::from_secs(120),
-        unreachable_retry: Duration::from_millis(config.heartbeat_ms),
+        // Often enough that a restarted node hears from the leader well before its own
+        // election timer (lease + timeout >= 750 ms) runs out; each retry of a dead peer
+        // logs a few openraft warnings, so not at every heartbeat.
+        unreachable_retry: Duration::from_millis(config.election_timeout_min_ms),
     };
     let network = Network::new(timeouts, health.clone(), config.peer_source_ip)?;
     let log_appends = log.append_timing();

@@ -393,7 +393,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     /// succeeds, timeouts included. With its default 500 ms, a node restarting on a big
     /// farm (refused connections, then a few slow answers while it loads) got one append
     /// every ~600 ms; none landed before its election timer ran out, and it started an
-    /// election that deposed a healthy leader (`raft3d bench` failover, 2026-12-01).
+    /// election that deposed a healthy leader (`raft3d bench` failover, 2026-12-01). The
+    /// slow answers are gone ([`MAX_APPEND_FRAME`]); a shorter pause keeps the margin.
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(self.network.timeouts.unreachable_retry))
     }

@@ -1,6 +1,7 @@
 //! Prometheus metrics: HTTP request counters and latency histograms by route, method and
 //! status (recorded by a middleware), plus Raft gauges read from openraft's metrics when
-//! scraped and the log store's append-time histogram. Hand-rolled text format: a dozen lines, no registry crate needed.
+//! scraped and the log store's append-time histogram. Hand-rolled text format: a dozen
+//! lines, no registry crate needed.
 
 use crate::histogram::Histogram;
 use crate::raft::typ::RaftMetrics;

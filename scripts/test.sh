@@ -25,6 +25,9 @@ cargo clippy --locked -p frontend --features hydrate --target wasm32-unknown-unk
 step "build"
 cargo build --workspace --all-targets --locked
 
+step "openraft's own unit tests on our patched copy (engine, replication, ...; vendor/README.md)"
+(cd vendor/openraft-0.9.25 && CARGO_TARGET_DIR=../../target/vendor-openraft cargo test --locked --lib)
+
 step "unit, storage-suite and in-process API tests"
 cargo test --workspace --locked --lib --test api
 

@@ -7,6 +7,7 @@ mod harness;
 mod concurrency;
 mod election;
 mod failover;
+mod fast_restart;
 mod idempotency;
 mod membership;
 mod snapshot;

@@ -15,7 +15,6 @@ use crate::engine::handler::following_handler::FollowingHandler;
 use crate::engine::handler::leader_handler::LeaderHandler;
 use crate::engine::handler::log_handler::LogHandler;
 use crate::engine::handler::replication_handler::ReplicationHandler;
-use crate::engine::handler::replication_handler::SendNone;
 use crate::engine::handler::server_state_handler::ServerStateHandler;
 use crate::engine::handler::snapshot_handler::SnapshotHandler;
 use crate::engine::handler::vote_handler::VoteHandler;
@@ -154,18 +153,20 @@ where C: RaftTypeConfig
             self.state.membership_state.effective().is_voter(&self.config.id)
         );
 
-        // Previously it is a leader. restore it as leader at once
+        // raft3d patch: a node that was leader does NOT resume leadership in its old term
+        // (stock 0.9 does; 0.10 makes it `enable_leader_restore`). The leader sends
+        // entries to its followers before its own log flush (see `AppendInputEntries`),
+        // so after a crash its log may be shorter than what it handed out in that term;
+        // leading the same term again, it would reuse those log ids for other entries and
+        // fork the followers' logs. Demoted, it must win a new term like any candidate
+        // (Raft thesis 10.2.1). In memory only: the stored vote stays committed, and no
+        // vote lies between (term, me, uncommitted) and (term, me, committed), so every
+        // vote accepted later is greater than the stored one too.
         if self.state.is_leader(&self.config.id) {
-            self.vote_handler().update_internal_server_state();
-
-            let mut rh = self.replication_handler();
-
-            // Restore the progress about the local log
-            rh.update_local_progress(rh.state.last_log_id().cloned());
-
-            rh.initiate_replication(SendNone::False);
-
-            return;
+            let mut demoted = self.state.vote_ref().clone();
+            demoted.committed = false;
+            self.state.vote.update(C::now(), demoted);
+            debug_assert!(!self.state.is_leader(&self.config.id));
         }
 
         let server_state = if self.state.membership_state.effective().is_voter(&self.config.id) {

@@ -4,16 +4,11 @@ use maplit::btreeset;
 use pretty_assertions::assert_eq;
 
 use crate::engine::testing::UTConfig;
-use crate::engine::Command;
 use crate::engine::Engine;
 use crate::engine::LogIdList;
-use crate::entry::RaftEntry;
-use crate::progress::entry::ProgressEntry;
-use crate::progress::Inflight;
 use crate::testing::log_id;
 use crate::utime::UTime;
 use crate::EffectiveMembership;
-use crate::Entry;
 use crate::Membership;
 use crate::ServerState;
 use crate::TokioInstant;
@@ -40,50 +35,31 @@ fn eng() -> Engine<UTConfig> {
     eng
 }
 
-/// It is a Leader but not yet append any logs.
+/// raft3d patch: a node whose stored vote is committed for itself (it was leader) does
+/// not resume leading that term at startup. It starts as a follower with the vote demoted
+/// in memory, emits no command (the stored vote is not rewritten), and must win a new term.
 #[test]
-fn test_startup_as_leader_without_logs() -> anyhow::Result<()> {
+fn test_startup_as_leader_without_logs_is_demoted() -> anyhow::Result<()> {
     let mut eng = eng();
     // self.id==2 is a voter:
     eng.state
         .membership_state
         .set_effective(Arc::new(EffectiveMembership::new(Some(log_id(2, 1, 3)), m23())));
-    // Committed vote makes it a leader at startup.
     eng.state.vote = UTime::new(TokioInstant::now(), Vote::new_committed(1, 2));
 
     eng.startup();
 
-    assert_eq!(ServerState::Leader, eng.state.server_state);
-    assert_eq!(
-        vec![
-            //
-            Command::BecomeLeader,
-            Command::RebuildReplicationStreams {
-                targets: vec![(3, ProgressEntry {
-                    matching: None,
-                    curr_inflight_id: 0,
-                    inflight: Inflight::None,
-                    searching_end: 0
-                })]
-            },
-            Command::AppendInputEntries {
-                vote: Vote::new_committed(1, 2),
-                entries: vec![Entry::<UTConfig>::new_blank(log_id(1, 2, 0))],
-            },
-            Command::Replicate {
-                target: 3,
-                req: Inflight::logs(None, Some(log_id(1, 2, 0))).with_id(1)
-            }
-        ],
-        eng.output.take_commands()
-    );
+    assert_eq!(ServerState::Follower, eng.state.server_state);
+    assert!(eng.leader.is_none());
+    assert_eq!(eng.state.vote_ref(), &Vote::new(1, 2));
+    assert_eq!(eng.output.take_commands(), vec![]);
 
     Ok(())
 }
 
+/// raft3d patch: the same with proposed logs: the logs stay, no replication starts.
 #[test]
-fn test_startup_as_leader_with_proposed_logs() -> anyhow::Result<()> {
-    tracing::info!("--- a leader proposed logs and restarted, reuse noop_log_id");
+fn test_startup_as_leader_with_proposed_logs_is_demoted() -> anyhow::Result<()> {
     let mut eng = eng();
     // self.id==2 is a voter:
     eng.state
@@ -91,33 +67,22 @@ fn test_startup_as_leader_with_proposed_logs() -> anyhow::Result<()> {
         .set_effective(Arc::new(EffectiveMembership::new(Some(log_id(2, 1, 3)), m23())));
     // Fake existing log ids
     eng.state.log_ids = LogIdList::new([log_id(1, 1, 2), log_id(1, 2, 4), log_id(1, 2, 6)]);
-    // Committed vote makes it a leader at startup.
     eng.state.vote = UTime::new(TokioInstant::now(), Vote::new_committed(1, 2));
 
     eng.startup();
 
-    assert_eq!(ServerState::Leader, eng.state.server_state);
-    assert_eq!(eng.leader.as_ref().unwrap().noop_log_id(), Some(&log_id(1, 2, 4)));
-    assert_eq!(eng.leader.as_ref().unwrap().last_log_id(), Some(&log_id(1, 2, 6)));
-    assert_eq!(
-        vec![
-            //
-            Command::BecomeLeader,
-            Command::RebuildReplicationStreams {
-                targets: vec![(3, ProgressEntry {
-                    matching: None,
-                    curr_inflight_id: 0,
-                    inflight: Inflight::None,
-                    searching_end: 7
-                })]
-            },
-            Command::Replicate {
-                target: 3,
-                req: Inflight::logs(None, Some(log_id(1, 2, 6))).with_id(1)
-            }
-        ],
-        eng.output.take_commands()
-    );
+    assert_eq!(ServerState::Follower, eng.state.server_state);
+    assert!(eng.leader.is_none());
+    assert_eq!(eng.state.vote_ref(), &Vote::new(1, 2));
+    assert_eq!(eng.state.log_ids.last(), Some(&log_id(1, 2, 6)));
+    assert_eq!(eng.output.take_commands(), vec![]);
+
+    // Votes stay monotonic: a leader id below its own (term 1, node 1) is refused ...
+    let resp = eng.handle_vote_req(crate::raft::VoteRequest::new(Vote::new(1, 1), Some(log_id(1, 2, 6))));
+    assert!(!resp.vote_granted);
+    // ... one of the next term with a log at least as new is granted at once (no lease).
+    let resp = eng.handle_vote_req(crate::raft::VoteRequest::new(Vote::new(2, 3), Some(log_id(1, 2, 6))));
+    assert!(resp.vote_granted);
 
     Ok(())
 }

@@ -301,6 +301,14 @@ pub struct MemberView {
     pub reachable: Option<bool>,
     /// Highest log index known to be replicated to this member (leader only).
     pub matched_index: Option<u64>,
+    /// The incarnation of the member's data directory, once the leader has recorded it: a
+    /// new one means the node came back with a wiped disk.
+    #[serde(default)]
+    pub incarnation: Option<String>,
+    /// The member came back with a wiped disk and catches up as a learner before it
+    /// votes again.
+    #[serde(default)]
+    pub rejoining: bool,
 }
 
 /// `POST /api/v1/cluster/nodes`: add a node (as a learner, then a voter).

@@ -29,6 +29,12 @@ pub struct NodeConfig {
     /// added to a running cluster with `raft3d add-node`.
     #[arg(long, env = "RAFT3D_PEERS", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<(NodeId, String)>,
+    /// This farm's cluster id, the same on every node. A data directory of another cluster
+    /// is refused, and so are peers of another cluster. Default: derived from --peers when
+    /// the data directory is created (two farms with different peer lists never mix); a
+    /// node started without --peers takes the id of the cluster that adds it.
+    #[arg(long, env = "RAFT3D_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
     /// URL clients should use for this node when it differs from --http-addr (e.g. the node
     /// listens on 0.0.0.0). Default: http://<http-addr>.
     #[arg(long, env = "RAFT3D_ADVERTISE_HTTP")]
@@ -63,6 +69,9 @@ pub struct NodeConfig {
     /// but does not come alive in the browser. Default: the workspace's `target/site`.
     #[arg(long, env = "RAFT3D_SITE_DIR", default_value = DEFAULT_SITE_DIR)]
     pub site_dir: PathBuf,
+    /// Tests only: the node's redb files on simulated disks instead of in --data-dir.
+    #[arg(skip)]
+    pub disks: Option<std::sync::Arc<dyn crate::store::db::Disks>>,
 }
 
 /// Where `scripts/build-dashboard.sh` puts the bundle, relative to this crate's sources.
@@ -123,6 +132,7 @@ impl NodeConfig {
             raft_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             peers: Vec::new(),
+            cluster_id: None,
             advertise_http: None,
             peer_source_ip: None,
             heartbeat_ms: HEARTBEAT_MS,
@@ -132,6 +142,7 @@ impl NodeConfig {
             write_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,
             site_dir: PathBuf::from(DEFAULT_SITE_DIR),
+            disks: None,
         }
     }
 

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: `NodeConfig`, the typed flags of `raft3d serve`.
+//! - [`identity`]: cluster id, node id and data-directory incarnation; checks on peers.
+//! - [`members`]: the leader's upkeep of the membership (client URLs, wiped-node rejoins).
 //! - [`node`]: assembles a node (storage, Raft, listeners, bootstrap) and runs it.
 //! - [`store`]: redb-backed Raft log and state machine (durability lives here).
 //! - [`raft`]: openraft types, peer network client and peer-facing service.
@@ -16,7 +18,9 @@ pub mod bench;
 pub mod config;
 pub mod histogram;
 pub mod http;
+pub mod identity;
 pub mod local_cluster;
+pub mod members;
 pub mod node;
 pub mod raft;
 pub mod store;

@@ -5,12 +5,15 @@
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::farm::{Farm, FarmParts};
 use crate::http::{self, metrics::HttpMetrics, ApiState};
+use crate::identity::{self, IdentityError, LocalIdentity};
+use crate::members;
 use crate::raft::batcher::ProposalBatcher;
 use crate::raft::network::{Network, NodeInfo, PeerHealth, PeerTimeouts};
+use crate::raft::service::PeerState;
 use crate::raft::typ::{NodeId, Raft};
 use crate::raft::{self, NodeAddr};
 use crate::store::{LogStore, StateMachineStore};
-use openraft::{ChangeMembers, SnapshotPolicy};
+use openraft::SnapshotPolicy;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +33,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     #[error("cannot open {file}: {source}")]
     Storage {
         file: &'static str,
@@ -68,18 +73,35 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         path: data_dir.display().to_string(),
         source,
     })?;
-    let log = LogStore::open(&data_dir.join("raft-log.redb"), config.id).map_err(|source| {
-        StartError::Storage {
-            file: "raft-log.redb",
-            source,
-        }
-    })?;
-    let state = StateMachineStore::open(&data_dir.join("state.redb")).map_err(|source| {
-        StartError::Storage {
-            file: "state.redb",
-            source,
-        }
-    })?;
+    let disks = config.disks.as_deref();
+    let log =
+        LogStore::open_on(&data_dir.join("raft-log.redb"), disks, config.id).map_err(|source| {
+            StartError::Storage {
+                file: "raft-log.redb",
+                source,
+            }
+        })?;
+    let derived_cluster =
+        (!config.peers.is_empty()).then(|| identity::cluster_id_from_peers(&config.peers));
+    let stored = identity::load_or_create(
+        &log,
+        config.id,
+        config.cluster_id.as_deref(),
+        derived_cluster,
+    )?;
+    tracing::info!(
+        cluster = stored.cluster_id.as_deref().unwrap_or("(none yet)"),
+        incarnation = %stored.incarnation,
+        "node identity"
+    );
+    let identity = LocalIdentity::new(stored, log.clone());
+    let state =
+        StateMachineStore::open_on(&data_dir.join("state.redb"), disks).map_err(|source| {
+            StartError::Storage {
+                file: "state.redb",
+                source,
+            }
+        })?;
     let http_listener = bind(config.http_addr).await?;
     let raft_listener = bind(config.raft_addr).await?;
     let http_addr = local_addr(&http_listener, config.http_addr)?;
@@ -111,7 +133,12 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         // logs a few openraft warnings, so not at every heartbeat.
         unreachable_retry: Duration::from_millis(config.election_timeout_min_ms),
     };
-    let network = Network::new(timeouts, health.clone(), config.peer_source_ip)?;
+    let network = Network::new(
+        timeouts,
+        health.clone(),
+        config.peer_source_ip,
+        identity.clone(),
+    )?;
     let log_appends = log.append_timing();
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
@@ -137,15 +164,22 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(serve(http_listener, api, stopped.clone()));
-    let info = NodeInfo {
+    let me = NodeInfo {
         id: config.id,
-        http_url,
+        http_url: http_url.clone(),
+        incarnation: identity.get().incarnation,
+        initialized: true,
     };
-    let peer_service = raft::service::router(raft.clone(), info.clone(), stopped.clone());
-    tasks.spawn(serve(raft_listener, peer_service, stopped.clone()));
+    let peers = PeerState::new(raft.clone(), http_url, identity, stopped.clone());
+    tasks.spawn(serve(
+        raft_listener,
+        raft::service::router(peers),
+        stopped.clone(),
+    ));
 
-    bootstrap(&raft, &config).await;
-    tasks.spawn(maintain_client_urls(raft.clone(), network, info, stopped));
+    bootstrap(&raft, &network, &config).await;
+    tasks.spawn(exit_when_raft_stops(raft.clone(), stopped.clone()));
+    tasks.spawn(members::maintain(raft.clone(), network, me, stopped));
     tracing::info!(id = config.id, %http_addr, %raft_addr, "node started");
     Ok(Node {
         id: config.id,
@@ -222,14 +256,21 @@ async fn serve(
 /// Symmetric bootstrap: every node of a new cluster is started with the same `--peers`
 /// and initialises the same membership; the log entries are identical, so whichever
 /// nodes form the first majority agree, whatever the start order. A node that already
-/// has state (a restart) skips this: its membership lives in its log.
-async fn bootstrap(raft: &Raft, config: &NodeConfig) {
+/// has state (a restart) skips this: its membership lives in its log. So does a node
+/// with an empty data directory when a peer already runs the cluster: it was wiped, and
+/// waits for the leader to take it back as a learner (`crate::members`) instead of
+/// starting elections as a voter that remembers nothing.
+async fn bootstrap(raft: &Raft, network: &Network, config: &NodeConfig) {
     if config.peers.is_empty() {
         tracing::info!("no --peers: waiting to be added to a cluster (raft3d add-node)");
         return;
     }
     match raft.is_initialized().await {
         Ok(true) => tracing::info!("existing state found: rejoining"),
+        Ok(false) if a_peer_runs_the_cluster(network, config).await => tracing::warn!(
+            "empty data directory, but a peer already runs this cluster: waiting to be \
+             taken back as a learner (this node votes again once it has caught up)"
+        ),
         Ok(false) => {
             // Client URLs are left out on purpose: every node must write the very same
             // entry. Each node then publishes its own URL (see `publish_client_url`).
@@ -239,7 +280,7 @@ async fn bootstrap(raft: &Raft, config: &NodeConfig) {
                 .map(|(id, raft_addr)| {
                     let node = NodeAddr {
                         raft_addr: raft_addr.clone(),
-                        http_url: None,
+                        ..NodeAddr::default()
                     };
                     (*id, node)
                 })
@@ -253,70 +294,55 @@ async fn bootstrap(raft: &Raft, config: &NodeConfig) {
     }
 }
 
-/// While this node leads, keeps every member's client URL in the replicated membership,
-/// so any node can send clients to any other (redirects, cluster view) and restarts need
-/// no flags. `--peers` only knows Raft addresses, and every node must initialise the
-/// identical membership entry, so URLs start empty: the leader asks each member
-/// (`/raft/info`) and writes all changes in ONE membership change (concurrent changes
-/// would only refuse each other).
-async fn maintain_client_urls(
+/// Fails (which ends the node: see [`Node::run_until`]) when openraft's core stops on
+/// its own, which a storage error does (a log append or fsync that failed: disk full, I/O
+/// error). Left running, the node would serve frozen data and answer `200` to health
+/// checks; exiting non-zero lets its supervisor restart it, and a restart re-reads
+/// what is really on disk.
+async fn exit_when_raft_stops(
     raft: Raft,
-    network: Network,
-    me: NodeInfo,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<(), std::io::Error> {
-    let mut interval = tokio::time::interval(Duration::from_millis(500));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut metrics = raft.metrics();
     loop {
+        // Copied out: the borrow must not be held across an await (openraft#1238).
+        let stopped_with = metrics
+            .borrow()
+            .running_state
+            .as_ref()
+            .err()
+            .map(|fatal| fatal.to_string());
+        if let Some(fatal) = stopped_with {
+            tracing::error!(%fatal, "the Raft core stopped; exiting so that a supervisor restarts the node");
+            return Err(std::io::Error::other(format!(
+                "the Raft core stopped: {fatal}"
+            )));
+        }
         tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-            _ = interval.tick() => {}
-        }
-        let (leader, members) = {
-            let metrics = raft.metrics();
-            let metrics = metrics.borrow();
-            let members: Vec<(NodeId, NodeAddr)> = metrics
-                .membership_config
-                .membership()
-                .nodes()
-                .map(|(id, node)| (*id, node.clone()))
-                .collect();
-            (metrics.current_leader, members)
-        };
-        if leader != Some(me.id) {
-            continue;
-        }
-        let mut updates = BTreeMap::new();
-        for (id, node) in members {
-            let url = match id == me.id {
-                true => Some(me.http_url.clone()),
-                // A member that does not answer keeps its last known URL.
-                false => network
-                    .node_info(&node.raft_addr)
-                    .await
-                    .ok()
-                    .filter(|i| i.id == id)
-                    .map(|i| i.http_url),
-            };
-            if url.is_some() && url != node.http_url {
-                updates.insert(
-                    id,
-                    NodeAddr {
-                        http_url: url,
-                        ..node
-                    },
-                );
-            }
-        }
-        if !updates.is_empty() {
-            if let Err(e) = raft
-                .change_membership(ChangeMembers::SetNodes(updates), false)
-                .await
-            {
-                tracing::debug!(error = %e, "recording client URLs failed; will retry");
-            }
+            changed = metrics.changed() => if changed.is_err() {
+                return Err(std::io::Error::other("the Raft core is gone"));
+            },
         }
     }
+}
+
+/// Whether any other peer of `--peers` answers that it holds Raft state.
+async fn a_peer_runs_the_cluster(network: &Network, config: &NodeConfig) -> bool {
+    for (id, raft_addr) in config.peers.iter().filter(|(id, _)| *id != config.id) {
+        let node = NodeAddr {
+            raft_addr: raft_addr.clone(),
+            ..NodeAddr::default()
+        };
+        if network
+            .node_info(*id, &node)
+            .await
+            .is_ok_and(|info| info.initialized)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -193,12 +193,10 @@ impl Farm {
                         RaftError::Fatal(_) => FarmError::Stopped,
                     })
             }
-            Some(_) => {
-                let leader_addr = leader
-                    .node
-                    .map(|n| n.raft_addr)
-                    .ok_or(FarmError::NoLeader)?;
-                let read_log_id = match self.inner.network.read_index(&leader_addr).await {
+            Some(id) => {
+                let leader_node = leader.node.ok_or(FarmError::NoLeader)?;
+                let asked = self.inner.network.read_index(id, &leader_node).await;
+                let read_log_id = match asked {
                     Ok(Ok(read_log_id)) => read_log_id,
                     // The leader moved or lost its quorum between our look and its answer.
                     Ok(Err(_)) | Err(_) => return Err(FarmError::NoLeader),
@@ -255,7 +253,7 @@ impl Farm {
         }
         let node = NodeAddr {
             raft_addr,
-            http_url: None,
+            ..NodeAddr::default()
         };
         self.inner
             .raft
@@ -335,6 +333,8 @@ impl Farm {
                     (false, _) => None,
                 },
                 matched_index: matched.get(id).copied().flatten(),
+                incarnation: node.incarnation.clone(),
+                rejoining: node.rejoining,
             })
             .collect();
         let leader_url = metrics

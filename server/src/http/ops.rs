@@ -1,5 +1,5 @@
 //! Operator endpoints: `/healthz` (the process is up), `/readyz` (a member of a cluster
-//! that has a leader) and `/metrics` (Prometheus).
+//! that has a leader, with its Raft core running) and `/metrics` (Prometheus).
 
 use super::ApiState;
 use axum::extract::State;
@@ -17,6 +17,10 @@ pub async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
         .membership()
         .get_node(&state.farm.id())
         .is_some();
+    if let Err(fatal) = &metrics.running_state {
+        let why = format!("not ready: the Raft core stopped: {fatal}\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, why);
+    }
     match (member, metrics.current_leader) {
         (true, Some(leader)) => (StatusCode::OK, format!("ready: leader is node {leader}\n")),
         (false, _) => (

@@ -11,6 +11,11 @@
 //! Snapshots are the exception: the data is sent as a raw binary body (JSON would turn
 //! every byte into a number), with the vote and snapshot meta in headers.
 //!
+//! Every request carries this node's identity (`crate::identity`) and every answer is
+//! checked against the member the membership names: another cluster, another node at
+//! that address, or a member that came back with a wiped data directory (a new
+//! incarnation) is treated as unreachable, so its vote or acknowledgement never counts.
+//!
 //! Append-entries, every round of every write, skip HTTP: they go on connections
 //! upgraded to a plain stream of [`frame`]s (request, response, ...), pooled per peer in
 //! [`Network`] and used by one call at a time. Over HTTP each call crossed to the pool's
@@ -19,6 +24,7 @@
 
 use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
+use crate::identity::{LocalIdentity, PeerIdentity, Refusal, RefusalLog};
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
     ReplicationClosed, StreamingError, Unreachable,
@@ -111,6 +117,8 @@ pub struct Network {
     timeouts: PeerTimeouts,
     health: PeerHealth,
     idle_streams: IdleStreams,
+    identity: LocalIdentity,
+    refusals: RefusalLog,
 }
 
 impl Network {
@@ -118,6 +126,7 @@ impl Network {
         timeouts: PeerTimeouts,
         health: PeerHealth,
         source_ip: Option<std::net::IpAddr>,
+        identity: LocalIdentity,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .local_address(source_ip)
@@ -131,28 +140,65 @@ impl Network {
             timeouts,
             health,
             idle_streams: IdleStreams::default(),
+            identity,
+            refusals: RefusalLog::default(),
         })
+    }
+
+    /// A request to a peer, carrying this node's identity.
+    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+        let mut headers = reqwest::header::HeaderMap::new();
+        self.identity.wire().write_headers(&mut headers);
+        self.client.request(method, url).headers(headers)
+    }
+
+    /// Checks who answered: `target` itself, of this cluster, with the incarnation the
+    /// membership records (`recorded`; `None` when it is not recorded yet). A peer that
+    /// refused us (`403`) is an error too; either is logged, at most every few seconds.
+    async fn check_answer(
+        &self,
+        response: reqwest::Response,
+        target: NodeId,
+        recorded: Option<&str>,
+    ) -> Result<reqwest::Response, PeerCallError> {
+        let refusal = if response.status() == reqwest::StatusCode::FORBIDDEN {
+            let why = response.text().await.unwrap_or_default();
+            PeerCallError::RefusedByPeer(why)
+        } else {
+            let checked = PeerIdentity::from_headers(response.headers())
+                .and_then(|peer| self.identity.check_answer(&peer, target, recorded));
+            match checked {
+                Ok(()) => return Ok(response),
+                Err(refusal) => PeerCallError::Refused(refusal),
+            }
+        };
+        self.refusals
+            .warn(target, "its answers do not count", &refusal);
+        Err(refusal)
     }
 
     /// Asks `leader` for a linearizable read index (the Raft "read index" protocol: the
     /// leader confirms with a quorum that it is still leader, then names its commit index).
     pub async fn read_index(
         &self,
-        leader_raft_addr: &str,
+        leader: NodeId,
+        node: &NodeAddr,
     ) -> Result<ReadIndexReply, PeerCallError> {
-        let url = format!("http://{leader_raft_addr}/raft/read-index");
-        self.post_json(&url, &(), self.timeouts.rpc).await
+        let url = format!("http://{}/raft/read-index", node.raft_addr);
+        let target = (leader, node.incarnation.as_deref());
+        self.post_json(&url, &(), self.timeouts.rpc, target).await
     }
 
-    /// Asks a peer who it is and where its clients reach it.
-    pub async fn node_info(&self, raft_addr: &str) -> Result<NodeInfo, PeerCallError> {
-        let url = format!("http://{raft_addr}/raft/info");
+    /// Asks member `id` who it is and where its clients reach it. Its incarnation is not
+    /// checked here: this is how the leader learns it.
+    pub async fn node_info(&self, id: NodeId, node: &NodeAddr) -> Result<NodeInfo, PeerCallError> {
+        let url = format!("http://{}/raft/info", node.raft_addr);
         let response = self
-            .client
-            .get(url)
+            .request(reqwest::Method::GET, url)
             .timeout(self.timeouts.rpc)
             .send()
             .await?;
+        let response = self.check_answer(response, id, None).await?;
         if !response.status().is_success() {
             return Err(PeerCallError::Status(response.status().as_u16()));
         }
@@ -164,30 +210,37 @@ impl Network {
         url: &str,
         body: &Req,
         timeout: Duration,
+        (target, recorded): (NodeId, Option<&str>),
     ) -> Result<Resp, PeerCallError> {
         let response = self
-            .client
-            .post(url)
+            .request(reqwest::Method::POST, url.to_owned())
             .timeout(timeout)
             .json(body)
             .send()
             .await?;
+        let response = self.check_answer(response, target, recorded).await?;
         if !response.status().is_success() {
             return Err(PeerCallError::Status(response.status().as_u16()));
         }
         Ok(response.json().await?)
     }
 
-    /// Opens an append stream to the peer whose Raft URLs start with `base`.
-    async fn open_append_stream(&self, base: &str) -> Result<AppendStream, PeerCallError> {
+    /// Opens an append stream to the peer whose Raft URLs start with `base`. Its
+    /// identity is checked once, here: a restarted peer means a new connection.
+    async fn open_append_stream(
+        &self,
+        base: &str,
+        target: NodeId,
+        recorded: Option<&str>,
+    ) -> Result<AppendStream, PeerCallError> {
         use reqwest::header::{CONNECTION, UPGRADE};
         let response = self
-            .client
-            .get(format!("{base}/append-stream"))
+            .request(reqwest::Method::GET, format!("{base}/append-stream"))
             .header(CONNECTION, "upgrade")
             .header(UPGRADE, APPEND_STREAM_PROTOCOL)
             .send()
             .await?;
+        let response = self.check_answer(response, target, recorded).await?;
         if response.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
             return Err(PeerCallError::Status(response.status().as_u16()));
         }
@@ -248,6 +301,11 @@ pub type ReadIndexReply = Result<Option<LogId>, RaftError<NodeId, super::typ::Ch
 pub struct NodeInfo {
     pub id: NodeId,
     pub http_url: String,
+    /// The incarnation of its data directory (`crate::identity`).
+    pub incarnation: String,
+    /// Whether it holds Raft state (a member of some cluster): a node with a wiped data
+    /// directory asks its peers this before it would bootstrap a new cluster.
+    pub initialized: bool,
 }
 
 /// A peer call that did not produce a response.
@@ -261,6 +319,10 @@ pub enum PeerCallError {
     Stream(#[from] std::io::Error),
     #[error("peer did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("answer refused: {0}")]
+    Refused(Refusal),
+    #[error("the peer refused this node: {0}")]
+    RefusedByPeer(String),
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -270,15 +332,18 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             network: self.clone(),
             target,
+            incarnation: node.incarnation.clone(),
             base: format!("http://{}/raft", node.raft_addr),
         }
     }
 }
 
-/// openraft's handle on one peer.
+/// openraft's handle on one peer. openraft makes new ones whenever the membership
+/// changes, so `incarnation` is always the recorded one.
 pub struct PeerClient {
     network: Network,
     target: NodeId,
+    incarnation: Option<String>,
     base: String,
 }
 
@@ -328,12 +393,10 @@ impl PeerClient {
                 Err(_) => {}
             }
         }
-        let mut stream = within(
-            deadline,
-            timeout,
-            self.network.open_append_stream(&self.base),
-        )
-        .await?;
+        let open =
+            self.network
+                .open_append_stream(&self.base, self.target, self.incarnation.as_deref());
+        let mut stream = within(deadline, timeout, open).await?;
         let reply = within(deadline, timeout, Self::exchange(&mut stream, frame)).await?;
         idle_streams.put(&self.base, stream);
         Ok(reply)
@@ -365,6 +428,10 @@ impl PeerClient {
                 remote,
             ))),
             Err(PeerCallError::Transport(e)) if e.is_connect() => Err(Unreachable::new(&e).into()),
+            // openraft backs off from an unreachable peer instead of retrying at once.
+            Err(e @ (PeerCallError::Refused(_) | PeerCallError::RefusedByPeer(_))) => {
+                Err(Unreachable::new(&e).into())
+            }
             Err(e) => Err(NetworkError::new(&e).into()),
         }
     }
@@ -382,6 +449,7 @@ impl PeerClient {
                 &url,
                 request,
                 self.network.timeouts.rpc,
+                (self.target, self.incarnation.as_deref()),
             )
             .await;
         self.answer(result)
@@ -452,8 +520,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let body = snapshot.snapshot.into_inner();
         let send = self
             .network
-            .client
-            .post(format!("{}/snapshot", self.base))
+            .request(reqwest::Method::POST, format!("{}/snapshot", self.base))
             .timeout(self.network.timeouts.snapshot)
             .header(SNAPSHOT_VOTE_HEADER, vote_header)
             .header(SNAPSHOT_META_HEADER, meta_header)
@@ -464,10 +531,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             response = send => response,
         };
         let result = async {
-            let response = response?.error_for_status()?;
-            response
-                .json::<Result<SnapshotResponse<NodeId>, Fatal<NodeId>>>()
-                .await
+            let (target, recorded) = (self.target, self.incarnation.as_deref());
+            let response = self
+                .network
+                .check_answer(response?, target, recorded)
+                .await?;
+            let answer = response.error_for_status()?.json().await?;
+            Ok::<Result<SnapshotResponse<NodeId>, Fatal<NodeId>>, PeerCallError>(answer)
         }
         .await;
         self.network.health.record(self.target, result.is_ok());
@@ -477,7 +547,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                 self.target,
                 fatal,
             ))),
-            Err(e) if e.is_connect() => Err(StreamingError::Unreachable(Unreachable::new(&e))),
+            Err(PeerCallError::Transport(e)) if e.is_connect() => {
+                Err(StreamingError::Unreachable(Unreachable::new(&e)))
+            }
+            Err(e @ (PeerCallError::Refused(_) | PeerCallError::RefusedByPeer(_))) => {
+                Err(StreamingError::Unreachable(Unreachable::new(&e)))
+            }
             Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
         }
     }

@@ -5,6 +5,12 @@
 //! connections upgraded to a sequence of [`frame`]s, served one request at a time (see
 //! `network`). Nothing here makes decisions of its own; client traffic never reaches
 //! this listener.
+//!
+//! Every request must carry the sender's identity (`crate::identity`): another cluster,
+//! or a member whose incarnation differs from the one the membership records (it came
+//! back with a wiped data directory), gets `403` and changes nothing; a request that
+//! speaks for another node than its sender (a vote or append naming someone else) too.
+//! Every answer carries this node's identity.
 
 use super::network::{
     NodeInfo, APPEND_STREAM_PATH, APPEND_STREAM_PROTOCOL, SNAPSHOT_META_HEADER,
@@ -12,10 +18,12 @@ use super::network::{
 };
 use super::typ::{NodeId, Raft, SnapshotMeta, Vote};
 use super::{frame, TypeConfig};
+use crate::identity::{LocalIdentity, PeerIdentity, Refusal, RefusalLog};
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::{CONNECTION, UPGRADE};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -27,32 +35,114 @@ use tokio::sync::watch;
 /// Largest peer request accepted: a whole snapshot travels in one body.
 const MAX_PEER_BODY: usize = 1 << 30;
 
+/// Where a peer asks who this node is.
+const INFO_PATH: &str = "/raft/info";
+
 /// What the peer service needs: the local Raft, who this node is, and when it stops
 /// (upgraded connections outlive the HTTP server's graceful shutdown).
 #[derive(Clone)]
 pub struct PeerState {
     pub raft: Raft,
-    pub info: NodeInfo,
+    /// This node's client URL (for `/raft/info`).
+    pub http_url: String,
+    pub identity: LocalIdentity,
     pub stopped: watch::Receiver<bool>,
+    refusals: RefusalLog,
 }
 
-pub fn router(raft: Raft, node: NodeInfo, stopped: watch::Receiver<bool>) -> Router {
+impl PeerState {
+    pub fn new(
+        raft: Raft,
+        http_url: String,
+        identity: LocalIdentity,
+        stopped: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            raft,
+            http_url,
+            identity,
+            stopped,
+            refusals: RefusalLog::default(),
+        }
+    }
+
+    fn refuse(&self, peer: NodeId, refusal: Refusal) -> Response {
+        self.refusals.warn(peer, "request refused", &refusal);
+        (StatusCode::FORBIDDEN, refusal.to_string()).into_response()
+    }
+}
+
+pub fn router(state: PeerState) -> Router {
     Router::new()
         .route(APPEND_STREAM_PATH, get(append_stream))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/read-index", post(read_index))
-        .route("/raft/info", get(info))
+        .route(INFO_PATH, get(info))
+        .layer(middleware::from_fn_with_state(state.clone(), admit_peer))
         .layer(DefaultBodyLimit::max(MAX_PEER_BODY))
-        .with_state(PeerState {
-            raft,
-            info: node,
-            stopped,
-        })
+        .with_state(state)
+}
+
+/// Lets through only requests from a peer of this cluster whose incarnation matches the
+/// membership's record (`/raft/info` answers any peer of the cluster: it is how the
+/// leader learns a member's incarnation), and signs every answer with this node's
+/// identity. A node in no cluster yet joins the cluster of the first peer that talks to it.
+async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: Next) -> Response {
+    let asks_who = request.uri().path() == INFO_PATH;
+    let verdict = PeerIdentity::from_headers(request.headers()).and_then(|peer| {
+        let recorded = match asks_who {
+            true => None,
+            false => recorded_incarnation(&state.raft, peer.node_id),
+        };
+        state
+            .identity
+            .admit(&peer, recorded.as_deref(), !asks_who)?;
+        Ok(peer)
+    });
+    let mut response = match verdict {
+        Ok(peer) => {
+            request.extensions_mut().insert(peer);
+            next.run(request).await
+        }
+        Err(refusal) => {
+            let sender = PeerIdentity::from_headers(request.headers()).map_or(0, |p| p.node_id);
+            state.refuse(sender, refusal)
+        }
+    };
+    state.identity.wire().write_headers(response.headers_mut());
+    response
+}
+
+/// The incarnation the membership records for member `id`, if any. Reads the metrics
+/// without holding them (openraft#1238).
+fn recorded_incarnation(raft: &Raft, id: NodeId) -> Option<String> {
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow();
+    metrics
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .and_then(|node| node.incarnation.clone())
+}
+
+/// Refuses a request that speaks for (carries the vote of) another node than its sender.
+fn speaks_for_itself(peer: &PeerIdentity, claimed: NodeId) -> Result<(), Refusal> {
+    match peer.node_id == claimed {
+        true => Ok(()),
+        false => Err(Refusal::Impersonation {
+            node: peer.node_id,
+            claimed,
+        }),
+    }
 }
 
 /// Upgrades the connection to an append stream and serves it on a task of its own.
-async fn append_stream(State(state): State<PeerState>, mut request: Request) -> Response {
+async fn append_stream(
+    State(state): State<PeerState>,
+    Extension(peer): Extension<PeerIdentity>,
+    mut request: Request,
+) -> Response {
     let asks_for_stream = request
         .headers()
         .get(UPGRADE)
@@ -66,7 +156,7 @@ async fn append_stream(State(state): State<PeerState>, mut request: Request) -> 
         match upgrade.await {
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
-                serve_append_stream(io, state.raft, state.stopped).await;
+                serve_append_stream(io, state, peer).await;
             }
             Err(error) => tracing::warn!(%error, "append stream upgrade failed"),
         }
@@ -80,11 +170,15 @@ async fn append_stream(State(state): State<PeerState>, mut request: Request) -> 
 }
 
 /// Answers append-entries frames in order until the leader closes the stream, a frame
-/// is bad (then the stream is closed: the leader opens a new one), or the node stops.
-async fn serve_append_stream<S>(mut io: S, raft: Raft, mut stopped: watch::Receiver<bool>)
+/// is bad or speaks for another leader than the stream's sender (then the stream is
+/// closed: the leader opens a new one), or the node stops.
+async fn serve_append_stream<S>(mut io: S, state: PeerState, peer: PeerIdentity)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let PeerState {
+        raft, mut stopped, ..
+    } = state.clone();
     loop {
         let request = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return,
@@ -98,6 +192,10 @@ where
                 return;
             }
         };
+        if let Err(refusal) = speaks_for_itself(&peer, request.vote.leader_id.node_id) {
+            let _ = state.refuse(peer.node_id, refusal);
+            return;
+        }
         let reply = raft.append_entries(request).await;
         if let Err(error) = frame::write(&mut io, &reply).await {
             tracing::debug!(%error, "append stream closed while answering");
@@ -107,14 +205,19 @@ where
 }
 
 async fn vote(
-    State(PeerState { raft, .. }): State<PeerState>,
+    State(state): State<PeerState>,
+    Extension(peer): Extension<PeerIdentity>,
     Json(request): Json<VoteRequest<NodeId>>,
-) -> impl IntoResponse {
-    Json(raft.vote(request).await)
+) -> Response {
+    if let Err(refusal) = speaks_for_itself(&peer, request.vote.leader_id.node_id) {
+        return state.refuse(peer.node_id, refusal);
+    }
+    Json(state.raft.vote(request).await).into_response()
 }
 
 async fn snapshot(
-    State(PeerState { raft, .. }): State<PeerState>,
+    State(state): State<PeerState>,
+    Extension(peer): Extension<PeerIdentity>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -136,11 +239,14 @@ async fn snapshot(
     ) else {
         return (StatusCode::BAD_REQUEST, "bad snapshot headers").into_response();
     };
+    if let Err(refusal) = speaks_for_itself(&peer, vote.leader_id.node_id) {
+        return state.refuse(peer.node_id, refusal);
+    }
     let snapshot = openraft::Snapshot {
         meta,
         snapshot: Box::new(Cursor::new(body.to_vec())),
     };
-    Json(raft.install_full_snapshot(vote, snapshot).await).into_response()
+    Json(state.raft.install_full_snapshot(vote, snapshot).await).into_response()
 }
 
 async fn read_index(State(PeerState { raft, .. }): State<PeerState>) -> impl IntoResponse {
@@ -152,7 +258,18 @@ async fn read_index(State(PeerState { raft, .. }): State<PeerState>) -> impl Int
 }
 
 /// Who this node is and where its clients reach it; the leader collects these into the
-/// membership (see `node::maintain_client_urls`).
-async fn info(State(state): State<PeerState>) -> Json<NodeInfo> {
-    Json(state.info)
+/// membership (see `node::maintain_members`).
+async fn info(State(state): State<PeerState>) -> Response {
+    let identity = state.identity.get();
+    let initialized = match state.raft.is_initialized().await {
+        Ok(initialized) => initialized,
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    Json(NodeInfo {
+        id: identity.node_id,
+        http_url: state.http_url.clone(),
+        incarnation: identity.incarnation,
+        initialized,
+    })
+    .into_response()
 }

@@ -2,7 +2,7 @@
 //! and JSON get/put of meta values.
 
 use super::tables::{KEY_SCHEMA, SCHEMA_VERSION};
-use redb::{ReadableTable, Table, TableDefinition};
+use redb::{ReadableTable, StorageBackend, Table, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -69,15 +69,59 @@ pub fn put_json<T: Serialize>(
     Ok(())
 }
 
+/// Where a node's two redb files live when not in its data directory: the test hook
+/// behind the power-loss and disk-fault tests (a simulated disk that drops unsynced
+/// writes, or fails them). A production node never sets one.
+pub trait Disks: Send + Sync + std::fmt::Debug {
+    /// The storage for `file` (`raft-log.redb` or `state.redb`).
+    fn open(&self, file: &str) -> Box<dyn StorageBackend>;
+}
+
+/// A boxed backend, as redb wants a sized one.
+#[derive(Debug)]
+struct BoxedBackend(Box<dyn StorageBackend>);
+
+impl StorageBackend for BoxedBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.0.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.0.close()
+    }
+}
+
 /// Opens (or creates) a redb file, creates the tables it needs and checks the schema.
+/// With `disks`, the file named like `path`'s last part lives there instead.
 pub fn open(
     path: &std::path::Path,
+    disks: Option<&dyn Disks>,
     meta: TableDefinition<'static, &'static str, &'static [u8]>,
     create: impl FnOnce(&redb::WriteTransaction) -> Result<(), DbError>,
 ) -> Result<redb::Database, DbError> {
-    let db = redb::Database::builder()
-        .set_cache_size(CACHE_BYTES)
-        .create(path)?;
+    let mut builder = redb::Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    let db = match disks {
+        None => builder.create(path)?,
+        Some(disks) => {
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default();
+            builder.create_with_backend(BoxedBackend(disks.open(file)))?
+        }
+    };
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(meta)?;

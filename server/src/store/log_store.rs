@@ -15,7 +15,7 @@
 use super::db::{self, get_json, put_json, DbError};
 use super::queue_thread::QueueThread;
 use super::recent_entries::RecentEntries;
-use super::tables::{KEY_COMMITTED, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
+use super::tables::{KEY_COMMITTED, KEY_IDENTITY, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
 use super::{blocking, io_error};
 use crate::histogram::SharedHistogram;
 use crate::raft::typ::{Entry, LogId, NodeId, StorageError, Vote};
@@ -107,7 +107,16 @@ impl CommittedHint {
 
 impl LogStore {
     pub fn open(path: &Path, local_id: NodeId) -> Result<Self, DbError> {
-        let db = db::open(path, LOG_META, |txn| {
+        Self::open_on(path, None, local_id)
+    }
+
+    /// [`LogStore::open`], on `disks` when given (tests; see [`db::Disks`]).
+    pub fn open_on(
+        path: &Path,
+        disks: Option<&dyn db::Disks>,
+        local_id: NodeId,
+    ) -> Result<Self, DbError> {
+        let db = db::open(path, disks, LOG_META, |txn| {
             txn.open_table(LOG)?;
             Ok(())
         })?;
@@ -122,6 +131,29 @@ impl LogStore {
             writer: Arc::new(start_log_writer()?),
             append_timing: SharedHistogram::default(),
         })
+    }
+
+    /// The identity stored with this log (see `crate::identity`), and whether the log
+    /// holds any Raft state (a vote or entries): a data directory from before identities
+    /// were stored has state but no identity. Read once, at startup.
+    pub fn stored_identity<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<(Option<T>, bool), DbError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(LOG_META)?;
+        let identity = get_json(&meta, KEY_IDENTITY)?;
+        let has_vote = meta.get(KEY_VOTE)?.is_some();
+        let has_entries = txn.open_table(LOG)?.last()?.is_some();
+        Ok((identity, has_vote || has_entries))
+    }
+
+    /// Writes the identity durably (at creation, and once more if the node adopts the
+    /// cluster id of the cluster that adds it).
+    pub fn save_identity<T: serde::Serialize>(&self, identity: &T) -> Result<(), DbError> {
+        let txn = self.db.begin_write()?;
+        put_json(&mut txn.open_table(LOG_META)?, KEY_IDENTITY, identity)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Durations of the appends written so far (redb commit with fsync, on either path):

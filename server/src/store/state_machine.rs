@@ -51,7 +51,12 @@ pub struct Applied {
 impl StateMachineStore {
     /// Opens the file and loads the farm into memory.
     pub fn open(path: &Path) -> Result<Self, DbError> {
-        let db = db::open(path, SM_META, |txn| {
+        Self::open_on(path, None)
+    }
+
+    /// [`StateMachineStore::open`], on `disks` when given (tests; see [`db::Disks`]).
+    pub fn open_on(path: &Path, disks: Option<&dyn db::Disks>) -> Result<Self, DbError> {
+        let db = db::open(path, disks, SM_META, |txn| {
             for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, SNAPSHOT] {
                 txn.open_table(table)?;
             }

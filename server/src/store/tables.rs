@@ -9,7 +9,7 @@ pub const SCHEMA_VERSION: u64 = 2;
 // ---- raft-log.redb ----
 /// Log entries by index.
 pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-/// `vote`, `committed`, `purged`, `schema`.
+/// `vote`, `committed`, `purged`, `schema`, `identity` (see `crate::identity`).
 pub const LOG_META: TableDefinition<&str, &[u8]> = TableDefinition::new("log_meta");
 
 // ---- state.redb ----
@@ -26,6 +26,8 @@ pub const KEY_VOTE: &str = "vote";
 pub const KEY_COMMITTED: &str = "committed";
 pub const KEY_PURGED: &str = "purged";
 pub const KEY_SCHEMA: &str = "schema";
+/// In the log file, so that wiping the log wipes the identity with it.
+pub const KEY_IDENTITY: &str = "identity";
 pub const KEY_LAST_APPLIED: &str = "last_applied";
 pub const KEY_MEMBERSHIP: &str = "membership";
 pub const KEY_CLOCK: &str = "clock_ms";

@@ -11,14 +11,15 @@ pub struct TestNode {
     pub client: Client,
     pub node: Option<Node>,
     pub dir: TempDir,
-    raft_port: u16,
+    pub raft_port: u16,
 }
 
 #[path = "../common/ports.rs"]
 mod ports;
 use ports::free_port;
 
-fn config(dir: &TempDir, raft_port: u16) -> NodeConfig {
+/// The configuration `spawn_node` uses (a single-node cluster of node 1).
+pub fn config(dir: &TempDir, raft_port: u16) -> NodeConfig {
     let mut config = NodeConfig::new(1, dir.path().to_path_buf());
     config.raft_addr = ([127, 0, 0, 1], raft_port).into();
     config.peers = vec![(1, format!("127.0.0.1:{raft_port}"))];
@@ -77,6 +78,11 @@ impl TestNode {
             assert!(Instant::now() < deadline, "node did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The cluster id this node derived from its `--peers` (see `raft3d::identity`).
+    pub fn cluster_id(&self) -> String {
+        raft3d::identity::cluster_id_from_peers(&[(1, self.raft_addr())])
     }
 
     /// `host:port` of the node's peer (Raft) listener.

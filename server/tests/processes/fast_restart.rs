@@ -55,9 +55,7 @@ async fn a_leader_killed_and_restarted_at_once_thirty_times_forks_nothing_and_lo
     cluster.wait_for_leader().await;
     let applied = converged_applied_index(&cluster).await;
     for id in 1..=3 {
-        let (status, list) = cluster
-            .get(id, "/api/v1/printers?consistency=stale")
-            .await;
+        let (status, list) = cluster.get(id, "/api/v1/printers?consistency=stale").await;
         assert_eq!(status, StatusCode::OK);
         let held: BTreeSet<String> = ids(&list).into_iter().collect();
         let lost: Vec<&String> = acked.iter().filter(|id| !held.contains(*id)).collect();
@@ -152,7 +150,10 @@ async fn converged_applied_index(cluster: &Cluster) -> u64 {
         }
         let applied: BTreeSet<_> = views.iter().map(|v| v["applied_index"].as_u64()).collect();
         if applied.len() == 1 && views[0]["applied_index"].is_u64() {
-            let digests: BTreeSet<_> = views.iter().map(|v| v["state_digest"].to_string()).collect();
+            let digests: BTreeSet<_> = views
+                .iter()
+                .map(|v| v["state_digest"].to_string())
+                .collect();
             assert_eq!(
                 digests.len(),
                 1,

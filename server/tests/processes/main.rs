@@ -11,3 +11,4 @@ mod fast_restart;
 mod idempotency;
 mod membership;
 mod snapshot;
+mod wipe;

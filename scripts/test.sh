@@ -28,8 +28,8 @@ cargo build --workspace --all-targets --locked
 step "openraft's own unit tests on our patched copy (engine, replication, ...; vendor/README.md)"
 (cd vendor/openraft-0.9.25 && CARGO_TARGET_DIR=../../target/vendor-openraft cargo test --locked --lib)
 
-step "unit, storage-suite and in-process API tests"
-cargo test --workspace --locked --lib --test api
+step "unit, storage-suite, in-process API and durability (power cut, disk fault on simulated disks) tests"
+cargo test --workspace --locked --lib --test api --test durability
 
 step "multi-process cluster tests (real release raft3d processes, SIGKILL)"
 # Against the release binary we ship: some failures (a wiped follower rejoining) only

@@ -325,6 +325,22 @@ pub enum PeerCallError {
     RefusedByPeer(String),
 }
 
+impl PeerCallError {
+    /// Whether openraft should treat the peer as unreachable, and so pause before the
+    /// next call ([`PeerClient`]'s `backoff`), instead of retrying at once: no connection,
+    /// a connection dropped before any answer (a dead node behind a proxy or load
+    /// balancer accepts and resets: retried at once, a snapshot was re-sent ~540 times a
+    /// second in the fault-injection suite), or a peer we do not trust or that does not
+    /// trust us.
+    fn peer_is_unreachable(&self) -> bool {
+        match self {
+            Self::Transport(e) => e.is_connect() || e.is_request() || e.is_body(),
+            Self::Refused(_) | Self::RefusedByPeer(_) => true,
+            Self::Status(_) | Self::Stream(_) | Self::Timeout(_) => false,
+        }
+    }
+}
+
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
@@ -427,11 +443,8 @@ impl PeerClient {
                 self.target,
                 remote,
             ))),
-            Err(PeerCallError::Transport(e)) if e.is_connect() => Err(Unreachable::new(&e).into()),
             // openraft backs off from an unreachable peer instead of retrying at once.
-            Err(e @ (PeerCallError::Refused(_) | PeerCallError::RefusedByPeer(_))) => {
-                Err(Unreachable::new(&e).into())
-            }
+            Err(e) if e.peer_is_unreachable() => Err(Unreachable::new(&e).into()),
             Err(e) => Err(NetworkError::new(&e).into()),
         }
     }
@@ -547,10 +560,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                 self.target,
                 fatal,
             ))),
-            Err(PeerCallError::Transport(e)) if e.is_connect() => {
-                Err(StreamingError::Unreachable(Unreachable::new(&e)))
-            }
-            Err(e @ (PeerCallError::Refused(_) | PeerCallError::RefusedByPeer(_))) => {
+            Err(e) if e.peer_is_unreachable() => {
                 Err(StreamingError::Unreachable(Unreachable::new(&e)))
             }
             Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),

@@ -1,7 +1,26 @@
 //! Fault-injection suite: a real cluster of `raft3d` processes whose Raft links run
-//! through proxies we control, a recorded concurrent workload, seeded faults (kills,
-//! pauses, partitions, one-way loss, wiped disks, leader kills near a snapshot), and
-//! checks that nothing acknowledged was lost and the farm's invariants held.
+//! through proxies we control, a recorded concurrent workload, seeded faults, and checks
+//! that nothing acknowledged was lost and the farm's invariants held.
+//!
+//! The faults ([`faults::Fault`]), dealt from a seeded shuffle, one round at a time:
+//! - kill leader / kill follower: SIGKILL, restarted when the round heals;
+//! - kill leader and restart it at once: SIGKILL and a new process on the same data dir
+//!   right away (a supervisor with no delay), which must not resume its old term;
+//! - kill leader near a snapshot: SIGKILL within 10 entries of its next snapshot;
+//! - restart during a snapshot install: a follower stopped until the leader purged the
+//!   entries it needs, back with slowed links, and the leader, the receiver or both
+//!   SIGKILLed and restarted at once while the snapshot is on its way;
+//! - pause leader: SIGSTOP for longer than the election timeout;
+//! - isolate leader / isolate minority: cut off silently or with connections reset;
+//! - bridge partition: two halves that only talk through the leader;
+//! - one-way: leader hears nobody; slow leader links: 250 ms on every chunk it sends;
+//! - wipe follower: its data dir deleted, restarted empty.
+//!
+//! On 5 nodes a round may add single-node faults on other nodes while the first holds
+//! (two nodes killed, or one killed and one partitioned, ...), never more than
+//! `(n - 1) / 2` impaired at once. Besides the history checks (`check.rs`), a node
+//! process that exits on its own is a violation, and so is a run with too few
+//! acknowledged writes or checked reads to mean anything.
 //!
 //! `cargo test --release -p raft3d --test chaos -- [--seed N] [--duration 60s|10m]
 //! [--nodes 3|5] [--out FILE]`. Prints a report, writes it as JSON, exits non-zero on
@@ -9,13 +28,16 @@
 //! (timing on a real machine still varies).
 
 mod check;
+mod faults;
 mod nodes;
 mod proxy;
 mod rng;
+mod snapshot_install;
 mod workload;
 
+use check::NodeEnd;
+use faults::FaultRecord;
 use nodes::Nodes;
-use proxy::Link;
 use rng::Rng;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -73,15 +95,6 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct FaultRecord {
-    at_ms: u64,
-    fault: String,
-    /// Longest time with no linearizable read served by any node, from this fault until
-    /// the next one (or the end of the run).
-    unavailable_ms: u64,
-}
-
 #[derive(Serialize)]
 struct Report {
     seed: u64,
@@ -89,6 +102,9 @@ struct Report {
     clients: usize,
     duration_secs: u64,
     operations: std::collections::BTreeMap<&'static str, usize>,
+    /// Writes answered 2xx, and job reads answered with a status or a 404.
+    acknowledged_writes: usize,
+    checked_reads: usize,
     faults: Vec<FaultRecord>,
     max_unavailable_ms: u64,
     p99_unavailable_ms: u64,
@@ -162,17 +178,22 @@ async fn run(options: &Options) -> Report {
         served.clone(),
         stop_at,
     ));
-    let faults = inject_faults(&nodes, &mut rng, &workload, stop_at).await;
+    let faults = faults::inject_faults(&nodes, &mut rng, &workload, stop_at).await;
     for client in clients {
         let _ = client.await;
     }
     let _ = prober.await;
 
     // Heal everything, let the cluster settle, then look at the final state.
-    nodes.lock().await.heal();
+    {
+        let mut nodes = nodes.lock().await;
+        nodes.reap_exited();
+        nodes.heal();
+    }
     let leader = wait_for_leader(&nodes, Duration::from_secs(60)).await;
-    let digests = wait_converged(&nodes, Duration::from_secs(60)).await;
-    let nodes = nodes.lock().await;
+    let ends = wait_converged(&nodes, Duration::from_secs(60)).await;
+    let mut nodes = nodes.lock().await;
+    nodes.reap_exited();
     let get = |path: &str| {
         let url = format!("{}{path}", nodes.url(leader));
         let client = nodes.client.clone();
@@ -194,16 +215,20 @@ async fn run(options: &Options) -> Report {
     );
     let history = workload.history.lock().expect("history").clone();
     let mut findings = match (printers, spools, jobs) {
-        (Some(p), Some(s), Some(j)) => check::check(&history, &p, &s, &j, &digests),
+        (Some(p), Some(s), Some(j)) => check::check(&history, &p, &s, &j, &ends),
         _ => check::Findings {
             violations: vec!["could not read the final state from the leader".to_owned()],
             ..Default::default()
         },
     };
-    if history.is_empty() {
-        findings
-            .violations
-            .push("the workload recorded no operations".to_owned());
+    let (acknowledged_writes, checked_reads) =
+        check::not_vacuous(&history, options.duration, &mut findings);
+    check::no_node_exited(&nodes.ids(), &nodes.exits, &mut findings);
+    if !findings.violations.is_empty() {
+        let dir = std::path::Path::new(&options.out)
+            .with_file_name(format!("logs-seed-{}", options.seed));
+        nodes.save_logs(&dir);
+        println!("node logs saved to {}", dir.display());
     }
     // Only the time the prober ran counts (not the healing and checking afterwards).
     let probed_until_ms = options.duration.as_millis() as u64;
@@ -225,6 +250,8 @@ async fn run(options: &Options) -> Report {
         clients: options.clients,
         duration_secs: options.duration.as_secs(),
         operations,
+        acknowledged_writes,
+        checked_reads,
         max_unavailable_ms: gaps.last().copied().unwrap_or(0),
         p99_unavailable_ms: gaps
             .get((gaps.len() * 99 / 100).min(gaps.len().saturating_sub(1)))
@@ -247,23 +274,24 @@ async fn wait_for_leader(nodes: &tokio::sync::Mutex<Nodes>, limit: Duration) -> 
     }
 }
 
-/// Waits until every node reports the same applied index; returns (node, index, digest).
-async fn wait_converged(
-    nodes: &tokio::sync::Mutex<Nodes>,
-    limit: Duration,
-) -> Vec<(u64, serde_json::Value, serde_json::Value)> {
+/// Waits until every node answers with the same applied index; returns each node's
+/// (index, digest), `None` for a node that never answered.
+async fn wait_converged(nodes: &tokio::sync::Mutex<Nodes>, limit: Duration) -> Vec<NodeEnd> {
     let deadline = Instant::now() + limit;
     loop {
         let nodes = nodes.lock().await;
-        let mut views = Vec::new();
+        let mut ends = Vec::new();
         for id in nodes.ids() {
-            if let Some(v) = nodes.view(id).await {
-                views.push((id, v["applied_index"].clone(), v["state_digest"].clone()));
-            }
+            let view = nodes.view(id).await;
+            let end = view.map(|v| (v["applied_index"].clone(), v["state_digest"].clone()));
+            ends.push((id, end));
         }
-        let same = views.len() == nodes.ids().len() && views.iter().all(|v| v.1 == views[0].1);
+        let first = ends[0].1.as_ref().map(|(index, _)| index);
+        let same = ends
+            .iter()
+            .all(|(_, end)| end.is_some() && end.as_ref().map(|(index, _)| index) == first);
         if same || Instant::now() > deadline {
-            return views;
+            return ends;
         }
         drop(nodes);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -324,137 +352,4 @@ fn with_unavailability(
         );
     }
     faults
-}
-
-/// Injects one fault after another until `stop_at`, each healed before the next.
-async fn inject_faults(
-    nodes: &tokio::sync::Mutex<Nodes>,
-    rng: &mut Rng,
-    workload: &Workload,
-    stop_at: Instant,
-) -> Vec<FaultRecord> {
-    const KINDS: [&str; 10] = [
-        "slow leader links",
-        "kill leader",
-        "kill follower",
-        "pause leader",
-        "isolate leader",
-        "isolate minority",
-        "bridge partition",
-        "one-way: leader hears nobody",
-        "wipe follower",
-        "kill leader near a snapshot",
-    ];
-    let mut records = Vec::new();
-    tokio::time::sleep(Duration::from_millis(rng.range(1000, 2000))).await;
-    while Instant::now() + Duration::from_secs(6) < stop_at {
-        let kind = *rng.pick(&KINDS).unwrap_or(&"kill leader");
-        let hold = Duration::from_millis(rng.range(1200, 3500));
-        let at_ms = workload.started.elapsed().as_millis() as u64;
-        let Some(leader) = nodes.lock().await.leader().await else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let (ids, n) = {
-            let nodes = nodes.lock().await;
-            (nodes.ids(), nodes.ids().len())
-        };
-        let followers: Vec<u64> = ids.iter().copied().filter(|id| *id != leader).collect();
-        let follower = *rng.pick(&followers).unwrap_or(&leader);
-        let description = match kind {
-            "kill leader" => {
-                nodes.lock().await.kill(leader);
-                format!("kill leader {leader}")
-            }
-            "kill follower" => {
-                nodes.lock().await.kill(follower);
-                format!("kill follower {follower}")
-            }
-            "pause leader" => {
-                nodes.lock().await.signal(leader, true);
-                format!("SIGSTOP leader {leader} for {hold:?}")
-            }
-            "isolate leader" | "isolate minority" => {
-                let minority: Vec<u64> = match kind {
-                    "isolate leader" => vec![leader],
-                    _ => followers.iter().copied().take((n - 1) / 2).collect(),
-                };
-                // Half the time a silent network, half the time one that resets connections.
-                let cut = *rng
-                    .pick(&[Link::Blackhole, Link::Reset])
-                    .unwrap_or(&Link::Blackhole);
-                let links = nodes.lock().await.links.clone();
-                for a in &minority {
-                    for b in ids.iter().filter(|b| !minority.contains(b)) {
-                        links.set(*a, *b, cut);
-                        links.set(*b, *a, cut);
-                    }
-                }
-                format!("partition {minority:?} from the rest ({cut:?})")
-            }
-            "bridge partition" => {
-                // Two halves that only talk through one bridge node (the leader, to make it hard).
-                let (left, right) = followers.split_at(followers.len() / 2);
-                let links = nodes.lock().await.links.clone();
-                for a in left {
-                    for b in right {
-                        links.set(*a, *b, Link::Blackhole);
-                        links.set(*b, *a, Link::Blackhole);
-                    }
-                }
-                format!("bridge: {left:?} | {right:?} only via leader {leader}")
-            }
-            "one-way: leader hears nobody" => {
-                let links = nodes.lock().await.links.clone();
-                for other in &followers {
-                    links.set(*other, leader, Link::Blackhole);
-                }
-                format!("one-way loss: nothing reaches leader {leader}")
-            }
-            "slow leader links" => {
-                let links = nodes.lock().await.links.clone();
-                for other in &followers {
-                    links.set(leader, *other, Link::Delay(Duration::from_millis(250)));
-                }
-                format!("delay leader {leader}'s outgoing Raft traffic by 250 ms")
-            }
-            "wipe follower" => {
-                let mut nodes = nodes.lock().await;
-                nodes.wipe(follower);
-                nodes.restart(follower);
-                format!("wipe follower {follower}'s data dir and restart it")
-            }
-            _ => {
-                // Snapshots happen every 300 entries; wait until the leader is close to one.
-                let deadline = Instant::now() + Duration::from_secs(3);
-                while Instant::now() < deadline {
-                    let view = nodes.lock().await.view(leader).await;
-                    let since = view
-                        .and_then(|v| {
-                            Some(
-                                v["last_log_index"].as_u64()?
-                                    - v["snapshot_index"].as_u64().unwrap_or(0),
-                            )
-                        })
-                        .unwrap_or(0);
-                    if since >= 290 {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                nodes.lock().await.kill(leader);
-                format!("kill leader {leader} near a snapshot")
-            }
-        };
-        println!("chaos: {at_ms:>6} ms  {description}");
-        records.push(FaultRecord {
-            at_ms,
-            fault: description,
-            unavailable_ms: 0,
-        });
-        tokio::time::sleep(hold).await;
-        nodes.lock().await.heal();
-        tokio::time::sleep(Duration::from_millis(rng.range(1500, 3000))).await;
-    }
-    records
 }

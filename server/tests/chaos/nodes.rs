@@ -1,5 +1,7 @@
 //! The cluster under test: real `raft3d serve` processes whose Raft traffic goes through
-//! the proxies, killed with SIGKILL, paused with SIGSTOP, wiped and restarted.
+//! the proxies, killed with SIGKILL, paused with SIGSTOP, wiped and restarted. A process
+//! that ends without the suite killing it is recorded as an [`Exit`]: a node must never
+//! die on its own, whatever the faults.
 
 #[path = "../common/ports.rs"]
 mod ports;
@@ -10,9 +12,13 @@ use crate::proxy::{self, Links};
 use serde_json::Value;
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
+
+/// Every node snapshots (and purges its log down to a tenth of this) after this many
+/// entries: small, so snapshots and snapshot transfers happen many times a run.
+pub const SNAPSHOT_THRESHOLD: u64 = 300;
 
 pub struct Node {
     pub id: u64,
@@ -23,11 +29,22 @@ pub struct Node {
     pub paused: bool,
 }
 
+/// A node process that ended on its own (a crash, a panic, a fatal error).
+#[derive(Debug)]
+pub struct Exit {
+    pub node: u64,
+    pub status: ExitStatus,
+    /// The last lines of its log when the exit was noticed (the log is gone after the run).
+    pub log_tail: String,
+}
+
 pub struct Nodes {
     pub nodes: Vec<Node>,
     peers: String,
     pub links: Links,
     pub client: reqwest::Client,
+    /// Every exit noticed so far, oldest first.
+    pub exits: Vec<Exit>,
 }
 
 impl Nodes {
@@ -63,6 +80,7 @@ impl Nodes {
                 .timeout(Duration::from_secs(4))
                 .build()
                 .expect("client"),
+            exits: Vec::new(),
         };
         for id in 1..=n {
             cluster.spawn(id);
@@ -117,14 +135,8 @@ impl Nodes {
             .arg(data_dir)
             .args(["--peers", &peers])
             .args(timings::RAFT_TIMINGS)
-            .args([
-                "--snapshot-threshold",
-                "300",
-                "--write-timeout-ms",
-                "3000",
-                "--log",
-                "warn",
-            ])
+            .args(["--snapshot-threshold", &SNAPSHOT_THRESHOLD.to_string()])
+            .args(["--write-timeout-ms", "3000", "--log", "warn"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -135,11 +147,50 @@ impl Nodes {
     }
 
     pub fn kill(&mut self, id: u64) {
+        // SIGKILL "succeeds" on a process that already died, which would hide its exit.
+        self.reap(id);
         if let Some(mut child) = self.node_mut(id).child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
         self.node_mut(id).paused = false;
+    }
+
+    /// Records every node process that has ended on its own since the last look; such a
+    /// node counts as down (so healing restarts it, as a supervisor would).
+    pub fn reap_exited(&mut self) {
+        for id in self.ids() {
+            self.reap(id);
+        }
+    }
+
+    fn reap(&mut self, id: u64) {
+        let node = self.node_mut(id);
+        let Some(Ok(Some(status))) = node.child.as_mut().map(Child::try_wait) else {
+            return;
+        };
+        node.child = None;
+        node.paused = false;
+        let log_tail = self.log_tail(id, 5);
+        self.exits.push(Exit {
+            node: id,
+            status,
+            log_tail,
+        });
+    }
+
+    fn log_tail(&self, id: u64, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.log_path(id)).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        strip_colours(&all[all.len().saturating_sub(lines)..].join("\n"))
+    }
+
+    /// Copies every node's log to `dir/node-<id>.log` (the temp dirs go when the run ends).
+    pub fn save_logs(&self, dir: &std::path::Path) {
+        let _ = std::fs::create_dir_all(dir);
+        for id in self.ids() {
+            let _ = std::fs::copy(self.log_path(id), dir.join(format!("node-{id}.log")));
+        }
     }
 
     pub fn restart(&mut self, id: u64) {
@@ -201,6 +252,20 @@ impl Nodes {
             self.restart(id);
         }
     }
+}
+
+/// Nodes colour their log lines (ANSI `ESC [ … m`); the report is plain text.
+fn strip_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 impl Drop for Nodes {

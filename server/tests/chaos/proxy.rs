@@ -23,24 +23,43 @@ pub enum Link {
     Delay(Duration),
 }
 
-/// The rules for every directed link, shared by all proxies.
+/// The rules for every directed link, shared by all proxies, and how many bytes each
+/// directed link has carried (a fault can tell a snapshot transfer from heartbeats).
 #[derive(Debug, Clone, Default)]
-pub struct Links(Arc<Mutex<HashMap<(u64, u64), Link>>>);
+pub struct Links(Arc<Mutex<LinkTable>>);
+
+#[derive(Debug, Default)]
+struct LinkTable {
+    rules: HashMap<(u64, u64), Link>,
+    sent: HashMap<(u64, u64), u64>,
+}
 
 impl Links {
     pub fn set(&self, from: u64, to: u64, link: Link) {
-        self.0.lock().expect("links").insert((from, to), link);
+        self.0.lock().expect("links").rules.insert((from, to), link);
     }
     pub fn get(&self, from: u64, to: u64) -> Link {
         self.0
             .lock()
             .expect("links")
+            .rules
             .get(&(from, to))
             .copied()
             .unwrap_or(Link::Pass)
     }
+    /// Records `bytes` sent from `from` to `to` and returns the rule they are subject to.
+    fn carry(&self, from: u64, to: u64, bytes: usize) -> Link {
+        let mut table = self.0.lock().expect("links");
+        *table.sent.entry((from, to)).or_insert(0) += bytes as u64;
+        table.rules.get(&(from, to)).copied().unwrap_or(Link::Pass)
+    }
+    /// Bytes `from` has sent to `to` so far (whatever the rule did with them).
+    pub fn sent(&self, from: u64, to: u64) -> u64 {
+        let table = self.0.lock().expect("links");
+        table.sent.get(&(from, to)).copied().unwrap_or(0)
+    }
     pub fn heal(&self) {
-        self.0.lock().expect("links").clear();
+        self.0.lock().expect("links").rules.clear();
     }
 }
 
@@ -100,7 +119,7 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        match links.get(from, to) {
+        match links.carry(from, to, n) {
             Link::Pass => {}
             Link::Blackhole => continue,
             Link::Reset => return,

@@ -32,6 +32,14 @@ impl Rng {
         }
     }
 
+    /// Fisher-Yates: every order equally likely, the same one for the same seed.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.range(0, i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
     /// A child generator for another task, derived deterministically.
     pub fn fork(&mut self) -> Rng {
         Rng::new(self.next_u64())

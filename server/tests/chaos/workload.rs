@@ -38,6 +38,7 @@ pub enum Kind {
         job: String,
         status: String,
     },
+    /// A linearizable read (the API's default consistency) of one job.
     ReadJob {
         job: String,
     },
@@ -101,6 +102,9 @@ impl Workload {
             let outcome = self
                 .perform(&kind, &mut rng, &format!("c{client}-op{n}"))
                 .await;
+            // Taken before other clients can see a new id, so every operation on it
+            // begins no earlier than its create is recorded as acknowledged.
+            let completed_ms = self.now_ms();
             if let Outcome::Ok(_) = &outcome {
                 let mut known = self.known.lock().expect("known");
                 match &kind {
@@ -110,7 +114,6 @@ impl Workload {
                     _ => {}
                 }
             }
-            let completed_ms = self.now_ms();
             self.history.lock().expect("history").push(Op {
                 client,
                 kind,

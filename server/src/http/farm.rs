@@ -220,9 +220,9 @@ impl Farm {
         let metrics = self.metrics();
         match metrics.current_leader {
             Some(id) if id == self.inner.id => {
-                // A leader restored from disk after a restart has no quorum ack yet; with
-                // peers to hear from, treat that like silence rather than wait out the
-                // write timeout. A lone voter is its own quorum.
+                // A leader with no quorum ack yet (openraft reports none until one
+                // arrives); with peers to hear from, treat that like silence rather than
+                // wait out the write timeout. A lone voter is its own quorum.
                 let alone = metrics.membership_config.membership().voter_ids().count() <= 1;
                 let limit = self.inner.election_timeout_max.as_millis() as u64;
                 match metrics.millis_since_quorum_ack {

@@ -90,7 +90,9 @@ pub fn router(state: PeerState) -> Router {
 /// identity. A node in no cluster yet joins the cluster of the first peer that talks to it.
 async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: Next) -> Response {
     let asks_who = request.uri().path() == INFO_PATH;
-    let verdict = PeerIdentity::from_headers(request.headers()).and_then(|peer| {
+    let presented = PeerIdentity::from_headers(request.headers());
+    let sender = presented.as_ref().map_or(0, |peer| peer.node_id);
+    let verdict = presented.and_then(|peer| {
         let recorded = match asks_who {
             true => None,
             false => recorded_incarnation(&state.raft, peer.node_id),
@@ -105,10 +107,7 @@ async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: 
             request.extensions_mut().insert(peer);
             next.run(request).await
         }
-        Err(refusal) => {
-            let sender = PeerIdentity::from_headers(request.headers()).map_or(0, |p| p.node_id);
-            state.refuse(sender, refusal)
-        }
+        Err(refusal) => state.refuse(sender, refusal),
     };
     state.identity.wire().write_headers(response.headers_mut());
     response

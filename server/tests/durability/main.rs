@@ -8,6 +8,7 @@ mod sim_disk;
 mod ports;
 
 mod disk_fault;
+mod log_store;
 mod power_loss;
 
 use raft3d::{Node, NodeConfig};

@@ -22,6 +22,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "the dashboard's browser build lints clean (wasm32, hydrate)"
 cargo clippy --locked -p frontend --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
+step "docs: every intra-doc link resolves (private items included: this is an application)"
+RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" \
+    cargo doc --no-deps --document-private-items --workspace --locked
+
 step "build"
 cargo build --workspace --all-targets --locked
 

@@ -36,7 +36,7 @@ pub struct NodeConfig {
     #[arg(long, env = "RAFT3D_CLUSTER_ID")]
     pub cluster_id: Option<String>,
     /// URL clients should use for this node when it differs from --http-addr (e.g. the node
-    /// listens on 0.0.0.0). Default: http://<http-addr>.
+    /// listens on 0.0.0.0). Default: `http://<http-addr>`.
     #[arg(long, env = "RAFT3D_ADVERTISE_HTTP")]
     pub advertise_http: Option<String>,
     /// Local IP that outgoing Raft connections are bound to (multi-homed hosts; the

@@ -11,7 +11,7 @@
 //! - [`http`]: the client-facing REST API, metrics and health endpoints.
 //! - [`admin`]: the `add-node` / `remove-node` commands (HTTP clients of the API).
 //! - [`local_cluster`]: `raft3d cluster`, N local nodes as child processes.
-//! - [`bench`]: `raft3d bench`, the load generator.
+//! - [`bench`](mod@bench): `raft3d bench`, the load generator.
 
 pub mod admin;
 pub mod bench;

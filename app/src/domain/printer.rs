@@ -3,7 +3,7 @@
 use super::{Id, Text};
 use serde::{Deserialize, Serialize};
 
-/// A stored printer. Built only by [`crate::api::parse_create_printer`].
+/// A stored printer. Built from a request by [`crate::api::NewPrinter::into_printer`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Printer {
     pub id: Id,

@@ -13,6 +13,7 @@ use crate::domain::printer::Printer;
 use crate::domain::{Id, IdError, Text, TextError, MAX_WEIGHT_GRAMS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// A request to create a printer, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,8 +273,7 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {
     pub node_id: u64,
-    /// `Leader`, `Follower`, `Candidate`, `Learner` or `Shutdown`.
-    pub role: String,
+    pub role: Role,
     pub leader_id: Option<u64>,
     pub leader_url: Option<String>,
     pub term: u64,
@@ -286,6 +286,40 @@ pub struct ClusterView {
     /// that applied the same log.
     pub state_digest: String,
     pub members: Vec<MemberView>,
+}
+
+/// A node's part in the cluster, as `GET /api/v1/cluster` reports it.
+///
+/// Serialised as the variant's name (`"Leader"`, ...), the strings the API has always
+/// sent: the Playwright tests and any non-Rust client compare against them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    /// Replicated to but not voting: added and not yet promoted, or a wiped member
+    /// catching up before it votes again.
+    Learner,
+    Shutdown,
+}
+
+impl Role {
+    /// The role's JSON string, for code that reads the cluster view as raw JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "Leader",
+            Self::Follower => "Follower",
+            Self::Candidate => "Candidate",
+            Self::Learner => "Learner",
+            Self::Shutdown => "Shutdown",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One member of the cluster as this node sees it.
@@ -317,6 +351,20 @@ pub struct AddNodeRequest {
     pub id: u64,
     pub raft_addr: String,
 }
+
+// The API's own HTTP headers (standard ones, like `Retry-After` and `Location`, are in the
+// `http` crate), in lower case: how HTTP/2 sends them and what `HeaderName::from_static`
+// demands.
+
+/// A write's idempotency key: every retry of the same write carries the same key, so it
+/// is applied at most once.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// From a follower that knows the leader: its node id (on the `307`, and on the `503`
+/// while the leader's client URL is not known yet).
+pub const LEADER_ID_HEADER: &str = "x-raft3d-leader-id";
+/// On a follower's `307`: the leader's client URL (the `Location` is that URL plus the
+/// request's path and query).
+pub const LEADER_URL_HEADER: &str = "x-raft3d-leader-url";
 
 /// Prefix of every problem `type` URI.
 pub const PROBLEM_TYPE_BASE: &str = "https://raft3d.dev/problems/";

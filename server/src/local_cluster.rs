@@ -9,7 +9,7 @@
 //! through their own `Child` handle), nor node internals. It drives `raft3d serve` exactly
 //! as an operator would and learns the cluster's state over the public HTTP API.
 
-use app::api::ClusterView;
+use app::api::{ClusterView, Role};
 use clap::Args;
 use std::collections::HashSet;
 use std::io::Write;
@@ -420,7 +420,7 @@ fn agreed_leader(views: &[(String, ClusterView)], polled: usize) -> Option<(u64,
     })?;
     match views.iter().find(|(_, v)| v.node_id == leader) {
         // The leader answered itself: trust only its own word that it still leads.
-        Some((url, view)) => (view.role == "Leader").then(|| (leader, url.clone())),
+        Some((url, view)) => (view.role == Role::Leader).then(|| (leader, url.clone())),
         None => views
             .iter()
             .filter(|(_, v)| v.leader_id == Some(leader))
@@ -527,11 +527,11 @@ async fn forward_lines(stream: impl AsyncRead + Unpin, label: String, sink: Sink
 mod tests {
     use super::*;
 
-    fn view(node_id: u64, role: &str, leader_id: Option<u64>) -> (String, ClusterView) {
+    fn view(node_id: u64, role: Role, leader_id: Option<u64>) -> (String, ClusterView) {
         let url = format!("http://127.0.0.1:{}", 8080 + node_id);
         let view = ClusterView {
             node_id,
-            role: role.to_owned(),
+            role,
             leader_id,
             leader_url: leader_id.map(|id| format!("http://127.0.0.1:{}", 8080 + id)),
             term: 1,
@@ -549,9 +549,9 @@ mod tests {
     #[test]
     fn a_leader_named_by_a_majority_that_confirms_itself_is_chosen() {
         let views = [
-            view(1, "Follower", Some(2)),
-            view(2, "Leader", Some(2)),
-            view(3, "Follower", Some(2)),
+            view(1, Role::Follower, Some(2)),
+            view(2, Role::Leader, Some(2)),
+            view(3, Role::Follower, Some(2)),
         ];
         assert_eq!(
             agreed_leader(&views, 3),
@@ -562,9 +562,9 @@ mod tests {
     #[test]
     fn a_stale_leader_is_not_chosen_over_the_one_a_majority_follows() {
         let views = [
-            view(1, "Leader", Some(1)),
-            view(2, "Leader", Some(2)),
-            view(3, "Follower", Some(2)),
+            view(1, Role::Leader, Some(1)),
+            view(2, Role::Leader, Some(2)),
+            view(3, Role::Follower, Some(2)),
         ];
         assert_eq!(
             agreed_leader(&views, 3),
@@ -574,23 +574,23 @@ mod tests {
 
     #[test]
     fn a_lone_node_claiming_leadership_is_not_enough() {
-        let views = [view(1, "Leader", Some(1))];
+        let views = [view(1, Role::Leader, Some(1))];
         assert_eq!(agreed_leader(&views, 3), None);
     }
 
     #[test]
     fn a_leader_that_no_longer_says_so_is_not_chosen() {
         let views = [
-            view(1, "Follower", Some(2)),
-            view(2, "Follower", Some(2)),
-            view(3, "Follower", Some(2)),
+            view(1, Role::Follower, Some(2)),
+            view(2, Role::Follower, Some(2)),
+            view(3, Role::Follower, Some(2)),
         ];
         assert_eq!(agreed_leader(&views, 3), None);
     }
 
     #[test]
     fn followers_alone_point_at_a_leader_that_was_not_polled() {
-        let views = [view(1, "Follower", Some(3))];
+        let views = [view(1, Role::Follower, Some(3))];
         assert_eq!(
             agreed_leader(&views, 1),
             Some((3, "http://127.0.0.1:8083".to_owned()))

@@ -233,6 +233,22 @@ fn status_parameters_accept_any_case_and_the_british_spelling() {
 }
 
 #[test]
+fn roles_travel_as_the_names_clients_compare_with() {
+    let roles = [
+        (Role::Leader, "Leader"),
+        (Role::Follower, "Follower"),
+        (Role::Candidate, "Candidate"),
+        (Role::Learner, "Learner"),
+        (Role::Shutdown, "Shutdown"),
+    ];
+    for (role, name) in roles {
+        assert_eq!(serde_json::to_value(role).expect("serialise"), name);
+        assert_eq!(serde_json::from_value::<Role>(name.into()).ok(), Some(role));
+        assert_eq!((role.as_str(), role.to_string()), (name, name.to_owned()));
+    }
+}
+
+#[test]
 fn the_problem_body_uses_rfc9457_names() {
     let problem = Problem {
         kind: format!("{PROBLEM_TYPE_BASE}validation"),

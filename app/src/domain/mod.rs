@@ -26,8 +26,13 @@ pub const MAX_WEIGHT_GRAMS: u64 = 1_000_000_000_000;
 ///
 /// Shared text (`Arc<str>`): a farm holds each id many times (map keys, every job's
 /// printer and spool), and a clone is a reference count, not a copy. Serialised as a
-/// plain string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// plain string; deserialising validates it as [`Id::parse`] does, so an id read from the
+/// log, a snapshot, a peer or an API answer holds the same promise as one from a request.
+/// (Request bodies do not come this way: `crate::api` parses them field by field, to name
+/// the field in its errors.) Hence the rules may only ever be loosened: a stricter parse
+/// would refuse logs and snapshots already written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Id(Arc<str>);
 
 impl Serialize for Id {
@@ -36,9 +41,11 @@ impl Serialize for Id {
     }
 }
 
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|raw| Self(raw.into()))
+impl TryFrom<String> for Id {
+    type Error = IdError;
+
+    fn try_from(raw: String) -> Result<Self, IdError> {
+        Self::parse(&raw)
     }
 }
 
@@ -136,6 +143,21 @@ mod tests {
             Id::parse(&"x".repeat(MAX_ID_LEN + 1)),
             Err(IdError::TooLong)
         );
+    }
+
+    #[test]
+    fn ids_are_validated_when_deserialised() {
+        let id: Id = serde_json::from_str(r#""p-1""#).expect("valid id");
+        assert_eq!(id.as_str(), "p-1");
+        let cases = [
+            (r#""""#, IdError::Empty),
+            (r#""a/b""#, IdError::BadCharacter),
+            (r#"".."""#, IdError::BadCharacter),
+        ];
+        for (bad, why) in cases {
+            let error = serde_json::from_str::<Id>(bad).expect_err(bad);
+            assert!(error.to_string().starts_with(&why.to_string()), "{error}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::model::FarmData;
 use super::store::{ApiFailure, Write};
-use crate::api::{ClusterView, Problem};
+use crate::api::{ClusterView, Problem, IDEMPOTENCY_KEY_HEADER};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 use web_sys::{AbortSignal, RequestRedirect, ResponseType};
@@ -96,7 +96,7 @@ pub async fn send_write(
 ) -> Result<(), ApiFailure> {
     let signal = AbortSignal::timeout_with_u32(WRITE_TIMEOUT_MS);
     let builder = Request::post(&url(base, &write.path()))
-        .header("Idempotency-Key", idempotency_key)
+        .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
         .redirect(RequestRedirect::Manual)
         .abort_signal(Some(&signal));
     let request = match write.body() {

@@ -4,7 +4,7 @@
 
 use super::model::{grams, spool_bar};
 use super::store::{ApiFailure, FarmStore, Write};
-use crate::api::RequestError;
+use crate::api::{RequestError, Role};
 use crate::state::FilamentView;
 use crate::JobStatus;
 use leptos::prelude::*;
@@ -203,8 +203,8 @@ pub fn ConnectionBadge() -> impl IntoView {
     let summary = move || {
         store.data.with(|d| match &d.cluster {
             Some(c) => {
-                let leader = match (c.leader_id, c.role.as_str()) {
-                    (_, "Leader") => "this node leads".to_owned(),
+                let leader = match (c.leader_id, c.role) {
+                    (_, Role::Leader) => "this node leads".to_owned(),
                     (Some(id), _) => format!("leader: node {id}"),
                     (None, _) => "no leader".to_owned(),
                 };

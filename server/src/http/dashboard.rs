@@ -7,6 +7,7 @@
 //! Must not: answer API requests (the browser uses the same REST API as everyone).
 
 use super::farm::Farm;
+use app::api::{IDEMPOTENCY_KEY_HEADER, LEADER_ID_HEADER, LEADER_URL_HEADER};
 use app::ui::{FarmData, InitialFarm};
 use axum::http::{header, HeaderName, Method};
 use axum::Router;
@@ -77,13 +78,13 @@ pub fn cors(farm: Farm) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
-            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
         ])
         .expose_headers([
             header::LOCATION,
             header::RETRY_AFTER,
-            HeaderName::from_static("x-raft3d-leader-id"),
-            HeaderName::from_static("x-raft3d-leader-url"),
+            HeaderName::from_static(LEADER_ID_HEADER),
+            HeaderName::from_static(LEADER_URL_HEADER),
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -1,7 +1,7 @@
 //! The ONE place where errors become HTTP responses (`application/problem+json`).
 
 use super::farm::FarmError;
-use app::api::{Problem, RequestError, PROBLEM_TYPE_BASE};
+use app::api::{Problem, RequestError, LEADER_ID_HEADER, LEADER_URL_HEADER, PROBLEM_TYPE_BASE};
 use app::Rejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -127,11 +127,11 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if let Some(id) = leader_id {
-            headers.insert("x-raft3d-leader-id", HeaderValue::from(id));
+            headers.insert(LEADER_ID_HEADER, HeaderValue::from(id));
         }
         if let Some(url) = leader_url.as_deref() {
             if let Ok(value) = HeaderValue::from_str(url) {
-                headers.insert("x-raft3d-leader-url", value);
+                headers.insert(LEADER_URL_HEADER, value);
             }
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {

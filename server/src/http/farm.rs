@@ -11,7 +11,7 @@ use crate::raft::typ::{ClientWriteError, NodeId, Raft, RaftMetrics};
 use crate::raft::NodeAddr;
 use crate::store::state_machine::Applied;
 use crate::store::StateMachineStore;
-use app::api::{ClusterView, MemberView};
+use app::api::{ClusterView, MemberView, Role};
 use app::{Command, IdempotencyClaim, Outcome, Proposal};
 use openraft::error::{ChangeMembershipError, RaftError};
 use openraft::{ChangeMembers, ServerState};
@@ -341,9 +341,14 @@ impl Farm {
             .current_leader
             .and_then(|id| membership.get_node(&id))
             .and_then(|node| node.http_url.clone());
+        // The reported membership wins over the state: a follower it does not list as a
+        // voter is a learner.
         let role = match metrics.state {
-            ServerState::Follower if !voters.contains(&self.inner.id) => "Learner".to_owned(),
-            state => format!("{state:?}"),
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower if voters.contains(&self.inner.id) => Role::Follower,
+            ServerState::Follower | ServerState::Learner => Role::Learner,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Shutdown => Role::Shutdown,
         };
         ClusterView {
             node_id: self.inner.id,

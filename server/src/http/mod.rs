@@ -16,7 +16,9 @@ pub mod ops;
 pub mod printers;
 
 use crate::histogram::SharedHistogram;
-use app::api::{fingerprint, FieldProblem, RequestError};
+use app::api::{
+    fingerprint, FieldProblem, RequestError, IDEMPOTENCY_KEY_HEADER, LEADER_URL_HEADER,
+};
 use app::{Command, IdempotencyClaim, Outcome};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -91,7 +93,7 @@ async fn add_redirect_location(request: Request, next: Next) -> Response {
     if response.status() == StatusCode::TEMPORARY_REDIRECT {
         let leader = response
             .headers()
-            .get("x-raft3d-leader-url")
+            .get(LEADER_URL_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(|url| format!("{}{path_and_query}", url.trim_end_matches('/')));
         if let Some(location) = leader.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -185,7 +187,7 @@ pub fn idempotency_claim<T: Serialize>(
     path: &str,
     request: &T,
 ) -> ApiResult<Option<IdempotencyClaim>> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
         return Ok(None);
     };
     let key = value.to_str().map_err(|_| ApiError::BadIdempotencyKey)?;

@@ -1,5 +1,6 @@
 //! `spawn_node()`: one real node on ephemeral ports with its own temp data dir.
 
+use app::api::{ClusterView, IDEMPOTENCY_KEY_HEADER};
 use raft3d::{Node, NodeConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
@@ -107,7 +108,7 @@ impl TestNode {
     pub async fn post_keyed(&self, path: &str, key: &str, body: &str) -> Response {
         self.client
             .post(self.url(path))
-            .header("idempotency-key", key)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
             .body(body.to_owned())
             .send()
             .await
@@ -124,6 +125,14 @@ impl TestNode {
 
     pub async fn get_json(&self, path: &str) -> Value {
         self.get(path).await.json().await.expect("json body")
+    }
+
+    pub async fn cluster_view(&self) -> ClusterView {
+        self.get("/api/v1/cluster")
+            .await
+            .json()
+            .await
+            .expect("cluster view")
     }
 
     /// A printer `p1`, a 1000 g PLA spool `f1`.

@@ -36,6 +36,7 @@ async fn the_cluster_view_names_this_node_as_leader() {
     let node = spawn_node().await;
     let view = node.get_json("/api/v1/cluster").await;
     assert_eq!(view["node_id"], 1);
+    // The wire string itself: what non-Rust clients (the Playwright tests) compare with.
     assert_eq!(view["role"], "Leader");
     assert_eq!(view["leader_id"], 1);
     assert_eq!(view["leader_url"].as_str(), Some(node.base.as_str()));

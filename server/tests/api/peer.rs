@@ -3,6 +3,7 @@
 //! and changes nothing.
 
 use crate::helpers::spawn_node;
+use app::api::Role;
 use reqwest::StatusCode;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,9 +90,8 @@ async fn bad_frames_close_the_stream_and_leave_the_node_serving() {
     assert!(answer["Ok"]["HigherVote"].is_object(), "{answer}");
 
     node.seed().await;
-    let view = node.get_json("/api/v1/cluster").await;
-    assert_eq!(view["role"], "Leader", "{view}");
-    assert_eq!(view["term"], 1, "{view}");
+    let view = node.cluster_view().await;
+    assert_eq!((view.role, view.term), (Role::Leader, 1), "{view:?}");
 }
 
 /// A vote request (term 50 would depose the leader if it were admitted) sent as `from`.
@@ -129,11 +129,8 @@ async fn peers_without_identity_of_another_cluster_or_speaking_for_another_node_
         assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{from:?}");
         assert_eq!(answer.headers()["x-raft3d-node"], "1", "answers are signed");
     }
-    let view = node.get_json("/api/v1/cluster").await;
-    assert_eq!(
-        (view["role"].as_str(), view["term"].as_u64()),
-        (Some("Leader"), Some(1))
-    );
+    let view = node.cluster_view().await;
+    assert_eq!((view.role, view.term), (Role::Leader, 1));
 
     // The same request from node 9 of this cluster is admitted (and deposes the leader).
     let from = [

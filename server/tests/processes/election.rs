@@ -1,6 +1,7 @@
 //! Forming a cluster, and what followers tell clients.
 
 use crate::harness::{ids, printer, Cluster};
+use app::api::{Role, LEADER_ID_HEADER};
 use reqwest::{Method, StatusCode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,7 +31,8 @@ async fn a_fresh_cluster_elects_one_leader_whatever_the_start_order() {
     let leaders = {
         let mut n = 0;
         for id in 1..=3 {
-            n += usize::from(cluster.view(id).await.expect("view")["role"] == "Leader");
+            n +=
+                usize::from(cluster.view(id).await.expect("view")["role"] == Role::Leader.as_str());
         }
         n
     };
@@ -59,7 +61,7 @@ async fn a_follower_answers_writes_with_307_to_the_leader() {
         headers["location"],
         format!("{leader_url}/api/v1/printers?x=1").as_str()
     );
-    assert_eq!(headers["x-raft3d-leader-id"], leader.to_string().as_str());
+    assert_eq!(headers[LEADER_ID_HEADER], leader.to_string().as_str());
     assert_eq!(body["leader_id"], leader);
     assert_eq!(body["leader_url"], leader_url.as_str());
     // Nothing was written by the follower…

@@ -1,6 +1,7 @@
 //! Losing nodes: the leader, a minority, a majority.
 
 use crate::harness::{ids, printer, Cluster};
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use std::time::{Duration, Instant};
 
@@ -157,7 +158,7 @@ async fn without_a_quorum_writes_fail_fast_and_nothing_is_lost() {
             StatusCode::SERVICE_UNAVAILABLE,
             "attempt {attempt}: {body}"
         );
-        assert!(headers.contains_key("retry-after"));
+        assert!(headers.contains_key(RETRY_AFTER));
         assert!(
             elapsed < Duration::from_secs(5),
             "attempt {attempt} took {elapsed:?}"

@@ -9,6 +9,7 @@
 //! three different state digests at the same applied index and lost `201`s.
 
 use crate::harness::{ids, printer, Cluster, WAIT};
+use app::api::IDEMPOTENCY_KEY_HEADER;
 use reqwest::{Client, StatusCode};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,7 +105,7 @@ async fn create_printers(urls: Vec<String>, writer: usize, writes: Arc<Writes>) 
             }
             let sent = client
                 .post(&url)
-                .header("idempotency-key", &id)
+                .header(IDEMPOTENCY_KEY_HEADER, &id)
                 .json(&printer(&id))
                 .send()
                 .await;

@@ -1,6 +1,7 @@
 //! Starting, killing, restarting and wiping real `raft3d serve` processes, and waiting on
 //! cluster conditions with deadlines (never fixed sleeps).
 
+use app::api::{Role, IDEMPOTENCY_KEY_HEADER};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use std::fs::File;
@@ -192,7 +193,7 @@ impl Cluster {
                 }
             }
             let leader = views.iter().find(|v| {
-                v["role"] == "Leader"
+                v["role"] == Role::Leader.as_str()
                     && v["members"]
                         .as_array()
                         .is_some_and(|m| m.iter().all(|m| m["http_url"].is_string()))
@@ -270,7 +271,7 @@ impl Cluster {
             request = request.json(body);
         }
         if let Some(key) = key {
-            request = request.header("idempotency-key", key);
+            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
         }
         let response = request.send().await.expect("request sent");
         let (status, headers) = (response.status(), response.headers().clone());
@@ -298,7 +299,7 @@ impl Cluster {
             let mut request = self
                 .client
                 .post(&url)
-                .header("idempotency-key", key)
+                .header(IDEMPOTENCY_KEY_HEADER, key)
                 .json(body);
             request = request.timeout(Duration::from_secs(8));
             match request.send().await {

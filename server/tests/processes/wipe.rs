@@ -4,6 +4,7 @@
 //! a learner and promotes it once it has caught up (`raft3d::members`).
 
 use crate::harness::{ids, printer, Cluster, WAIT};
+use app::api::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -60,7 +61,11 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_an_acknowledged_write() 
     while Instant::now() < quiet_until {
         for id in [b, c] {
             let view = cluster.view(id).await.unwrap_or_default();
-            assert_ne!(view["role"], "Leader", "node {id} became leader: {view}");
+            assert_ne!(
+                view["role"],
+                Role::Leader.as_str(),
+                "node {id} became leader: {view}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

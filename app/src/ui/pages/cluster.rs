@@ -2,7 +2,7 @@
 //! to this browser, whether it answers, the leader marked, and which node this page
 //! talks to.
 
-use crate::api::{ClusterView, MemberView};
+use crate::api::{ClusterView, MemberView, Role};
 use crate::ui::FarmStore;
 use leptos::prelude::*;
 
@@ -35,7 +35,7 @@ pub fn ClusterPage() -> impl IntoView {
             let leader_view = views
                 .iter()
                 .filter_map(|(_, v)| v.as_ref())
-                .find(|v| v.role == "Leader");
+                .find(|v| v.role == Role::Leader);
             cluster
                 .members
                 .iter()
@@ -118,7 +118,7 @@ fn ClusterRow(row: Row) -> impl IntoView {
             </th>
             <td class="mono">{row.member.http_url.clone().unwrap_or_else(|| "unknown yet".to_owned())}</td>
             <td class="mono">{row.member.raft_addr.clone()}</td>
-            <td data-testid="role">{cell(|v| v.role.clone())}</td>
+            <td data-testid="role">{cell(|v| v.role.to_string())}</td>
             <td class="num">{cell(|v| v.term.to_string())}</td>
             <td class="num">{cell(|v| index(v.last_log_index))}</td>
             <td class="num">{cell(|v| index(v.commit_index))}</td>

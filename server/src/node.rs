@@ -257,8 +257,9 @@ async fn serve(
 /// and initialises the same membership; the log entries are identical, so whichever
 /// nodes form the first majority agree, whatever the start order. A node that already
 /// has state (a restart) skips this: its membership lives in its log. So does a node
-/// with an empty data directory when a peer already runs the cluster: it was wiped, and
-/// waits for the leader to take it back as a learner (`crate::members`) instead of
+/// with an empty data directory when a peer already holds the cluster's state (it started
+/// a moment after its peers, or it was wiped): it waits for the leader to replicate to
+/// it, and a wiped one is taken back as a learner first (`crate::members`), instead of
 /// starting elections as a voter that remembers nothing.
 async fn bootstrap(raft: &Raft, network: &Network, config: &NodeConfig) {
     if config.peers.is_empty() {
@@ -267,13 +268,15 @@ async fn bootstrap(raft: &Raft, network: &Network, config: &NodeConfig) {
     }
     match raft.is_initialized().await {
         Ok(true) => tracing::info!("existing state found: rejoining"),
-        Ok(false) if a_peer_runs_the_cluster(network, config).await => tracing::warn!(
-            "empty data directory, but a peer already runs this cluster: waiting to be \
-             taken back as a learner (this node votes again once it has caught up)"
+        // Normal when the peers of a new cluster start a moment apart; after a wipe, the
+        // leader takes this node back as a learner first (`crate::members`).
+        Ok(false) if a_peer_runs_the_cluster(network, config).await => tracing::info!(
+            "empty data directory and a peer already holds the cluster's state: not \
+             bootstrapping; waiting for the leader to replicate to this node"
         ),
         Ok(false) => {
-            // Client URLs are left out on purpose: every node must write the very same
-            // entry. Each node then publishes its own URL (see `publish_client_url`).
+            // Client URLs and incarnations are left out on purpose: every node must write
+            // the very same entry. The leader records them afterwards (`crate::members`).
             let members: BTreeMap<NodeId, NodeAddr> = config
                 .peers
                 .iter()

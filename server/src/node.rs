@@ -316,6 +316,9 @@ async fn exit_when_raft_stops(
             .err()
             .map(|fatal| fatal.to_string());
         if let Some(fatal) = stopped_with {
+            if *stopped.borrow() {
+                return Ok(()); // our own shutdown stopped it
+            }
             tracing::error!(%fatal, "the Raft core stopped; exiting so that a supervisor restarts the node");
             return Err(std::io::Error::other(format!(
                 "the Raft core stopped: {fatal}"
@@ -324,9 +327,14 @@ async fn exit_when_raft_stops(
         tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return Ok(()),
             changed = metrics.changed() => if changed.is_err() {
-                return Err(std::io::Error::other("the Raft core is gone"));
+                break;
             },
         }
+    }
+    // The metrics sender only goes away with the core.
+    match *stopped.borrow() {
+        true => Ok(()),
+        false => Err(std::io::Error::other("the Raft core is gone")),
     }
 }
 

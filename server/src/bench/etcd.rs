@@ -1,5 +1,5 @@
-//! etcd as a system under test: a 3-node cluster of Debian's `etcd` (installed with
-//! apt-get if missing), default settings, one data directory per member, driven over
+//! etcd as a system under test: a 3-node cluster of Debian's `etcd` (installed by
+//! `scripts/install-etcd.sh`), default settings, one data directory per member, driven over
 //! its v3 JSON gateway (`/v3/kv/put`, `/v3/kv/range`, `/v3/maintenance/status`).
 //!
 //! Owns: the etcd processes it starts (killed when dropped) and their log files.
@@ -338,34 +338,18 @@ fn agreed_leader(statuses: &[Option<(String, String)>]) -> Option<usize> {
     })
 }
 
-/// Finds the etcd executable: `--etcd` if it runs, else installs Debian's
-/// `etcd-server` with apt-get and uses `/usr/bin/etcd`.
+/// Checks that the etcd executable (`--etcd`) runs. The benchmark installs nothing:
+/// `scripts/install-etcd.sh` does (Debian's `etcd-server`, as root).
 pub fn ensure_installed(exe: &Path) -> Result<PathBuf, BenchError> {
-    let runs = |exe: &Path| {
-        std::process::Command::new(exe)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if runs(exe) {
-        return Ok(exe.to_path_buf());
-    }
-    eprintln!(
-        "bench: {} not found; apt-get install etcd-server",
-        exe.display()
-    );
-    let installed = std::process::Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "etcd-server"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
+    let runs = std::process::Command::new(exe)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
-        .map_err(BenchError::Etcd)?;
-    let debian = PathBuf::from("/usr/bin/etcd");
-    if installed.success() && runs(&debian) {
-        Ok(debian)
-    } else {
-        Err(BenchError::EtcdMissing)
+        .is_ok_and(|status| status.success());
+    match runs {
+        true => Ok(exe.to_path_buf()),
+        false => Err(BenchError::EtcdMissing(exe.display().to_string())),
     }
 }
 

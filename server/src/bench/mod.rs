@@ -2,7 +2,7 @@
 //!
 //! It starts a 3-node Raft3D cluster (this executable, so the release build when run as
 //! `target/release/raft3d`) and a 3-node etcd cluster (Debian's `etcd`, default
-//! settings, installed with apt-get if missing), then measures, alternating the two
+//! settings, installed by `scripts/install-etcd.sh`), then measures, alternating the two
 //! systems level by level so that drift on the machine hits both:
 //! 1. writes of ~150-byte records (Raft3D: create a print job; etcd: `/v3/kv/put`) and
 //!    linearizable reads, from 1, 16, 64 and 256 closed-loop clients, plus writes at a
@@ -85,7 +85,7 @@ pub struct BenchArgs {
     /// Measure Raft3D alone (no etcd, no ratios).
     #[arg(long)]
     pub without_etcd: bool,
-    /// The etcd executable; if it does not run, Debian's `etcd-server` is installed.
+    /// The etcd executable (`./scripts/install-etcd.sh` installs Debian's `etcd-server`).
     #[arg(long, default_value = "etcd")]
     pub etcd: PathBuf,
     /// Parent directory of every node's data, kept afterwards [default: a fresh
@@ -124,12 +124,12 @@ pub enum BenchError {
     /// A record could not be written while filling a cluster.
     #[error("record {seq} could not be written while filling the cluster")]
     Fill { seq: u64 },
-    /// etcd could not be installed, started or stopped.
+    /// etcd could not be started or stopped.
     #[error("etcd: {0}")]
     Etcd(std::io::Error),
-    /// etcd is not installed and `apt-get install etcd-server` did not install it.
-    #[error("etcd is missing and apt-get could not install etcd-server (run as root, or pass --etcd PATH or --without-etcd)")]
-    EtcdMissing,
+    /// The etcd executable does not run.
+    #[error("etcd ({0}) does not run: install it with ./scripts/install-etcd.sh (as root), or pass --etcd PATH or --without-etcd")]
+    EtcdMissing(String),
     /// A port of the etcd cluster would be past 65535.
     #[error("--etcd-port is too high for this many members")]
     Ports,

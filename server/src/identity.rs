@@ -29,9 +29,10 @@ pub const CLUSTER_HEADER: &str = "x-raft3d-cluster";
 pub const NODE_HEADER: &str = "x-raft3d-node";
 pub const INCARNATION_HEADER: &str = "x-raft3d-incarnation";
 
-/// The identity stored in a data directory.
+/// A node's identity: stored in its data directory, presented in the headers of every
+/// peer request and answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredIdentity {
+pub struct NodeIdentity {
     /// `None` for a node started without `--peers` until a cluster adds it.
     pub cluster_id: Option<String>,
     pub node_id: NodeId,
@@ -85,8 +86,8 @@ pub fn load_or_create(
     node_id: NodeId,
     configured_cluster: Option<&str>,
     derived_cluster: Option<String>,
-) -> Result<StoredIdentity, IdentityError> {
-    let (stored, has_raft_state) = log.stored_identity::<StoredIdentity>()?;
+) -> Result<NodeIdentity, IdentityError> {
+    let (stored, has_raft_state) = log.stored_identity::<NodeIdentity>()?;
     if let Some(mut stored) = stored {
         if stored.node_id != node_id {
             return Err(IdentityError::OtherNode {
@@ -112,7 +113,7 @@ pub fn load_or_create(
         }
         return Ok(stored);
     }
-    let identity = StoredIdentity {
+    let identity = NodeIdentity {
         cluster_id: configured_cluster.map(str::to_owned).or(derived_cluster),
         node_id,
         incarnation: uuid::Uuid::now_v7().simple().to_string(),
@@ -127,15 +128,7 @@ pub fn load_or_create(
     Ok(identity)
 }
 
-/// The identity a peer presented in its headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerIdentity {
-    pub cluster_id: Option<String>,
-    pub node_id: NodeId,
-    pub incarnation: String,
-}
-
-impl PeerIdentity {
+impl NodeIdentity {
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, Refusal> {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let node_id = text(NODE_HEADER)
@@ -195,30 +188,25 @@ pub enum Refusal {
 /// This node's identity, shared by the peer service and the network client.
 #[derive(Clone)]
 pub struct LocalIdentity {
-    current: Arc<Mutex<StoredIdentity>>,
+    current: Arc<Mutex<NodeIdentity>>,
     log: LogStore,
 }
 
 impl LocalIdentity {
-    pub fn new(identity: StoredIdentity, log: LogStore) -> Self {
+    pub fn new(identity: NodeIdentity, log: LogStore) -> Self {
         Self {
             current: Arc::new(Mutex::new(identity)),
             log,
         }
     }
 
-    pub fn get(&self) -> StoredIdentity {
+    pub fn get(&self) -> NodeIdentity {
         self.lock().clone()
     }
 
-    /// What this node presents to its peers.
-    pub fn wire(&self) -> PeerIdentity {
-        let identity = self.lock();
-        PeerIdentity {
-            cluster_id: identity.cluster_id.clone(),
-            node_id: identity.node_id,
-            incarnation: identity.incarnation.clone(),
-        }
+    /// Puts this node's identity in the headers of a request or answer.
+    pub fn sign(&self, headers: &mut HeaderMap) {
+        self.lock().write_headers(headers);
     }
 
     /// Admits a request from `peer`, whose incarnation the membership records as
@@ -226,7 +214,7 @@ impl LocalIdentity {
     /// cluster joins the cluster of the first leader that talks to it (`adopt`).
     pub fn admit(
         &self,
-        peer: &PeerIdentity,
+        peer: &NodeIdentity,
         recorded: Option<&str>,
         adopt: bool,
     ) -> Result<(), Refusal> {
@@ -238,7 +226,7 @@ impl LocalIdentity {
     /// `recorded` (`None`: learn it, do not check it).
     pub fn check_answer(
         &self,
-        peer: &PeerIdentity,
+        peer: &NodeIdentity,
         target: NodeId,
         recorded: Option<&str>,
     ) -> Result<(), Refusal> {
@@ -252,7 +240,7 @@ impl LocalIdentity {
         same_incarnation(peer, recorded)
     }
 
-    fn same_cluster(&self, peer: &PeerIdentity, adopt: bool) -> Result<(), Refusal> {
+    fn same_cluster(&self, peer: &NodeIdentity, adopt: bool) -> Result<(), Refusal> {
         let mut identity = self.lock();
         match (&identity.cluster_id, &peer.cluster_id) {
             (Some(ours), Some(theirs)) if ours == theirs => Ok(()),
@@ -277,7 +265,7 @@ impl LocalIdentity {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, StoredIdentity> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, NodeIdentity> {
         self.current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -309,7 +297,7 @@ impl RefusalLog {
     }
 }
 
-fn same_incarnation(peer: &PeerIdentity, recorded: Option<&str>) -> Result<(), Refusal> {
+fn same_incarnation(peer: &NodeIdentity, recorded: Option<&str>) -> Result<(), Refusal> {
     match recorded {
         Some(recorded) if recorded != peer.incarnation => Err(Refusal::NewIncarnation {
             node: peer.node_id,
@@ -324,8 +312,8 @@ fn same_incarnation(peer: &PeerIdentity, recorded: Option<&str>) -> Result<(), R
 mod tests {
     use super::*;
 
-    fn peer(cluster: Option<&str>, node: NodeId, incarnation: &str) -> PeerIdentity {
-        PeerIdentity {
+    fn peer(cluster: Option<&str>, node: NodeId, incarnation: &str) -> NodeIdentity {
+        NodeIdentity {
             cluster_id: cluster.map(str::to_owned),
             node_id: node,
             incarnation: incarnation.to_owned(),

@@ -340,7 +340,7 @@ fn agreed_leader(statuses: &[Option<(String, String)>]) -> Option<usize> {
 
 /// Checks that the etcd executable (`--etcd`) runs. The benchmark installs nothing:
 /// `scripts/install-etcd.sh` does (Debian's `etcd-server`, as root).
-pub fn ensure_installed(exe: &Path) -> Result<PathBuf, BenchError> {
+pub fn check_runs(exe: &Path) -> Result<PathBuf, BenchError> {
     let runs = std::process::Command::new(exe)
         .arg("--version")
         .stdout(Stdio::null())

@@ -213,7 +213,7 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let etcd_exe = if args.without_etcd {
         None
     } else {
-        Some(etcd::ensure_installed(&args.etcd)?)
+        Some(etcd::check_runs(&args.etcd)?)
     };
     let started_at_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)

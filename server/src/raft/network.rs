@@ -24,7 +24,7 @@
 
 use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
-use crate::identity::{LocalIdentity, PeerIdentity, Refusal, RefusalLog};
+use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
     ReplicationClosed, StreamingError, Unreachable,
@@ -148,7 +148,7 @@ impl Network {
     /// A request to a peer, carrying this node's identity.
     fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
         let mut headers = reqwest::header::HeaderMap::new();
-        self.identity.wire().write_headers(&mut headers);
+        self.identity.sign(&mut headers);
         self.client.request(method, url).headers(headers)
     }
 
@@ -165,7 +165,7 @@ impl Network {
             let why = response.text().await.unwrap_or_default();
             PeerCallError::RefusedByPeer(why)
         } else {
-            let checked = PeerIdentity::from_headers(response.headers())
+            let checked = NodeIdentity::from_headers(response.headers())
                 .and_then(|peer| self.identity.check_answer(&peer, target, recorded));
             match checked {
                 Ok(()) => return Ok(response),

@@ -18,7 +18,7 @@ use super::network::{
 };
 use super::typ::{NodeId, Raft, SnapshotMeta, Vote};
 use super::{frame, TypeConfig};
-use crate::identity::{LocalIdentity, PeerIdentity, Refusal, RefusalLog};
+use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::{CONNECTION, UPGRADE};
@@ -90,7 +90,7 @@ pub fn router(state: PeerState) -> Router {
 /// identity. A node in no cluster yet joins the cluster of the first peer that talks to it.
 async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: Next) -> Response {
     let asks_who = request.uri().path() == INFO_PATH;
-    let presented = PeerIdentity::from_headers(request.headers());
+    let presented = NodeIdentity::from_headers(request.headers());
     let sender = presented.as_ref().map_or(0, |peer| peer.node_id);
     let verdict = presented.and_then(|peer| {
         let recorded = match asks_who {
@@ -109,7 +109,7 @@ async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: 
         }
         Err(refusal) => state.refuse(sender, refusal),
     };
-    state.identity.wire().write_headers(response.headers_mut());
+    state.identity.sign(response.headers_mut());
     response
 }
 
@@ -126,7 +126,7 @@ fn recorded_incarnation(raft: &Raft, id: NodeId) -> Option<String> {
 }
 
 /// Refuses a request that speaks for (carries the vote of) another node than its sender.
-fn speaks_for_itself(peer: &PeerIdentity, claimed: NodeId) -> Result<(), Refusal> {
+fn speaks_for_itself(peer: &NodeIdentity, claimed: NodeId) -> Result<(), Refusal> {
     match peer.node_id == claimed {
         true => Ok(()),
         false => Err(Refusal::Impersonation {
@@ -139,7 +139,7 @@ fn speaks_for_itself(peer: &PeerIdentity, claimed: NodeId) -> Result<(), Refusal
 /// Upgrades the connection to an append stream and serves it on a task of its own.
 async fn append_stream(
     State(state): State<PeerState>,
-    Extension(peer): Extension<PeerIdentity>,
+    Extension(peer): Extension<NodeIdentity>,
     mut request: Request,
 ) -> Response {
     let asks_for_stream = request
@@ -171,7 +171,7 @@ async fn append_stream(
 /// Answers append-entries frames in order until the leader closes the stream, a frame
 /// is bad or speaks for another leader than the stream's sender (then the stream is
 /// closed: the leader opens a new one), or the node stops.
-async fn serve_append_stream<S>(mut io: S, state: PeerState, peer: PeerIdentity)
+async fn serve_append_stream<S>(mut io: S, state: PeerState, peer: NodeIdentity)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -205,7 +205,7 @@ where
 
 async fn vote(
     State(state): State<PeerState>,
-    Extension(peer): Extension<PeerIdentity>,
+    Extension(peer): Extension<NodeIdentity>,
     Json(request): Json<VoteRequest<NodeId>>,
 ) -> Response {
     if let Err(refusal) = speaks_for_itself(&peer, request.vote.leader_id.node_id) {
@@ -216,7 +216,7 @@ async fn vote(
 
 async fn snapshot(
     State(state): State<PeerState>,
-    Extension(peer): Extension<PeerIdentity>,
+    Extension(peer): Extension<NodeIdentity>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

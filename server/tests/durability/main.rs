@@ -192,12 +192,3 @@ impl SimCluster {
             .collect()
     }
 }
-
-impl Drop for SimCluster {
-    fn drop(&mut self) {
-        // Nodes stop with the runtime; nothing to flush (and no real files).
-        for node in &mut self.nodes {
-            node.node.take();
-        }
-    }
-}

@@ -1,0 +1,1 @@
+//! The Rust client of Raft3D's REST API (work in progress).

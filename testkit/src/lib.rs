@@ -1,0 +1,1 @@
+//! Real Raft3D node processes (work in progress).

@@ -18,10 +18,10 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Largest number of proposals in one entry (a proposal is at most a request body).
 const MAX_BATCH: usize = 128;
-/// Entries submitted to openraft and not yet answered. One is best (measured with
-/// `raft3d bench`, 3 nodes on 2 cores: 1 / 4 / 8 in flight gave 5.8k / 4.4k / 4.4k
-/// writes/s at 16 clients and 16.2k / 13.1k / 11.6k at 64): while an entry commits, the
-/// next batch grows, and a bigger entry costs little more than a small one.
+/// Entries submitted to openraft and not yet answered. One measured best every time it
+/// was measured (docs/perf.md): while an entry commits, the next batch grows, a bigger
+/// entry costs little more than a small one, and openraft 0.9 awaits the leader's own
+/// flush before anything else, so a second entry in flight only delays the first.
 const MAX_IN_FLIGHT: usize = 1;
 /// Proposals waiting for a batch; more make `submit` wait (back-pressure).
 const QUEUE: usize = 4096;

@@ -378,9 +378,8 @@ async fn within<T>(
 /// decode and fsync an append before openraft's append timeout (the heartbeat interval,
 /// 100 ms) or the leader sends the same append again after it, and again: an entry is a
 /// whole batch of proposals, so openraft's 300 entries for a follower catching up were
-/// several MB, and in `raft3d bench` failover such appends timed out 27 times in 8
-/// kills, until the restarted node started an election. A single entry bigger than this
-/// still goes alone.
+/// several MB, timed out again and again, and the restarted node started an election
+/// (docs/perf.md, "Failover"). A single entry bigger than this still goes alone.
 const MAX_APPEND_FRAME: usize = 1 << 20;
 
 /// What a follower answers to append-entries.
@@ -472,10 +471,10 @@ impl PeerClient {
 impl RaftNetwork<TypeConfig> for PeerClient {
     /// openraft keeps this pause between calls from the first "unreachable" until a call
     /// succeeds, timeouts included. With its default 500 ms, a node restarting on a big
-    /// farm (refused connections, then a few slow answers while it loads) got one append
-    /// every ~600 ms; none landed before its election timer ran out, and it started an
-    /// election that deposed a healthy leader (`raft3d bench` failover, 2026-12-01). The
-    /// slow answers are gone ([`MAX_APPEND_FRAME`]); a shorter pause keeps the margin.
+    /// farm (refused connections, then a few slow answers while it loads) got too few
+    /// appends to land one before its election timer ran out, and deposed a healthy
+    /// leader (docs/perf.md, "Failover"). The slow answers are gone
+    /// ([`MAX_APPEND_FRAME`]); a shorter pause keeps the margin.
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(self.network.timeouts.unreachable_retry))
     }

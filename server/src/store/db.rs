@@ -45,7 +45,7 @@ redb_errors_into_db_error!(
 /// come from the in-memory `FarmState`, so redb only needs a cache for the B-tree pages
 /// that appends and applies touch and for recently appended log entries. Anything else
 /// is read from the OS page cache. 16 MiB per file cost ~25 MiB of RSS at 100k jobs
-/// for no measurable write throughput (`raft3d bench`).
+/// for no measurable write throughput (docs/perf.md).
 const CACHE_BYTES: usize = 4 << 20;
 
 pub type MetaTable<'txn> = Table<'txn, &'static str, &'static [u8]>;

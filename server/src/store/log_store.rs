@@ -9,8 +9,8 @@
 //!
 //! A purge only records the purge point (one small transaction); the entries are deleted
 //! behind it in small chunks (see [`delete_purged`]). openraft 0.9 awaits
-//! `purge` inside its core, and deleting the ~9,000 entries a snapshot frees in one
-//! transaction took 64-134 ms, during which no write could commit.
+//! `purge` inside its core, and deleting the entries a snapshot frees in one transaction
+//! held up every write for tens of milliseconds (docs/perf.md).
 
 use super::db::{self, get_json, put_json, DbError};
 use super::queue_thread::QueueThread;
@@ -53,7 +53,7 @@ pub struct LogStore {
 ///
 /// A thread of its own rather than tokio's blocking pool: the pool gives each write to
 /// whichever idle thread comes first (five took turns on a leader), and that measured
-/// slower (1 client, 10 alternated runs: p50 1.16-1.42 -> 0.99-1.32 ms, lower in 8).
+/// slower at 1 client (docs/perf.md).
 type LogWriter = QueueThread<WriteJob>;
 
 type WriteJob = Box<dyn FnOnce() + Send>;
@@ -374,7 +374,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         } else {
             // A follower answers its leader only after this write, so there is nothing to
             // overlap it with, and handing it to another thread only added two thread
-            // wake-ups to every round (1-client p50 -7% over 6 alternated runs).
+            // wake-ups to every round (about 7% of a 1-client write, docs/perf.md).
             // It blocks this worker for one commit (~0.15 ms); the runtime has others.
             let written = write_entries(&self.db, &rows, committed, &self.append_timing);
             callback.log_io_completed(written.map_err(std::io::Error::other));

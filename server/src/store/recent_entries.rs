@@ -3,7 +3,7 @@
 //! Replication reads back, at once, the entries the leader has just appended, and the
 //! state machine reads them again when they commit. Served from redb, each read was a
 //! blocking-pool hop, a read transaction and a JSON decode per entry: ~13% of the
-//! leader's CPU at 16 clients (perf). An entry is readable here from the moment
+//! leader's CPU at 16 clients (docs/perf.md). An entry is readable here from the moment
 //! `append` is called, before its redb commit returns, so replication need not wait
 //! for the local fsync to read it.
 //!

@@ -31,7 +31,8 @@ const MAX_UNSYNCED: Duration = Duration::from_millis(100);
 
 /// How long the first queued rows wait for more before they are committed. The farm in
 /// memory is already current (reads never wait for this file), so this only groups
-/// commits: with one client, ~810 a second became ~175 (thread wake-ups counted).
+/// commits: with one client, about a fifth as many as when each apply woke the thread
+/// (docs/perf.md).
 const GATHER: Duration = Duration::from_millis(5);
 
 /// One row to write (`Some`) or delete (`None`).

@@ -6,7 +6,8 @@
 //! a node, and checking the identity a peer presents. Must not touch: Raft decisions.
 //! Which incarnation each member has is recorded in the replicated membership
 //! ([`crate::raft::NodeAddr`]); what the leader does about a member that came back with
-//! a new one is `crate::node`'s member maintenance (see `raft/DESIGN.md`, "Node identity").
+//! a new one is [`crate::members`]' job (see `raft/DESIGN.md`, "Node identity and wiped
+//! disks").
 //!
 //! Why an incarnation: Raft assumes a voter never forgets its vote or its log. A node
 //! whose disk was wiped has forgotten both, and as the same voter it could elect a leader

@@ -33,14 +33,14 @@ pub struct NodeAddr {
     /// `host:port` of the node's Raft listener.
     pub raft_addr: String,
     /// `http://host:port` of the node's client listener; `None` until the leader has
-    /// asked the node (see `node::maintain_members`).
+    /// asked the node (see [`crate::members::maintain`]).
     pub http_url: Option<String>,
     /// The incarnation of the node's data directory (`crate::identity`); `None` until the
     /// leader has asked the node. Peers refuse a node whose incarnation differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incarnation: Option<String>,
     /// Set while a node that came back with a new data directory catches up as a
-    /// learner; the leader promotes it to voter again once it has (`node::maintain_members`).
+    /// learner; the leader promotes it to voter again once it has ([`crate::members`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rejoining: bool,
 }

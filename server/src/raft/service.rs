@@ -257,7 +257,7 @@ async fn read_index(State(PeerState { raft, .. }): State<PeerState>) -> impl Int
 }
 
 /// Who this node is and where its clients reach it; the leader collects these into the
-/// membership (see `node::maintain_members`).
+/// membership (see [`crate::members::maintain`]).
 async fn info(State(state): State<PeerState>) -> Response {
     let identity = state.identity.get();
     let initialized = match state.raft.is_initialized().await {

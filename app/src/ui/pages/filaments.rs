@@ -110,7 +110,7 @@ fn SpoolRow(spool: FilamentView) -> impl IntoView {
 }
 
 /// A number the user typed as JSON: a number when it is one, else the text itself so
-/// that the rules name the field ("must be a whole number") instead of guessing.
+/// that the rules name the field ("must be an integer") instead of guessing.
 pub fn weight_json(raw: &str) -> serde_json::Value {
     let raw = raw.trim();
     raw.parse::<u64>()

@@ -1,4 +1,4 @@
-//! One module per dashboard page (SPEC §6). Pages read the [`super::FarmStore`] from the
+//! One module per dashboard page (docs/spec.md, "Dashboard"). Pages read the [`super::FarmStore`] from the
 //! context and lay out what [`super::model`] computes; they never build URLs.
 
 pub mod cluster;

@@ -1,5 +1,6 @@
-//! One module per dashboard page (docs/spec.md, "Dashboard"). Pages read the [`super::FarmStore`] from the
-//! context and lay out what [`super::model`] computes; they never build URLs.
+//! One module per dashboard page (docs/spec.md, "Dashboard"). Pages read the
+//! [`super::FarmStore`] from the context and lay out what [`super::model`] computes; they
+//! never build URLs.
 
 pub mod cluster;
 pub mod filaments;

@@ -267,6 +267,10 @@ pub struct Problem {
     pub leader_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_url: Option<String>,
+    /// On `503`: when to try again, in milliseconds. `Retry-After` says the same in whole
+    /// seconds (all HTTP allows), far longer than an election takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// `GET /api/v1/cluster`: this node's view of the cluster.

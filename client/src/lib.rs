@@ -1,1 +1,627 @@
-//! The Rust client of Raft3D's REST API (work in progress).
+//! The Rust client of Raft3D's REST API: what an integration, the `raft3d ctl` command,
+//! the benchmark, the chaos suite and the process tests all use to talk to a cluster.
+//!
+//! Any node takes any request; the client adds what a careful caller needs around that:
+//! - it follows a follower's `307` to the leader (a bounded number of times in a row, so
+//!   a leader that keeps moving cannot loop it forever) and remembers the leader;
+//! - it waits out `503` (no leader yet, or a write whose commit was not confirmed in
+//!   time) for as long as the server asks (`retry_after_ms` in the problem body, else
+//!   `Retry-After`), then tries again;
+//! - it moves on to another member when a node does not answer;
+//! - every write carries one `Idempotency-Key` across all of its retries, so a write
+//!   whose first attempt timed out is applied at most once;
+//! - it knows the cluster's members: the URLs it was given, every leader it is sent to,
+//!   and, after [`Client::refresh_members`], every member's client URL.
+//!
+//! Errors say what the caller must do ([`ClientError::outcome_unknown`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), raft3d_client::ClientError> {
+//! use raft3d_client::{Client, NewPrinterBody};
+//! let client = Client::new(["http://127.0.0.1:8081", "http://127.0.0.1:8082"])?;
+//! let printer = client
+//!     .create_printer(&NewPrinterBody { id: None, company: "Prusa".into(), model: "MK4".into() })
+//!     .await?;
+//! println!("created {}", printer.id);
+//! # Ok(()) }
+//! ```
+//!
+//! Must not know node internals: only the public HTTP API and its documented headers.
+
+mod error;
+mod members;
+
+pub use app::api::{AddNodeRequest, ClusterView, MemberView, Problem, Role};
+pub use app::{Filament, JobStatus, PrintJob, Printer};
+pub use error::ClientError;
+
+use app::api::{IDEMPOTENCY_KEY_HEADER, LEADER_URL_HEADER};
+use members::Members;
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How hard one operation tries before it gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Everything one operation may take, retries included.
+    pub deadline: Duration,
+    /// One HTTP exchange; a write is answered within the node's write timeout (5 s by
+    /// default), so this must be longer.
+    pub request_timeout: Duration,
+    /// `307`s followed in a row before the operation stops following and starts over
+    /// from another member after a pause.
+    pub max_redirects: u32,
+    /// First pause after a round of members that all failed; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Rides out an election (about a second) many times over; a caller that wants an
+    /// answer sooner sets a shorter deadline.
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            max_redirects: 5,
+            min_backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One request of the API, reusable across attempts.
+#[derive(Debug, Clone)]
+pub struct Call {
+    method: Method,
+    /// Path and query, e.g. `/api/v1/print_jobs?status=queued`.
+    path: String,
+    body: Option<Vec<u8>>,
+    idempotency_key: Option<String>,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.into(),
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// A write with a JSON body and a fresh idempotency key.
+    pub fn post<B: Serialize + ?Sized>(
+        path: impl Into<String>,
+        body: &B,
+    ) -> Result<Self, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        Ok(Self::write(Method::POST, path.into(), Some(body)))
+    }
+
+    /// A write without a body (a job's status change), with a fresh idempotency key.
+    pub fn post_empty(path: impl Into<String>) -> Self {
+        Self::write(Method::POST, path.into(), None)
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::write(Method::DELETE, path.into(), None)
+    }
+
+    fn write(method: Method, path: String, body: Option<Vec<u8>>) -> Self {
+        Self {
+            method,
+            path,
+            body,
+            idempotency_key: Some(uuid::Uuid::now_v7().to_string()),
+        }
+    }
+
+    /// Replaces the key, e.g. to retry a write whose outcome was unknown in an earlier
+    /// run, or to send none at all (`None`).
+    pub fn with_idempotency_key(mut self, key: Option<String>) -> Self {
+        self.idempotency_key = key;
+        self
+    }
+
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency_key.as_deref()
+    }
+
+    fn is_write(&self) -> bool {
+        self.method != Method::GET
+    }
+}
+
+/// One node's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The node that answered (its client URL).
+    pub node: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        serde_json::from_slice(&self.body).map_err(|e| ClientError::Decode {
+            url: self.node.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The problem in an error answer (a made-up one if the body is not a problem).
+    pub fn problem(&self) -> Problem {
+        self.json().unwrap_or_else(|_| Problem {
+            kind: String::new(),
+            title: self.status.to_string(),
+            status: self.status.as_u16(),
+            detail: String::from_utf8_lossy(&self.body).into_owned(),
+            field: None,
+            leader_id: None,
+            leader_url: None,
+            retry_after_ms: None,
+        })
+    }
+
+    /// How long the node asked us to wait before trying again: the problem's
+    /// `retry_after_ms` (finer), else the `Retry-After` header in seconds.
+    fn retry_after(&self) -> Option<Duration> {
+        if let Some(ms) = self.problem().retry_after_ms {
+            return Some(Duration::from_millis(ms));
+        }
+        let seconds = self
+            .headers
+            .get(RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Duration::from_secs(seconds))
+    }
+}
+
+/// A fresh printer: `id` may be left to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewPrinterBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub company: String,
+    pub model: String,
+}
+
+/// A fresh filament spool (`remaining` defaults to `total`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewFilamentBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub color: String,
+    pub total_weight_in_grams: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_weight_in_grams: Option<u64>,
+}
+
+/// A fresh print job (queued, reserving its weight of filament).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewPrintJobBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub printer_id: String,
+    pub filament_id: String,
+    pub filepath: String,
+    pub print_weight_in_grams: u64,
+}
+
+/// A client of one cluster. Cheap to clone; clones share what they learn about the
+/// members and the leader.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    policy: RetryPolicy,
+    members: Arc<Mutex<Members>>,
+}
+
+impl Client {
+    /// A client that starts from `urls` (client URLs of some members, e.g.
+    /// `http://10.0.0.1:8081`) with the default [`RetryPolicy`].
+    pub fn new<U: Into<String>>(urls: impl IntoIterator<Item = U>) -> Result<Self, ClientError> {
+        Self::with_policy(urls, RetryPolicy::default())
+    }
+
+    pub fn with_policy<U: Into<String>>(
+        urls: impl IntoIterator<Item = U>,
+        policy: RetryPolicy,
+    ) -> Result<Self, ClientError> {
+        let members = Members::new(urls.into_iter().map(Into::into))?;
+        let http = reqwest::Client::builder()
+            // Redirects are followed here, where they are counted and the leader noted.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(policy.request_timeout)
+            .build()
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        Ok(Self {
+            http,
+            policy,
+            members: Arc::new(Mutex::new(members)),
+        })
+    }
+
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// Every client URL this client knows of.
+    pub fn members(&self) -> Vec<String> {
+        self.lock_members().urls().to_vec()
+    }
+
+    /// The leader's client URL, as last seen.
+    pub fn leader(&self) -> Option<String> {
+        self.lock_members().leader().map(str::to_owned)
+    }
+
+    // ---- The farm ----
+
+    pub async fn printers(&self) -> Result<Vec<Printer>, ClientError> {
+        self.execute(&Call::get("/api/v1/printers")).await?.json()
+    }
+
+    pub async fn printer(&self, id: &str) -> Result<Printer, ClientError> {
+        let path = format!("/api/v1/printers/{}", path_segment(id));
+        self.execute(&Call::get(path)).await?.json()
+    }
+
+    pub async fn create_printer(&self, printer: &NewPrinterBody) -> Result<Printer, ClientError> {
+        let call = Call::post("/api/v1/printers", printer)?;
+        self.execute(&call).await?.json()
+    }
+
+    pub async fn filaments(&self) -> Result<Vec<Filament>, ClientError> {
+        self.execute(&Call::get("/api/v1/filaments")).await?.json()
+    }
+
+    pub async fn filament(&self, id: &str) -> Result<Filament, ClientError> {
+        let path = format!("/api/v1/filaments/{}", path_segment(id));
+        self.execute(&Call::get(path)).await?.json()
+    }
+
+    pub async fn create_filament(&self, spool: &NewFilamentBody) -> Result<Filament, ClientError> {
+        let call = Call::post("/api/v1/filaments", spool)?;
+        self.execute(&call).await?.json()
+    }
+
+    /// Every job, or only those in `status`.
+    pub async fn jobs(&self, status: Option<JobStatus>) -> Result<Vec<PrintJob>, ClientError> {
+        let path = match status {
+            Some(status) => format!("/api/v1/print_jobs?status={}", status.as_str()),
+            None => "/api/v1/print_jobs".to_owned(),
+        };
+        self.execute(&Call::get(path)).await?.json()
+    }
+
+    pub async fn job(&self, id: &str) -> Result<PrintJob, ClientError> {
+        let path = format!("/api/v1/print_jobs/{}", path_segment(id));
+        self.execute(&Call::get(path)).await?.json()
+    }
+
+    pub async fn create_job(&self, job: &NewPrintJobBody) -> Result<PrintJob, ClientError> {
+        let call = Call::post("/api/v1/print_jobs", job)?;
+        self.execute(&call).await?.json()
+    }
+
+    /// Moves a job (queued → running → done, or canceled); returns it as stored.
+    pub async fn set_job_status(
+        &self,
+        id: &str,
+        status: JobStatus,
+    ) -> Result<PrintJob, ClientError> {
+        let path = format!(
+            "/api/v1/print_jobs/{}/status?status={}",
+            path_segment(id),
+            status.as_str()
+        );
+        self.execute(&Call::post_empty(path)).await?.json()
+    }
+
+    // ---- The cluster ----
+
+    /// The cluster as some member sees it (the leader's view names every member's state).
+    pub async fn cluster(&self) -> Result<ClusterView, ClientError> {
+        let view: ClusterView = self.execute(&Call::get("/api/v1/cluster")).await?.json()?;
+        self.learn_members(&view);
+        Ok(view)
+    }
+
+    /// One node's own view, asked once (no retries, no redirects): for watching a
+    /// cluster node by node.
+    pub async fn cluster_at(&self, node: &str) -> Result<ClusterView, ClientError> {
+        let answer = self.once(node, &Call::get("/api/v1/cluster")).await?;
+        success(answer)?.json()
+    }
+
+    /// Learns every member's client URL from a member's view of the cluster.
+    pub async fn refresh_members(&self) -> Result<(), ClientError> {
+        self.cluster().await.map(|_| ())
+    }
+
+    /// Adds a node (as a learner, then a voter once it has caught up).
+    pub async fn add_node(&self, id: u64, raft_addr: &str) -> Result<ClusterView, ClientError> {
+        let request = AddNodeRequest {
+            id,
+            raft_addr: raft_addr.to_owned(),
+        };
+        let call = Call::post("/api/v1/cluster/nodes", &request)?;
+        self.execute(&call).await?.json()
+    }
+
+    pub async fn remove_node(&self, id: u64) -> Result<ClusterView, ClientError> {
+        let call = Call::delete(format!("/api/v1/cluster/nodes/{id}"));
+        self.execute(&call).await?.json()
+    }
+
+    // ---- Any request ----
+
+    /// Sends `call` until it gets a definite answer: a success ([`Answer`]) or an error
+    /// status ([`ClientError::Api`]); [`ClientError::GaveUp`] when the deadline passes
+    /// first. Writes start at the leader (when known), reads at the next member in turn.
+    pub async fn execute(&self, call: &Call) -> Result<Answer, ClientError> {
+        let start = self.lock_members().start(call.is_write());
+        self.execute_from(&start, call).await
+    }
+
+    /// Like [`Self::execute`], but the first attempt goes to `node`.
+    pub async fn execute_from(&self, node: &str, call: &Call) -> Result<Answer, ClientError> {
+        let started = Instant::now();
+        let deadline = started + self.policy.deadline;
+        let mut target = format!("{}{}", node.trim_end_matches('/'), call.path);
+        let mut attempts = 0u32;
+        let mut redirects = 0u32;
+        let mut failures_this_round = 0usize;
+        let mut backoff = self.policy.min_backoff;
+        let last = loop {
+            attempts += 1;
+            let (last, wait) = match self.send(&target, call).await {
+                Ok(answer)
+                    if answer.status == StatusCode::TEMPORARY_REDIRECT
+                        && redirects < self.policy.max_redirects =>
+                {
+                    if let Some(next) = self.follow(&answer) {
+                        redirects += 1;
+                        target = next;
+                        continue;
+                    }
+                    (format!("{}: 307 without a Location", answer.node), None)
+                }
+                Ok(answer) if answer.status == StatusCode::TEMPORARY_REDIRECT => (
+                    format!("{redirects} redirects in a row; last from {}", answer.node),
+                    None,
+                ),
+                Ok(answer) if answer.status == StatusCode::SERVICE_UNAVAILABLE => {
+                    let problem = answer.problem();
+                    let wait = answer.retry_after();
+                    (format!("{}: 503 {}", answer.node, problem.detail), wait)
+                }
+                Ok(answer) => {
+                    if call.is_write() && answer.status.is_success() {
+                        self.lock_members().set_leader(&answer.node);
+                    }
+                    return success(answer);
+                }
+                Err(e) => {
+                    self.lock_members().forget_leader(&target);
+                    (e.to_string(), None)
+                }
+            };
+            redirects = 0;
+            failures_this_round += 1;
+            let now = Instant::now();
+            if now >= deadline {
+                break last;
+            }
+            // The server's wish is honoured as given; without one, try the other members
+            // at once and pause only after a whole round failed.
+            let pause = match wait {
+                Some(wait) => wait,
+                None if failures_this_round < self.lock_members().len() => Duration::ZERO,
+                None => {
+                    failures_this_round = 0;
+                    let pause = jittered(backoff);
+                    backoff = (backoff * 2).min(self.policy.max_backoff);
+                    pause
+                }
+            };
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            let next = self.lock_members().next();
+            target = format!("{next}{}", call.path);
+            if Instant::now() >= deadline {
+                break last;
+            }
+        };
+        Err(ClientError::GaveUp {
+            attempts,
+            waited_ms: started.elapsed().as_millis(),
+            last,
+        })
+    }
+
+    /// One exchange with one node, whatever its status: no redirects followed, no
+    /// retries. For tests and tools that look at one node on purpose.
+    pub async fn once(&self, node: &str, call: &Call) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", node.trim_end_matches('/'), call.path);
+        self.send(&url, call).await
+    }
+
+    async fn send(&self, url: &str, call: &Call) -> Result<Answer, ClientError> {
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            url: url.to_owned(),
+            detail: error_chain(&e),
+        };
+        let mut request = self.http.request(call.method.clone(), url);
+        if let Some(body) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(key) = &call.idempotency_key {
+            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        let response = request.send().await.map_err(unreachable)?;
+        let node = origin(response.url().as_str());
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(unreachable)?.to_vec();
+        Ok(Answer {
+            node,
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Where a `307` points; notes the leader it names.
+    fn follow(&self, answer: &Answer) -> Option<String> {
+        let location = answer.headers.get(LOCATION)?.to_str().ok()?.to_owned();
+        let leader = answer
+            .headers
+            .get(LEADER_URL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| origin(&location), str::to_owned);
+        self.lock_members().set_leader(&leader);
+        Some(location)
+    }
+
+    fn learn_members(&self, view: &ClusterView) {
+        let mut members = self.lock_members();
+        for url in view.members.iter().filter_map(|m| m.http_url.as_deref()) {
+            members.add(url);
+        }
+        if let Some(leader) = &view.leader_url {
+            members.set_leader(leader);
+        }
+    }
+
+    fn lock_members(&self) -> std::sync::MutexGuard<'_, Members> {
+        // A panic while holding the lock cannot leave `Members` inconsistent (every
+        // method is a few plain assignments), so a poisoned lock is still usable.
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A success answer, or its error status as [`ClientError::Api`].
+fn success(answer: Answer) -> Result<Answer, ClientError> {
+    if answer.status.is_success() {
+        return Ok(answer);
+    }
+    Err(ClientError::Api {
+        url: answer.node.clone(),
+        status: answer.status.as_u16(),
+        problem: answer.problem(),
+    })
+}
+
+/// `scheme://host:port` of a URL (the node's client URL), or the URL itself if unparsable.
+fn origin(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.trim_end_matches('/').to_owned())
+}
+
+/// An id as one path segment: ids are URL-safe by the API's rules, but a caller's typo
+/// must not turn into another path.
+pub fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Between half and all of `pause`, so clients that failed together do not retry in
+/// lockstep.
+fn jittered(pause: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
+    pause.mul_f64(fraction)
+}
+
+/// A reqwest error with its causes ("error sending request" alone says nothing).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_one_path_segment_whatever_they_contain() {
+        assert_eq!(path_segment("p-1_a.b~c"), "p-1_a.b~c");
+        assert_eq!(path_segment("../x?y"), "..%2Fx%3Fy");
+    }
+
+    #[test]
+    fn the_origin_is_the_node_url() {
+        assert_eq!(
+            origin("http://127.0.0.1:8082/api/v1/printers?x=1"),
+            "http://127.0.0.1:8082"
+        );
+    }
+
+    #[test]
+    fn writes_carry_a_key_and_reads_none() {
+        let write = Call::post_empty("/api/v1/print_jobs/j/status?status=running");
+        assert!(write.idempotency_key().is_some_and(|k| !k.is_empty()));
+        assert_eq!(Call::get("/api/v1/printers").idempotency_key(), None);
+        let other = Call::post_empty("/x");
+        assert_ne!(write.idempotency_key(), other.idempotency_key());
+    }
+
+    #[test]
+    fn the_servers_finer_wait_wins_over_the_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, reqwest::header::HeaderValue::from_static("1"));
+        let answer = |body: &str| Answer {
+            node: "http://n".to_owned(),
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers: headers.clone(),
+            body: body.as_bytes().to_vec(),
+        };
+        let fine =
+            answer(r#"{"type":"t","title":"t","status":503,"detail":"d","retry_after_ms":150}"#);
+        assert_eq!(fine.retry_after(), Some(Duration::from_millis(150)));
+        assert_eq!(
+            answer("not json").retry_after(),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all() {
+        for _ in 0..100 {
+            let pause = jittered(Duration::from_millis(100));
+            assert!(pause >= Duration::from_millis(50) && pause <= Duration::from_millis(100));
+        }
+    }
+}

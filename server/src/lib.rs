@@ -9,13 +9,12 @@
 //! - [`store`]: redb-backed Raft log and state machine (durability lives here).
 //! - [`raft`]: openraft types, peer network client and peer-facing service.
 //! - [`http`]: the client-facing REST API, metrics and health endpoints.
-//! - [`admin`]: the `add-node` / `remove-node` commands (HTTP clients of the API).
+//! - [`ctl`]: `raft3d ctl` (and `add-node` / `remove-node`): the farm and the cluster
+//!   from a terminal, through `raft3d-client`.
 //! - [`local_cluster`]: `raft3d cluster`, N local nodes as child processes.
-//! - [`bench`](mod@bench): `raft3d bench`, the load generator.
 
-pub mod admin;
-pub mod bench;
 pub mod config;
+pub mod ctl;
 pub mod histogram;
 pub mod http;
 pub mod identity;

@@ -1,7 +1,9 @@
-//! `raft3d`: run a node, a local cluster, membership changes or the benchmark.
+//! `raft3d`: run a node, a local cluster or membership changes (the benchmark is the
+//! `raft3d-bench` binary of the `bench` crate).
 
 use clap::{Parser, Subcommand};
-use raft3d::{admin, bench, local_cluster, NodeConfig};
+use raft3d::ctl::{self, AddNodeArgs, CtlArgs};
+use raft3d::{local_cluster, NodeConfig};
 use std::process::ExitCode;
 
 // glibc malloc showed up as ~12% of a loaded leader's CPU (many small allocations per
@@ -31,15 +33,35 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one node.
-    Serve(NodeConfig),
+    Serve {
+        #[command(flatten)]
+        config: NodeConfig,
+        /// Shut down when process PID exits: for supervisors and test harnesses that
+        /// start nodes as children and must not leave them behind if they die.
+        #[arg(long, value_name = "PID")]
+        stop_with_parent: Option<u32>,
+    },
     /// Start a local cluster of N nodes as child processes (Ctrl-C stops them all).
     Cluster(local_cluster::LocalClusterArgs),
-    /// Add a node (started with `serve` and no --peers) to a running cluster.
-    AddNode(admin::AddNodeArgs),
-    /// Remove a node from a running cluster.
-    RemoveNode(admin::RemoveNodeArgs),
-    /// Benchmark: start a local cluster, drive concurrent creates and reads, print numbers.
-    Bench(bench::BenchArgs),
+    /// The farm and the cluster from a terminal: printers, spools, jobs, cluster status.
+    Ctl(CtlArgs),
+    /// Add a node (started with `serve` and no --peers) to a running cluster (same as
+    /// `ctl cluster add-node`).
+    AddNode {
+        #[command(flatten)]
+        node: AddNodeArgs,
+        /// Client URL of any member of the running cluster.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        cluster: String,
+    },
+    /// Remove a node from a running cluster (same as `ctl cluster remove-node`).
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+        /// Client URL of any member of the running cluster.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        cluster: String,
+    },
 }
 
 #[tokio::main]
@@ -52,20 +74,24 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result: Result<(), String> = match cli.command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve {
+            config,
+            stop_with_parent,
+        } => serve(config, stop_with_parent).await,
         Command::Cluster(args) => local_cluster::run(args).await.map_err(|e| e.to_string()),
-        Command::AddNode(args) => admin::add_node(args)
-            .await
-            .map(print_view)
-            .map_err(|e| e.to_string()),
-        Command::Bench(args) => bench::run(args)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Command::RemoveNode(args) => admin::remove_node(args)
-            .await
-            .map(print_view)
-            .map_err(|e| e.to_string()),
+        Command::Ctl(args) => return ExitCode::from(ctl::run(args).await as u8),
+        Command::AddNode { node, cluster } => match raft3d_client::Client::new([cluster]) {
+            Ok(client) => ctl::add_node(&client, &node).await,
+            Err(e) => Err(e),
+        }
+        .map(print_view)
+        .map_err(|e| e.to_string()),
+        Command::RemoveNode { id, cluster } => match raft3d_client::Client::new([cluster]) {
+            Ok(client) => client.remove_node(id).await,
+            Err(e) => Err(e),
+        }
+        .map(print_view)
+        .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,11 +102,29 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: NodeConfig) -> Result<(), String> {
+async fn serve(config: NodeConfig, parent: Option<u32>) -> Result<(), String> {
     let node = raft3d::start(config).await.map_err(|e| e.to_string())?;
-    node.run_until(raft3d::node::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let stop = async {
+        match parent {
+            Some(pid) => tokio::select! {
+                () = raft3d::node::shutdown_signal() => {}
+                () = parent_exits(pid) => {
+                    tracing::info!(parent = pid, "the process that started this node is gone; shutting down");
+                }
+            },
+            None => raft3d::node::shutdown_signal().await,
+        }
+    };
+    node.run_until(stop).await.map_err(|e| e.to_string())
+}
+
+/// Completes once this process's parent is no longer `pid` (it exited and this process
+/// was handed to init or a subreaper). Polled: there is no portable notification without
+/// `unsafe` (prctl), and a quarter second is soon enough to clean up after a dead test.
+async fn parent_exits(pid: u32) {
+    while std::os::unix::process::parent_id() == pid {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 fn print_view(view: app::api::ClusterView) {

@@ -258,6 +258,7 @@ fn the_problem_body_uses_rfc9457_names() {
         field: Some("color".into()),
         leader_id: None,
         leader_url: None,
+        retry_after_ms: None,
     };
     let json = serde_json::to_value(&problem).expect("serialise");
     assert_eq!(json["type"], "https://raft3d.dev/problems/validation");

@@ -6,6 +6,10 @@ use app::Rejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// How soon a client should retry after a `503` (no leader yet, or a commit not confirmed
+/// in time): about one heartbeat, after which a new leader has made itself known.
+const RETRY_AFTER_MS: u64 = 100;
+
 /// Everything a client request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -118,6 +122,7 @@ impl IntoResponse for ApiError {
             field: self.field(),
             leader_id,
             leader_url: leader_url.clone(),
+            retry_after_ms: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_MS),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();

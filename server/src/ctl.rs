@@ -1,0 +1,565 @@
+//! `raft3d ctl`: the farm and the cluster from a terminal or a script, through
+//! [`raft3d_client`] (so it follows the leader and retries like any careful client).
+//!
+//! Output is a plain table for people, or the API's JSON with `--json` for scripts. The
+//! exit status tells a script what happened ([`ExitStatus`]), so that `set -e` and
+//! `case $?` work without parsing messages.
+//!
+//! Must not touch node internals: it is an HTTP client and nothing else.
+
+use app::api::ClusterView;
+use app::{Filament, JobStatus, PrintJob, Printer};
+use clap::{Args, Subcommand};
+use raft3d_client::{
+    Client, ClientError, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
+};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Flags of every `raft3d ctl` command.
+#[derive(Debug, Clone, Args)]
+pub struct CtlArgs {
+    /// Client URL(s) of members of the cluster, comma-separated; one that answers is enough.
+    #[arg(
+        long,
+        env = "RAFT3D_CLUSTER",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083",
+        global = true
+    )]
+    pub cluster: Vec<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Give up (exit 4) if the cluster has not answered within this many seconds.
+    #[arg(long, default_value_t = 30, global = true)]
+    pub timeout_secs: u64,
+    /// The Idempotency-Key of a write: to retry a write whose outcome was unknown (exit
+    /// 4), run the same command with the key it printed. Default: a fresh one.
+    #[arg(long, global = true)]
+    pub idempotency_key: Option<String>,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CtlCommand {
+    /// Printers: list, show, create.
+    #[command(subcommand)]
+    Printers(PrinterCommand),
+    /// Filament spools: list, show, create.
+    #[command(subcommand, alias = "filaments")]
+    Spools(SpoolCommand),
+    /// Print jobs: list, show, create, start, finish, cancel.
+    #[command(subcommand)]
+    Jobs(JobCommand),
+    /// The cluster: status, add and remove nodes.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PrinterCommand {
+    List,
+    Show {
+        id: String,
+    },
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        model: String,
+        /// Default: the cluster picks one.
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SpoolCommand {
+    List,
+    Show {
+        id: String,
+    },
+    Create {
+        /// PLA, PETG, ABS or TPU.
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        color: String,
+        /// Weight of a full spool, in grams.
+        #[arg(long)]
+        total: u64,
+        /// Grams left; default: all of it.
+        #[arg(long)]
+        remaining: Option<u64>,
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum JobCommand {
+    List {
+        /// Only jobs in this status (queued, running, done, canceled).
+        #[arg(long)]
+        status: Option<JobStatus>,
+    },
+    Show {
+        id: String,
+    },
+    Create {
+        #[arg(long)]
+        printer: String,
+        #[arg(long)]
+        spool: String,
+        /// The G-code file to print.
+        #[arg(long)]
+        file: String,
+        /// Filament the print uses, in grams (reserved from the spool while queued).
+        #[arg(long)]
+        grams: u64,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Queued → Running.
+    Start {
+        id: String,
+    },
+    /// Running → Done (the spool's weight goes down).
+    Finish {
+        id: String,
+    },
+    /// Queued or Running → Canceled (the reservation is released).
+    Cancel {
+        id: String,
+    },
+    /// Any legal move, by status name.
+    Move {
+        id: String,
+        status: JobStatus,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterCommand {
+    /// Every member, its role and progress, as the leader sees them.
+    Status,
+    /// Add a node (started with `raft3d serve` and no --peers).
+    AddNode(AddNodeArgs),
+    /// Remove a node.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+/// Flags of adding a node (also `raft3d add-node`).
+#[derive(Debug, Clone, Args)]
+pub struct AddNodeArgs {
+    /// Id of the new node.
+    #[arg(long)]
+    pub id: u64,
+    /// Raft address of the new node, as its peers should dial it.
+    #[arg(long)]
+    pub raft_addr: String,
+}
+
+/// What `raft3d ctl` exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Done.
+    Success = 0,
+    /// The cluster refused (validation, conflict, illegal move): nothing changed.
+    Refused = 1,
+    /// (clap) The command line is wrong.
+    Usage = 2,
+    /// No such printer, spool or job.
+    NotFound = 3,
+    /// No definite answer: a write may or may not have been applied; run the command
+    /// again with the printed `--idempotency-key`.
+    Unknown = 4,
+}
+
+impl ExitStatus {
+    fn of(error: &ClientError) -> Self {
+        match error.status() {
+            Some(404) => Self::NotFound,
+            Some(_) => Self::Refused,
+            None if matches!(error, ClientError::Invalid(_)) => Self::Usage,
+            None => Self::Unknown,
+        }
+    }
+}
+
+/// Runs one `raft3d ctl` command; prints its result on stdout and problems on stderr.
+pub async fn run(args: CtlArgs) -> ExitStatus {
+    match execute(&args).await {
+        Ok(text) => {
+            println!("{text}");
+            ExitStatus::Success
+        }
+        Err((error, key)) => {
+            eprintln!("raft3d ctl: {error}");
+            let status = ExitStatus::of(&error);
+            if let (ExitStatus::Unknown, Some(key)) = (status, key) {
+                eprintln!(
+                    "the write may or may not have been applied; to find out, run the same command with --idempotency-key {key}"
+                );
+            }
+            status
+        }
+    }
+}
+
+type Failure = (ClientError, Option<String>);
+
+async fn execute(args: &CtlArgs) -> Result<String, Failure> {
+    let policy = RetryPolicy {
+        deadline: Duration::from_secs(args.timeout_secs),
+        ..RetryPolicy::default()
+    };
+    let client = Client::with_policy(&args.cluster, policy).map_err(|e| (e, None))?;
+    let ctl = Ctl {
+        client,
+        json: args.json,
+        key: args.idempotency_key.clone(),
+    };
+    match &args.command {
+        CtlCommand::Printers(command) => ctl.printers(command).await,
+        CtlCommand::Spools(command) => ctl.spools(command).await,
+        CtlCommand::Jobs(command) => ctl.jobs(command).await,
+        CtlCommand::Cluster(command) => ctl.cluster(command).await,
+    }
+}
+
+struct Ctl {
+    client: Client,
+    json: bool,
+    key: Option<String>,
+}
+
+impl Ctl {
+    async fn printers(&self, command: &PrinterCommand) -> Result<String, Failure> {
+        match command {
+            PrinterCommand::List => {
+                let printers = self.client.printers().await.map_err(read_failure)?;
+                self.show(&printers, printer_table)
+            }
+            PrinterCommand::Show { id } => {
+                let printer = self.client.printer(id).await.map_err(read_failure)?;
+                self.show(&[printer], printer_table)
+            }
+            PrinterCommand::Create { company, model, id } => {
+                let body = NewPrinterBody {
+                    id: id.clone(),
+                    company: company.clone(),
+                    model: model.clone(),
+                };
+                let printer: Printer = self.create("/api/v1/printers", &body).await?;
+                self.show(&[printer], printer_table)
+            }
+        }
+    }
+
+    async fn spools(&self, command: &SpoolCommand) -> Result<String, Failure> {
+        match command {
+            SpoolCommand::List => {
+                let spools = self.client.filaments().await.map_err(read_failure)?;
+                self.show(&spools, spool_table)
+            }
+            SpoolCommand::Show { id } => {
+                let spool = self.client.filament(id).await.map_err(read_failure)?;
+                self.show(&[spool], spool_table)
+            }
+            SpoolCommand::Create {
+                kind,
+                color,
+                total,
+                remaining,
+                id,
+            } => {
+                let body = NewFilamentBody {
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    color: color.clone(),
+                    total_weight_in_grams: *total,
+                    remaining_weight_in_grams: *remaining,
+                };
+                let spool: Filament = self.create("/api/v1/filaments", &body).await?;
+                self.show(&[spool], spool_table)
+            }
+        }
+    }
+
+    async fn jobs(&self, command: &JobCommand) -> Result<String, Failure> {
+        let (id, status) = match command {
+            JobCommand::List { status } => {
+                let jobs = self.client.jobs(*status).await.map_err(read_failure)?;
+                return self.show(&jobs, job_table);
+            }
+            JobCommand::Show { id } => {
+                let job = self.client.job(id).await.map_err(read_failure)?;
+                return self.show(&[job], job_table);
+            }
+            JobCommand::Create {
+                printer,
+                spool,
+                file,
+                grams,
+                id,
+            } => {
+                let body = NewPrintJobBody {
+                    id: id.clone(),
+                    printer_id: printer.clone(),
+                    filament_id: spool.clone(),
+                    filepath: file.clone(),
+                    print_weight_in_grams: *grams,
+                };
+                let job: PrintJob = self.create("/api/v1/print_jobs", &body).await?;
+                return self.show(&[job], job_table);
+            }
+            JobCommand::Start { id } => (id, JobStatus::Running),
+            JobCommand::Finish { id } => (id, JobStatus::Done),
+            JobCommand::Cancel { id } => (id, JobStatus::Canceled),
+            JobCommand::Move { id, status } => (id, *status),
+        };
+        let path = format!(
+            "/api/v1/print_jobs/{}/status?status={}",
+            raft3d_client::path_segment(id),
+            status.as_str()
+        );
+        let call = self.keyed(raft3d_client::Call::post_empty(path));
+        let job: PrintJob = self.write(&call).await?;
+        self.show(&[job], job_table)
+    }
+
+    async fn cluster(&self, command: &ClusterCommand) -> Result<String, Failure> {
+        let view = match command {
+            ClusterCommand::Status => self.client.cluster().await.map_err(read_failure)?,
+            ClusterCommand::AddNode(args) => {
+                add_node(&self.client, args).await.map_err(read_failure)?
+            }
+            ClusterCommand::RemoveNode { id } => {
+                self.client.remove_node(*id).await.map_err(read_failure)?
+            }
+        };
+        if self.json {
+            return Ok(to_json(&view));
+        }
+        Ok(cluster_table(&view))
+    }
+
+    /// Creates with this command's idempotency key.
+    async fn create<B: Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Failure> {
+        let call = raft3d_client::Call::post(path, body).map_err(|e| (e, None))?;
+        self.write(&self.keyed(call)).await
+    }
+
+    fn keyed(&self, call: raft3d_client::Call) -> raft3d_client::Call {
+        match &self.key {
+            Some(key) => call.with_idempotency_key(Some(key.clone())),
+            None => call,
+        }
+    }
+
+    async fn write<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &raft3d_client::Call,
+    ) -> Result<T, Failure> {
+        let key = call.idempotency_key().map(str::to_owned);
+        let answer = self
+            .client
+            .execute(call)
+            .await
+            .map_err(|e| (e, key.clone()))?;
+        answer.json().map_err(|e| (e, key))
+    }
+
+    fn show<T: Serialize>(
+        &self,
+        items: &[T],
+        table: fn(&[T]) -> String,
+    ) -> Result<String, Failure> {
+        if self.json {
+            return Ok(to_json(items));
+        }
+        Ok(table(items))
+    }
+}
+
+/// `raft3d add-node` and `raft3d ctl cluster add-node`.
+pub async fn add_node(client: &Client, args: &AddNodeArgs) -> Result<ClusterView, ClientError> {
+    client.add_node(args.id, &args.raft_addr).await
+}
+
+fn read_failure(error: ClientError) -> Failure {
+    (error, None)
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serialising the API's own types to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn printer_table(printers: &[Printer]) -> String {
+    table(
+        &["ID", "COMPANY", "MODEL"],
+        printers.iter().map(|p| {
+            vec![
+                p.id.to_string(),
+                p.company.as_str().to_owned(),
+                p.model.as_str().to_owned(),
+            ]
+        }),
+    )
+}
+
+fn spool_table(spools: &[Filament]) -> String {
+    table(
+        &["ID", "TYPE", "COLOR", "REMAINING_G", "TOTAL_G"],
+        spools.iter().map(|s| {
+            vec![
+                s.id.to_string(),
+                s.kind.to_string(),
+                s.color.as_str().to_owned(),
+                s.remaining_weight_in_grams.to_string(),
+                s.total_weight_in_grams.to_string(),
+            ]
+        }),
+    )
+}
+
+fn job_table(jobs: &[PrintJob]) -> String {
+    table(
+        &["ID", "STATUS", "PRINTER", "SPOOL", "GRAMS", "FILE"],
+        jobs.iter().map(|j| {
+            vec![
+                j.id.to_string(),
+                j.status.to_string(),
+                j.printer_id.to_string(),
+                j.filament_id.to_string(),
+                j.print_weight_in_grams.to_string(),
+                j.filepath.as_str().to_owned(),
+            ]
+        }),
+    )
+}
+
+fn cluster_table(view: &ClusterView) -> String {
+    let leader = match (view.leader_id, &view.leader_url) {
+        (Some(id), Some(url)) => format!("node {id} ({url})"),
+        (Some(id), None) => format!("node {id}"),
+        (None, _) => "none (election in progress?)".to_owned(),
+    };
+    let optional = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let members = table(
+        &[
+            "ID",
+            "VOTER",
+            "REACHABLE",
+            "MATCHED",
+            "CLIENT_URL",
+            "RAFT_ADDR",
+        ],
+        view.members.iter().map(|m| {
+            vec![
+                m.id.to_string(),
+                if m.rejoining {
+                    "rejoining".to_owned()
+                } else {
+                    m.voter.to_string()
+                },
+                m.reachable
+                    .map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                optional(m.matched_index),
+                m.http_url.clone().unwrap_or_else(|| "-".to_owned()),
+                m.raft_addr.clone(),
+            ]
+        }),
+    );
+    format!(
+        "answered by: node {} ({}), term {}, applied {}\nleader: {leader}\n\n{members}",
+        view.node_id,
+        view.role,
+        view.term,
+        optional(view.applied_index),
+    )
+}
+
+/// Left-aligned columns, two spaces apart, a header line first.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| (*h).to_owned()).collect())
+        .chain(rows)
+        .collect();
+    let mut widths = vec![0; header.len()];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_under_their_headers() {
+        let text = table(
+            &["ID", "MODEL"],
+            [
+                vec!["p-10".to_owned(), "MK4".to_owned()],
+                vec!["p".to_owned(), "X1".to_owned()],
+            ]
+            .into_iter(),
+        );
+        assert_eq!(text, "ID    MODEL\np-10  MK4\np     X1");
+    }
+
+    #[test]
+    fn exit_statuses_tell_refused_from_missing_from_unknown() {
+        let api = |status| ClientError::Api {
+            url: String::new(),
+            status,
+            problem: app::api::Problem {
+                kind: String::new(),
+                title: String::new(),
+                status,
+                detail: String::new(),
+                field: None,
+                leader_id: None,
+                leader_url: None,
+                retry_after_ms: None,
+            },
+        };
+        assert_eq!(ExitStatus::of(&api(404)), ExitStatus::NotFound);
+        assert_eq!(ExitStatus::of(&api(422)), ExitStatus::Refused);
+        assert_eq!(ExitStatus::of(&api(409)), ExitStatus::Refused);
+        let gave_up = ClientError::GaveUp {
+            attempts: 3,
+            waited_ms: 10,
+            last: String::new(),
+        };
+        assert_eq!(ExitStatus::of(&gave_up), ExitStatus::Unknown);
+        assert_eq!(
+            ExitStatus::of(&ClientError::Invalid(String::new())),
+            ExitStatus::Usage
+        );
+    }
+}

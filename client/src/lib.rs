@@ -34,11 +34,11 @@ mod members;
 pub use app::api::{AddNodeRequest, ClusterView, MemberView, Problem, Role};
 pub use app::{Filament, JobStatus, PrintJob, Printer};
 pub use error::ClientError;
+pub use reqwest::{Method, StatusCode};
 
 use app::api::{IDEMPOTENCY_KEY_HEADER, LEADER_URL_HEADER};
 use members::Members;
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -86,6 +86,21 @@ pub struct Call {
 }
 
 impl Call {
+    /// Any method; every method but `GET` gets a fresh idempotency key.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        if method == Method::GET {
+            return Self::get(path);
+        }
+        Self::write(method, path.into(), None)
+    }
+
+    /// Sets a JSON body.
+    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Result<Self, ClientError> {
+        self.body =
+            Some(serde_json::to_vec(body).map_err(|e| ClientError::Invalid(e.to_string()))?);
+        Ok(self)
+    }
+
     pub fn get(path: impl Into<String>) -> Self {
         Self {
             method: Method::GET,
@@ -100,8 +115,7 @@ impl Call {
         path: impl Into<String>,
         body: &B,
     ) -> Result<Self, ClientError> {
-        let body = serde_json::to_vec(body).map_err(|e| ClientError::Invalid(e.to_string()))?;
-        Ok(Self::write(Method::POST, path.into(), Some(body)))
+        Self::new(Method::POST, path).json(body)
     }
 
     /// A write without a body (a job's status change), with a fresh idempotency key.

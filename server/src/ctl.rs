@@ -14,6 +14,7 @@ use raft3d_client::{
     Client, ClientError, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
 };
 use serde::Serialize;
+use raft3d_testkit::leader;
 use std::time::Duration;
 
 /// Flags of every `raft3d ctl` command.
@@ -145,6 +146,13 @@ pub enum JobCommand {
 pub enum ClusterCommand {
     /// Every member, its role and progress, as the leader sees them.
     Status,
+    /// The elected leader (a node that says it leads, followed by a majority of its
+    /// voters in its term, that knows every member's URL), waiting for one if needed.
+    Leader {
+        /// How long to wait for an election, in seconds.
+        #[arg(long, default_value_t = 0)]
+        wait_secs: u64,
+    },
     /// Add a node (started with `raft3d serve` and no --peers).
     AddNode(AddNodeArgs),
     /// Remove a node.
@@ -248,7 +256,7 @@ impl Ctl {
             }
             PrinterCommand::Show { id } => {
                 let printer = self.client.printer(id).await.map_err(read_failure)?;
-                self.show(&[printer], printer_table)
+                self.show_one(printer, printer_table)
             }
             PrinterCommand::Create { company, model, id } => {
                 let body = NewPrinterBody {
@@ -257,7 +265,7 @@ impl Ctl {
                     model: model.clone(),
                 };
                 let printer: Printer = self.create("/api/v1/printers", &body).await?;
-                self.show(&[printer], printer_table)
+                self.show_one(printer, printer_table)
             }
         }
     }
@@ -270,7 +278,7 @@ impl Ctl {
             }
             SpoolCommand::Show { id } => {
                 let spool = self.client.filament(id).await.map_err(read_failure)?;
-                self.show(&[spool], spool_table)
+                self.show_one(spool, spool_table)
             }
             SpoolCommand::Create {
                 kind,
@@ -287,7 +295,7 @@ impl Ctl {
                     remaining_weight_in_grams: *remaining,
                 };
                 let spool: Filament = self.create("/api/v1/filaments", &body).await?;
-                self.show(&[spool], spool_table)
+                self.show_one(spool, spool_table)
             }
         }
     }
@@ -300,7 +308,7 @@ impl Ctl {
             }
             JobCommand::Show { id } => {
                 let job = self.client.job(id).await.map_err(read_failure)?;
-                return self.show(&[job], job_table);
+                return self.show_one(job, job_table);
             }
             JobCommand::Create {
                 printer,
@@ -317,7 +325,7 @@ impl Ctl {
                     print_weight_in_grams: *grams,
                 };
                 let job: PrintJob = self.create("/api/v1/print_jobs", &body).await?;
-                return self.show(&[job], job_table);
+                return self.show_one(job, job_table);
             }
             JobCommand::Start { id } => (id, JobStatus::Running),
             JobCommand::Finish { id } => (id, JobStatus::Done),
@@ -331,11 +339,14 @@ impl Ctl {
         );
         let call = self.keyed(raft3d_client::Call::post_empty(path));
         let job: PrintJob = self.write(&call).await?;
-        self.show(&[job], job_table)
+        self.show_one(job, job_table)
     }
 
     async fn cluster(&self, command: &ClusterCommand) -> Result<String, Failure> {
         let view = match command {
+            ClusterCommand::Leader { wait_secs } => {
+                return self.leader(Duration::from_secs(*wait_secs)).await
+            }
             ClusterCommand::Status => self.client.cluster().await.map_err(read_failure)?,
             ClusterCommand::AddNode(args) => {
                 add_node(&self.client, args).await.map_err(read_failure)?
@@ -348,6 +359,35 @@ impl Ctl {
             return Ok(to_json(&view));
         }
         Ok(cluster_table(&view))
+    }
+
+    /// Polls every member's own view (the rule of `raft3d_testkit::leader`) until a
+    /// leader is elected or `within` has passed.
+    async fn leader(&self, within: Duration) -> Result<String, Failure> {
+        // Every member's URL, if one answers; else the ones given.
+        let _ = self.client.refresh_members().await;
+        let urls = self.client.members();
+        let poll_policy = RetryPolicy {
+            request_timeout: Duration::from_secs(1),
+            ..self.client.policy()
+        };
+        let poller = Client::with_policy(&urls, poll_policy).map_err(read_failure)?;
+        let found = raft3d_testkit::eventually("a leader elected", within, || async {
+            let views = leader::views(&poller, &urls).await;
+            leader::elected(&views).ok_or_else(|| leader::describe(&views))
+        })
+        .await;
+        let leader = found.map_err(|e| {
+            read_failure(ClientError::GaveUp {
+                attempts: 0,
+                waited_ms: within.as_millis(),
+                last: e.to_string(),
+            })
+        })?;
+        if self.json {
+            return Ok(to_json(&leader));
+        }
+        Ok(format!("node {} ({}), term {}", leader.id, leader.url, leader.term))
     }
 
     /// Creates with this command's idempotency key.
@@ -378,6 +418,18 @@ impl Ctl {
             .await
             .map_err(|e| (e, key.clone()))?;
         answer.json().map_err(|e| (e, key))
+    }
+
+    /// One item: the object itself as JSON, a one-row table otherwise.
+    fn show_one<T: Serialize>(
+        &self,
+        item: T,
+        table: fn(&[T]) -> String,
+    ) -> Result<String, Failure> {
+        if self.json {
+            return Ok(to_json(&item));
+        }
+        Ok(table(&[item]))
     }
 
     fn show<T: Serialize>(

@@ -535,19 +535,13 @@ impl ProcessCluster {
 
     /// The views of every running, unpaused node that answers, asked in parallel.
     pub async fn views(&self) -> Vec<(String, ClusterView)> {
-        let mut polls = tokio::task::JoinSet::new();
-        for node in self.nodes.iter().filter(|n| n.is_running() && !n.paused) {
-            let (poller, url) = (self.poller.clone(), node.url());
-            polls.spawn(async move { poller.cluster_at(&url).await.ok().map(|v| (url, v)) });
-        }
-        let mut views = Vec::new();
-        while let Some(joined) = polls.join_next().await {
-            if let Ok(Some(view)) = joined {
-                views.push(view);
-            }
-        }
-        views.sort_by_key(|(_, v)| v.node_id);
-        views
+        let urls: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_running() && !n.paused)
+            .map(NodeProcess::url)
+            .collect();
+        leader::views(&self.poller, &urls).await
     }
 
     /// The elected leader now ([`crate::leader`] has the definition), if any.

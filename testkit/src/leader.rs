@@ -10,9 +10,10 @@
 //!   L can name every member: the cluster is usable, not just elected).
 
 use app::api::{ClusterView, Role};
+use raft3d_client::Client;
 
 /// The elected leader.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Leader {
     pub id: u64,
     /// Its client URL, as it was polled.
@@ -48,6 +49,24 @@ pub fn elected(views: &[(String, ClusterView)]) -> Option<Leader> {
             term: view.term,
         })
     })
+}
+
+/// The views of the nodes at `urls` that answer `poller` (one try each, in parallel),
+/// in node id order.
+pub async fn views(poller: &Client, urls: &[String]) -> Vec<(String, ClusterView)> {
+    let mut polls = tokio::task::JoinSet::new();
+    for url in urls {
+        let (poller, url) = (poller.clone(), url.clone());
+        polls.spawn(async move { poller.cluster_at(&url).await.ok().map(|v| (url, v)) });
+    }
+    let mut views = Vec::new();
+    while let Some(joined) = polls.join_next().await {
+        if let Ok(Some(view)) = joined {
+            views.push(view);
+        }
+    }
+    views.sort_by_key(|(_, v)| v.node_id);
+    views
 }
 
 /// Why [`elected`] found no leader, for error messages.

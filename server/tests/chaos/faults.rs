@@ -288,7 +288,7 @@ impl Schedule<'_> {
 }
 
 async fn kill(nodes: &Mutex<Nodes>, id: u64) -> Injected {
-    nodes.lock().await.kill(id);
+    nodes.lock().await.kill(id).await;
     injected(format!("SIGKILL node {id}"), &[id])
 }
 
@@ -296,7 +296,7 @@ async fn kill(nodes: &Mutex<Nodes>, id: u64) -> Injected {
 pub async fn restart_at_once(nodes: &Mutex<Nodes>, ids: &[u64]) {
     let mut nodes = nodes.lock().await;
     for id in ids {
-        nodes.kill(*id);
+        nodes.kill(*id).await;
     }
     for id in ids {
         nodes.restart(*id);
@@ -310,7 +310,7 @@ async fn pause(nodes: &Mutex<Nodes>, id: u64, hold: Duration) -> Injected {
 
 async fn wipe(nodes: &Mutex<Nodes>, id: u64) -> Injected {
     let mut nodes = nodes.lock().await;
-    nodes.wipe(id);
+    nodes.wipe(id).await;
     nodes.restart(id);
     injected(format!("wipe node {id}'s data dir and restart it"), &[id])
 }
@@ -395,7 +395,7 @@ async fn kill_near_snapshot(nodes: &Mutex<Nodes>, leader: u64) -> Injected {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    nodes.lock().await.kill(leader);
+    nodes.lock().await.kill(leader).await;
     injected(
         format!("SIGKILL node {leader}, {since} entries after its last snapshot"),
         &[leader],

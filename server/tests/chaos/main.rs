@@ -38,6 +38,7 @@ mod workload;
 use check::NodeEnd;
 use faults::FaultRecord;
 use nodes::Nodes;
+use raft3d_client::{Call, Client, RetryPolicy};
 use rng::Rng;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -194,17 +195,15 @@ async fn run(options: &Options) -> Report {
     let ends = wait_converged(&nodes, Duration::from_secs(60)).await;
     let mut nodes = nodes.lock().await;
     nodes.reap_exited();
+    let reader = Client::new([nodes.url(leader)]).expect("client");
     let get = |path: &str| {
-        let url = format!("{}{path}", nodes.url(leader));
-        let client = nodes.client.clone();
+        let (reader, call) = (reader.clone(), Call::get(path));
         async move {
-            client
-                .get(url)
-                .send()
+            reader
+                .execute(&call)
                 .await
                 .ok()?
                 .json::<serde_json::Value>()
-                .await
                 .ok()
         }
     };
@@ -264,14 +263,15 @@ async fn run(options: &Options) -> Report {
 }
 
 async fn wait_for_leader(nodes: &tokio::sync::Mutex<Nodes>, limit: Duration) -> u64 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(leader) = nodes.lock().await.leader().await {
-            return leader;
-        }
-        assert!(Instant::now() < deadline, "no leader within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let leader = raft3d_testkit::eventually("a leader elected", limit, || async {
+        nodes
+            .lock()
+            .await
+            .leader()
+            .await
+            .ok_or_else(|| "no leader yet".to_owned())
+    });
+    leader.await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until every node answers with the same applied index; returns each node's
@@ -305,17 +305,19 @@ async fn probe(
     served: Arc<Mutex<Vec<u64>>>,
     stop_at: Instant,
 ) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(800))
-        .build()
-        .expect("client");
+    let policy = RetryPolicy {
+        request_timeout: Duration::from_millis(800),
+        ..RetryPolicy::default()
+    };
+    let client = Client::with_policy(urls.clone(), policy).expect("client");
+    let probe = Call::get("/api/v1/print_jobs/probe");
     let mut turn = 0usize;
     while Instant::now() < stop_at {
         turn += 1;
-        let url = format!("{}/api/v1/print_jobs/probe", urls[turn % urls.len()]);
-        if let Ok(response) = client.get(url).send().await {
+        // One try at one node: the probe measures availability, it must not retry.
+        if let Ok(answer) = client.once(&urls[turn % urls.len()], &probe).await {
             // 404 = the node confirmed with a quorum that there is no such job.
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
+            if answer.status == raft3d_client::StatusCode::NOT_FOUND {
                 served
                     .lock()
                     .expect("served")

@@ -1,33 +1,16 @@
-//! The cluster under test: real `raft3d serve` processes whose Raft traffic goes through
-//! the proxies, killed with SIGKILL, paused with SIGSTOP, wiped and restarted. A process
-//! that ends without the suite killing it is recorded as an [`Exit`]: a node must never
-//! die on its own, whatever the faults.
-
-#[path = "../common/ports.rs"]
-mod ports;
-#[path = "../common/timings.rs"]
-mod timings;
+//! The cluster under test: a [`ProcessCluster`] (real `raft3d serve` processes, from
+//! `raft3d-testkit`) whose Raft traffic goes through the proxies, plus the suite's
+//! bookkeeping. A process that ends without the suite killing it is recorded as an
+//! [`Exit`]: a node must never die on its own, whatever the faults.
 
 use crate::proxy::{self, Links};
+use raft3d_testkit::{ProcessCluster, Spec, TEST_RAFT_TIMINGS};
 use serde_json::Value;
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
-use tempfile::TempDir;
+use std::process::ExitStatus;
 
 /// Every node snapshots (and purges its log down to a tenth of this) after this many
 /// entries: small, so snapshots and snapshot transfers happen many times a run.
 pub const SNAPSHOT_THRESHOLD: u64 = 300;
-
-pub struct Node {
-    pub id: u64,
-    pub http_port: u16,
-    raft_port: u16,
-    dir: TempDir,
-    child: Option<Child>,
-    pub paused: bool,
-}
 
 /// A node process that ended on its own (a crash, a panic, a fatal error).
 #[derive(Debug)]
@@ -39,242 +22,124 @@ pub struct Exit {
 }
 
 pub struct Nodes {
-    pub nodes: Vec<Node>,
-    peers: String,
+    processes: ProcessCluster,
     pub links: Links,
-    pub client: reqwest::Client,
     /// Every exit noticed so far, oldest first.
     pub exits: Vec<Exit>,
 }
 
 impl Nodes {
-    /// Starts the proxies and `n` nodes.
+    /// Starts a proxy in front of every node's Raft port, then `n` nodes that dial each
+    /// other through the proxies.
     pub async fn start(n: u64) -> Self {
+        let spec = Spec::new(env!("CARGO_BIN_EXE_raft3d"), n)
+            .args(TEST_RAFT_TIMINGS)
+            .args(["--snapshot-threshold", &SNAPSHOT_THRESHOLD.to_string()])
+            .args(["--write-timeout-ms", "3000", "--log", "warn"]);
+        let mut processes = ProcessCluster::plan(spec).expect("cluster planned");
         let links = Links::default();
-        let mut nodes = Vec::new();
-        let mut peers = Vec::new();
-        for id in 1..=n {
-            let (http_port, raft_port, proxy_port) =
-                (ports::free_port(), ports::free_port(), ports::free_port());
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", proxy_port))
+        for id in processes.ids() {
+            let raft_port = processes.node(id).expect("planned").raft_port;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
                 .await
                 .expect("proxy port");
+            let proxy_addr = listener.local_addr().expect("proxy address");
             let target = ([127, 0, 0, 1], raft_port).into();
             tokio::spawn(proxy::run(listener, id, target, links.clone()));
-            peers.push(format!("{id}=127.0.0.1:{proxy_port}"));
-            nodes.push(Node {
-                id,
-                http_port,
-                raft_port,
-                dir: TempDir::new().expect("temp dir"),
-                child: None,
-                paused: false,
-            });
+            processes
+                .set_peer_addr(id, proxy_addr.to_string())
+                .expect("planned");
+            let source_ip = proxy::source_ip(id).to_string();
+            processes
+                .set_node_args(id, vec!["--peer-source-ip".to_owned(), source_ip])
+                .expect("planned");
         }
-        let mut cluster = Self {
-            nodes,
-            peers: peers.join(","),
+        processes.start_all().expect("nodes start");
+        Self {
+            processes,
             links,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(4))
-                .build()
-                .expect("client"),
             exits: Vec::new(),
-        };
-        for id in 1..=n {
-            cluster.spawn(id);
         }
-        cluster
     }
 
     pub fn ids(&self) -> Vec<u64> {
-        self.nodes.iter().map(|n| n.id).collect()
+        self.processes.ids()
     }
 
     pub fn url(&self, id: u64) -> String {
-        format!("http://127.0.0.1:{}", self.node(id).http_port)
-    }
-
-    fn node(&self, id: u64) -> &Node {
-        &self.nodes[(id - 1) as usize]
-    }
-
-    fn node_mut(&mut self, id: u64) -> &mut Node {
-        &mut self.nodes[(id - 1) as usize]
-    }
-
-    fn data_dir(&self, id: u64) -> PathBuf {
-        self.node(id).dir.path().join("data")
-    }
-
-    pub fn log_path(&self, id: u64) -> PathBuf {
-        self.node(id).dir.path().join("node.log")
+        self.processes.url(id)
     }
 
     pub fn is_up(&self, id: u64) -> bool {
-        self.node(id).child.is_some()
+        self.processes.node(id).is_ok_and(|n| n.is_running())
     }
 
-    fn spawn(&mut self, id: u64) {
-        let (data_dir, log_path, peers) =
-            (self.data_dir(id), self.log_path(id), self.peers.clone());
-        let node = self.node_mut(id);
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(log_path)
-            .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_raft3d"))
-            .arg("serve")
-            .args(["--id", &id.to_string()])
-            .args(["--http-addr", &format!("127.0.0.1:{}", node.http_port)])
-            .args(["--raft-addr", &format!("127.0.0.1:{}", node.raft_port)])
-            .args(["--peer-source-ip", &proxy::source_ip(id).to_string()])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--peers", &peers])
-            .args(timings::RAFT_TIMINGS)
-            .args(["--snapshot-threshold", &SNAPSHOT_THRESHOLD.to_string()])
-            .args(["--write-timeout-ms", "3000", "--log", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("raft3d starts");
-        node.child = Some(child);
-        node.paused = false;
-    }
-
-    pub fn kill(&mut self, id: u64) {
-        // SIGKILL "succeeds" on a process that already died, which would hide its exit.
-        self.reap(id);
-        if let Some(mut child) = self.node_mut(id).child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+    pub async fn kill(&mut self, id: u64) {
+        // A node that already died is reaped and recorded first, so the kill cannot hide
+        // its exit.
+        self.reap_exited();
+        if self.is_up(id) {
+            let _ = self.processes.kill(id).await;
         }
-        self.node_mut(id).paused = false;
     }
 
     /// Records every node process that has ended on its own since the last look; such a
     /// node counts as down (so healing restarts it, as a supervisor would).
     pub fn reap_exited(&mut self) {
-        for id in self.ids() {
-            self.reap(id);
+        for (node, status) in self.processes.exited().unwrap_or_default() {
+            let log_tail = self.processes.log_tail(node, 5);
+            self.exits.push(Exit {
+                node,
+                status,
+                log_tail,
+            });
         }
-    }
-
-    fn reap(&mut self, id: u64) {
-        let node = self.node_mut(id);
-        let Some(Ok(Some(status))) = node.child.as_mut().map(Child::try_wait) else {
-            return;
-        };
-        node.child = None;
-        node.paused = false;
-        let log_tail = self.log_tail(id, 5);
-        self.exits.push(Exit {
-            node: id,
-            status,
-            log_tail,
-        });
-    }
-
-    fn log_tail(&self, id: u64, lines: usize) -> String {
-        let log = std::fs::read_to_string(self.log_path(id)).unwrap_or_default();
-        let all: Vec<&str> = log.lines().collect();
-        strip_colours(&all[all.len().saturating_sub(lines)..].join("\n"))
     }
 
     /// Copies every node's log to `dir/node-<id>.log` (the temp dirs go when the run ends).
     pub fn save_logs(&self, dir: &std::path::Path) {
-        let _ = std::fs::create_dir_all(dir);
-        for id in self.ids() {
-            let _ = std::fs::copy(self.log_path(id), dir.join(format!("node-{id}.log")));
-        }
+        let _ = self.processes.save_logs(dir);
     }
 
     pub fn restart(&mut self, id: u64) {
         if !self.is_up(id) {
-            self.spawn(id);
+            let _ = self.processes.restart(id);
         }
     }
 
-    pub fn wipe(&mut self, id: u64) {
-        self.kill(id);
-        let _ = std::fs::remove_dir_all(self.data_dir(id));
+    pub async fn wipe(&mut self, id: u64) {
+        self.reap_exited();
+        let _ = self.processes.wipe(id).await;
     }
 
+    /// SIGSTOP (`stop`) or SIGCONT.
     pub fn signal(&mut self, id: u64, stop: bool) {
-        if let Some(child) = &self.node(id).child {
-            let signal = if stop { "-STOP" } else { "-CONT" };
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
-            self.node_mut(id).paused = stop;
-        }
+        let _ = if stop {
+            self.processes.pause(id)
+        } else {
+            self.processes.resume(id)
+        };
     }
 
+    /// Node `id`'s own view as JSON, if it answers.
     pub async fn view(&self, id: u64) -> Option<Value> {
-        let response = self
-            .client
-            .get(format!("{}/api/v1/cluster", self.url(id)))
-            .send()
-            .await
-            .ok()?;
-        response.json().await.ok()
+        let view = self.processes.view(id).await?;
+        serde_json::to_value(view).ok()
     }
 
-    /// The node a majority of the answering nodes name as leader, if any.
+    /// The elected leader, by the testkit's one definition, if any.
     pub async fn leader(&self) -> Option<u64> {
-        let mut votes = std::collections::BTreeMap::new();
-        for id in self.ids() {
-            if self.node(id).paused || !self.is_up(id) {
-                continue;
-            }
-            if let Some(leader) = self.view(id).await.and_then(|v| v["leader_id"].as_u64()) {
-                *votes.entry(leader).or_insert(0) += 1;
-            }
-        }
-        let majority = self.nodes.len() / 2 + 1;
-        votes
-            .into_iter()
-            .find(|(_, n)| *n >= majority)
-            .map(|(id, _)| id)
+        self.processes.leader().await.map(|leader| leader.id)
     }
 
     /// Undoes every fault: links healed, paused nodes resumed, dead nodes restarted.
     pub fn heal(&mut self) {
         self.links.heal();
         for id in self.ids() {
-            if self.node(id).paused {
+            if self.processes.node(id).is_ok_and(|n| n.is_paused()) {
                 self.signal(id, false);
             }
             self.restart(id);
-        }
-    }
-}
-
-/// Nodes colour their log lines (ANSI `ESC [ … m`); the report is plain text.
-fn strip_colours(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for id in self.ids() {
-            if self.node(id).paused {
-                self.signal(id, false);
-            }
-            self.kill(id);
         }
     }
 }

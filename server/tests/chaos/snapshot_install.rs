@@ -86,7 +86,7 @@ pub async fn inject(
 async fn leave_behind(nodes: &Mutex<Nodes>, leader: u64, receiver: u64) -> String {
     // The leader's last entry is at least the receiver's last (it holds every one it sent).
     let mark = index(nodes, leader, "last_log_index").await.unwrap_or(0);
-    nodes.lock().await.kill(receiver);
+    nodes.lock().await.kill(receiver).await;
     let purge = match wait_purged_past(nodes, mark).await {
         Some((leader, purged)) => format!("node {leader} purged its log to {purged}"),
         None => format!("no leader purged past it within {PURGE_WAIT:?} (no snapshot needed)"),

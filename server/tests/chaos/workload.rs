@@ -3,7 +3,7 @@
 //! with an `Idempotency-Key` like a careful client, and recording every operation.
 
 use crate::rng::Rng;
-use reqwest::StatusCode;
+use raft3d_client::{Call, Client, RetryPolicy};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,7 +64,6 @@ pub struct Known {
 
 pub struct Workload {
     pub urls: Vec<String>,
-    pub client: reqwest::Client,
     pub known: Mutex<Known>,
     pub history: Mutex<Vec<Op>>,
     pub started: Instant,
@@ -77,11 +76,6 @@ impl Workload {
     pub fn new(urls: Vec<String>) -> Arc<Self> {
         Arc::new(Self {
             urls,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(4))
-                .build()
-                .expect("client"),
             known: Mutex::new(Known::default()),
             history: Mutex::new(Vec::new()),
             started: Instant::now(),
@@ -94,13 +88,20 @@ impl Workload {
 
     /// One client's loop until `stop_at`.
     pub async fn client(self: Arc<Self>, client: usize, mut rng: Rng, stop_at: Instant) {
+        // Each client has its own picture of the leader, as separate integrations would.
+        let policy = RetryPolicy {
+            deadline: OP_DEADLINE,
+            request_timeout: Duration::from_secs(4),
+            ..RetryPolicy::default()
+        };
+        let api = Client::with_policy(self.urls.clone(), policy).expect("client");
         let mut n = 0u64;
         while Instant::now() < stop_at {
             n += 1;
             let kind = self.next_op(client, n, &mut rng);
             let invoked_ms = self.now_ms();
             let outcome = self
-                .perform(&kind, &mut rng, &format!("c{client}-op{n}"))
+                .perform(&api, &kind, &mut rng, &format!("c{client}-op{n}"))
                 .await;
             // Taken before other clients can see a new id, so every operation on it
             // begins no earlier than its create is recorded as acknowledged.
@@ -160,8 +161,9 @@ impl Workload {
         }
     }
 
-    /// Sends one operation until it gets a definite answer or the deadline passes.
-    async fn perform(&self, kind: &Kind, rng: &mut Rng, key: &str) -> Outcome {
+    /// Sends one operation through `client` (which follows the leader and retries with
+    /// the same key) from a random node, until a definite answer or the deadline.
+    async fn perform(&self, client: &Client, kind: &Kind, rng: &mut Rng, key: &str) -> Outcome {
         let printer = self
             .known
             .lock()
@@ -193,46 +195,20 @@ impl Workload {
             ),
             Kind::ReadJob { job } => (format!("/api/v1/print_jobs/{job}"), None),
         };
-        let deadline = Instant::now() + OP_DEADLINE;
-        let mut url = format!(
-            "{}{path}",
-            rng.pick(&self.urls).cloned().unwrap_or_default()
-        );
-        while Instant::now() < deadline {
-            let request = match &body {
-                Some(Value::Null) => self.client.post(&url).header("idempotency-key", key),
-                Some(body) => self
-                    .client
-                    .post(&url)
-                    .header("idempotency-key", key)
-                    .json(body),
-                None => self.client.get(&url),
-            };
-            match request.send().await {
-                Ok(response) if response.status() == StatusCode::TEMPORARY_REDIRECT => {
-                    if let Some(location) = response
-                        .headers()
-                        .get("location")
-                        .and_then(|l| l.to_str().ok())
-                    {
-                        url = location.to_owned();
-                        continue;
-                    }
-                }
-                Ok(response) if response.status().is_success() => {
-                    return Outcome::Ok(response.json().await.unwrap_or(Value::Null));
-                }
-                Ok(response) if response.status().is_client_error() => {
-                    return Outcome::Failed(response.status().as_u16())
-                }
-                _ => {}
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            url = format!(
-                "{}{path}",
-                rng.pick(&self.urls).cloned().unwrap_or_default()
-            );
+        let call = match body {
+            Some(Value::Null) => Call::post_empty(path),
+            Some(body) => Call::post(path, &body).expect("JSON body"),
+            None => Call::get(path),
         }
-        Outcome::Unknown
+        .with_idempotency_key(Some(key.to_owned()));
+        let start = rng.pick(&self.urls).cloned().unwrap_or_default();
+        match client.execute_from(&start, &call).await {
+            Ok(answer) => Outcome::Ok(answer.json().unwrap_or(Value::Null)),
+            Err(e) => match e.status() {
+                Some(status @ 400..=499) => Outcome::Failed(status),
+                // A 5xx or no answer at all: the write may have been applied.
+                _ => Outcome::Unknown,
+            },
+        }
     }
 }

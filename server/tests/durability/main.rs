@@ -4,8 +4,6 @@
 
 mod sim_disk;
 
-#[path = "../common/ports.rs"]
-mod ports;
 
 mod disk_fault;
 mod log_store;
@@ -62,8 +60,8 @@ impl SimCluster {
         let nodes: Vec<SimNode> = (1..=n)
             .map(|id| SimNode {
                 id,
-                http_port: ports::free_port(),
-                raft_port: ports::free_port(),
+                http_port: raft3d_testkit::ports::free_port(),
+                raft_port: raft3d_testkit::ports::free_port(),
                 disks: Arc::new(SimDisks::default()),
                 node: None,
                 dir: TempDir::new().expect("temp dir"),

@@ -24,7 +24,7 @@ async fn killing_the_leader_loses_no_acknowledged_write_and_the_node_catches_up_
     let old_pid = cluster.node(old_leader).pid();
 
     // Act: SIGKILL the leader.
-    cluster.kill(old_leader);
+    cluster.kill(old_leader).await;
     let new_leader = cluster.wait_for_new_leader(old_leader).await;
 
     // Assert: nothing acknowledged is lost, and writes continue.
@@ -83,8 +83,8 @@ async fn a_five_node_cluster_keeps_writing_with_two_nodes_killed() {
 
     // Kill the leader and one follower.
     let follower = (1..=5).find(|id| *id != leader).expect("follower");
-    cluster.kill(leader);
-    cluster.kill(follower);
+    cluster.kill(leader).await;
+    cluster.kill(follower).await;
     let new_leader = cluster.wait_for_new_leader(leader).await;
 
     for n in 1..=5 {
@@ -124,8 +124,8 @@ async fn without_a_quorum_writes_fail_fast_and_nothing_is_lost() {
         .as_u64()
         .expect("applied");
     cluster.wait_applied(survivor, applied).await;
-    cluster.kill(leader);
-    cluster.kill(others[1]);
+    cluster.kill(leader).await;
+    cluster.kill(others[1]).await;
 
     // Until its election timeout fires, the survivor still (rightly) names the old
     // leader; once it knows there is none, every write is a fast 503 + Retry-After.
@@ -197,10 +197,10 @@ async fn without_a_quorum_writes_fail_fast_and_nothing_is_lost() {
 }
 
 /// A follower that missed thousands of batched writes catches up after a restart without
-/// deposing the leader. In `raft3d bench` failover (a 360k-job farm, 2026-12-01) catch-up
+/// deposing the leader. In the benchmark's failover run on a 360k-job farm, catch-up
 /// appends of several MB timed out again and again and the restarted node started an
-/// election of its own; at this test's size the code before the fix passed too (the
-/// restart is quick and the machine idle), so this guards the property, not that case.
+/// election of its own (docs/perf.md, "Failover"); at this test's size the code before the
+/// fix passed too, so this guards the property, not that case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_follower_catches_up_without_an_election() {
     let mut cluster = Cluster::start(3, &[]);
@@ -210,11 +210,11 @@ async fn a_restarted_follower_catches_up_without_an_election() {
         .into_iter()
         .find(|&id| id != leader)
         .expect("a follower");
-    cluster.kill(follower);
+    cluster.kill(follower).await;
 
     // 64 concurrent writers, so that proposals share entries (up to 64 per entry), with
     // 1 KB of text each: ~10 MB of log for the follower to catch up on.
-    let url = format!("{}/api/v1/printers", cluster.node(leader).url());
+    let url = cluster.node(leader).url();
     let model = "m".repeat(1000);
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..64 {
@@ -224,8 +224,9 @@ async fn a_restarted_follower_catches_up_without_an_election() {
                 let body = serde_json::json!({
                     "id": format!("w{writer}-{n}"), "company": "Prusa", "model": model,
                 });
-                let response = client.post(&url).json(&body).send().await.expect("write");
-                assert_eq!(response.status(), StatusCode::CREATED);
+                let call = raft3d_client::Call::post("/api/v1/printers", &body).expect("JSON");
+                let answer = client.execute_from(&url, &call).await.expect("write");
+                assert_eq!(answer.status, StatusCode::CREATED);
             }
         });
     }

@@ -9,8 +9,8 @@
 //! three different state digests at the same applied index and lost `201`s.
 
 use crate::harness::{ids, printer, Cluster, WAIT};
-use app::api::IDEMPOTENCY_KEY_HEADER;
-use reqwest::{Client, StatusCode};
+use raft3d_client::{Call, Client, RetryPolicy};
+use reqwest::StatusCode;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,10 +23,17 @@ const WRITERS: usize = 12;
 async fn a_leader_killed_and_restarted_at_once_thirty_times_forks_nothing_and_loses_nothing() {
     let mut cluster = Cluster::start(3, &[]);
     cluster.wait_for_leader().await;
-    let urls: Vec<String> = (1..=3).map(|id| cluster.node(id).url()).collect();
     let writes = Arc::new(Writes::default());
+    let policy = RetryPolicy {
+        deadline: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        ..RetryPolicy::default()
+    };
     let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| tokio::spawn(create_printers(urls.clone(), writer, writes.clone())))
+        .map(|writer| {
+            let client = Client::with_policy(cluster.urls(), policy).expect("client");
+            tokio::spawn(create_printers(client, writer, writes.clone()))
+        })
         .collect();
 
     let mut terms = BTreeSet::new();
@@ -37,7 +44,7 @@ async fn a_leader_killed_and_restarted_at_once_thirty_times_forks_nothing_and_lo
         if let Some(term) = cluster.view(leader).await.and_then(|v| v["term"].as_u64()) {
             terms.insert(term);
         }
-        cluster.kill(leader);
+        cluster.kill(leader).await;
         cluster.restart(leader);
     }
     writes.stop.store(true, Ordering::SeqCst);
@@ -85,57 +92,40 @@ struct Writes {
     unexpected: Mutex<Vec<String>>,
 }
 
-/// Creates printers one after another, each with its own `Idempotency-Key` kept across
-/// retries: follows `307`, moves to the next node on `503` or a dead node, until `201`.
-/// A create still unanswered when the run stops is abandoned (its outcome is unknown,
-/// so it is not counted either way).
-async fn create_printers(urls: Vec<String>, writer: usize, writes: Arc<Writes>) {
-    let client = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
-    let mut node = writer % urls.len();
+/// Creates printers one after another through `raft3d-client` (follows `307`, waits out
+/// `503`, moves on from a dead node), each with its own `Idempotency-Key` kept across
+/// every retry, until `201`. A create still unanswered when the run stops is abandoned
+/// (its outcome is unknown, so it is not counted either way).
+async fn create_printers(client: Client, writer: usize, writes: Arc<Writes>) {
     for n in 0.. {
         let id = format!("w{writer}-{n}");
-        let mut url = format!("{}/api/v1/printers", urls[node]);
+        let call = Call::post("/api/v1/printers", &printer(&id))
+            .expect("JSON")
+            .with_idempotency_key(Some(id.clone()));
         loop {
             if writes.stop.load(Ordering::SeqCst) {
                 return;
             }
-            let sent = client
-                .post(&url)
-                .header(IDEMPOTENCY_KEY_HEADER, &id)
-                .json(&printer(&id))
-                .send()
-                .await;
-            match sent {
-                Ok(answer) if answer.status() == StatusCode::CREATED => {
+            match client.execute(&call).await {
+                Ok(answer) if answer.status == StatusCode::CREATED => {
                     writes.acked.lock().expect("acked").push(id);
                     break;
                 }
-                Ok(answer) if answer.status() == StatusCode::TEMPORARY_REDIRECT => {
-                    if let Some(location) = answer
-                        .headers()
-                        .get("location")
-                        .and_then(|l| l.to_str().ok())
-                    {
-                        url = location.to_owned();
-                    }
-                    continue;
-                }
-                Ok(answer) if answer.status() != StatusCode::SERVICE_UNAVAILABLE => {
-                    let status = answer.status();
-                    let body = answer.text().await.unwrap_or_default();
-                    let what = format!("{id}: {status} {body}");
+                Ok(answer) => {
+                    let what = format!("{id}: {} {}", answer.status, answer.problem().detail);
                     writes.unexpected.lock().expect("unexpected").push(what);
                     break;
                 }
-                _ => {}
+                Err(e) if e.outcome_unknown() => continue,
+                Err(e) => {
+                    writes
+                        .unexpected
+                        .lock()
+                        .expect("unexpected")
+                        .push(format!("{id}: {e}"));
+                    break;
+                }
             }
-            node = (node + 1) % urls.len();
-            url = format!("{}/api/v1/printers", urls[node]);
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

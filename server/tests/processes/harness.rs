@@ -1,87 +1,41 @@
-//! Starting, killing, restarting and wiping real `raft3d serve` processes, and waiting on
-//! cluster conditions with deadlines (never fixed sleeps).
+//! The process tests' view of a [`ProcessCluster`] (real release `raft3d serve` processes,
+//! from `raft3d-testkit`) and of the API (through `raft3d-client`): short, panicking
+//! helpers, so a test reads as its scenario. Every wait has a deadline ([`WAIT`]).
 
-use app::api::{Role, IDEMPOTENCY_KEY_HEADER};
-use reqwest::{Client, Method, StatusCode};
+use app::api::ClusterView;
+use raft3d_client::{Answer, Call, Client, ClientError, RetryPolicy};
+use raft3d_testkit::{NodeProcess, ProcessCluster, Spec, TEST_RAFT_TIMINGS};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use tempfile::TempDir;
+use std::time::Duration;
 
-#[path = "../common/timings.rs"]
-mod timings;
-use timings::RAFT_TIMINGS;
-/// Deadline for cluster conditions (leader elected, node caught up).
+/// Deadline for cluster conditions (leader elected, node caught up) and for one write.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-pub struct Node {
-    pub id: u64,
-    pub http_port: u16,
-    pub raft_port: u16,
-    pub dir: TempDir,
-    child: Option<Child>,
-    /// Extra `serve` flags; `--peers` is left out for nodes that are added later.
-    args: Vec<String>,
-}
-
-impl Node {
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("node.log")
-    }
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
-    }
-}
-
 pub struct Cluster {
-    pub nodes: Vec<Node>,
+    processes: ProcessCluster,
+    /// A client of every node, retrying for up to [`WAIT`].
     pub client: Client,
-    peers: String,
 }
-
-#[path = "../common/ports.rs"]
-mod ports;
-use ports::free_port;
 
 impl Cluster {
     /// `n` nodes with ids 1..=n and the same `--peers`, started in the given order.
     pub fn start_in_order(n: u64, order: &[u64], extra: &[&str]) -> Self {
-        let nodes: Vec<Node> = (1..=n)
-            .map(|id| Node {
-                id,
-                http_port: free_port(),
-                raft_port: free_port(),
-                dir: TempDir::new().expect("temp dir"),
-                child: None,
-                args: extra.iter().map(|s| s.to_string()).collect(),
-            })
-            .collect();
-        let peers = nodes
-            .iter()
-            .map(|n| format!("{}=127.0.0.1:{}", n.id, n.raft_port))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut cluster = Self {
-            nodes,
-            client: Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client"),
-            peers,
-        };
-        for id in order {
-            cluster.spawn(*id, true);
+        let spec = Spec::new(env!("CARGO_BIN_EXE_raft3d"), n)
+            .args(TEST_RAFT_TIMINGS)
+            .args(extra);
+        let mut processes = ProcessCluster::plan(spec).expect("cluster planned");
+        for &id in order {
+            processes.restart(id).expect("node starts");
         }
-        cluster
+        let policy = RetryPolicy {
+            deadline: WAIT,
+            request_timeout: Duration::from_secs(8),
+            ..RetryPolicy::default()
+        };
+        let client = Client::with_policy(processes.urls(), policy).expect("client");
+        Self { processes, client }
     }
 
     pub fn start(n: u64, extra: &[&str]) -> Self {
@@ -91,162 +45,68 @@ impl Cluster {
 
     /// Adds a node that is started without `--peers` (to be joined with `add-node`).
     pub fn add_unjoined_node(&mut self) -> u64 {
-        let id = self.nodes.len() as u64 + 1;
-        let args = self.nodes[0].args.clone();
-        self.nodes.push(Node {
-            id,
-            http_port: free_port(),
-            raft_port: free_port(),
-            dir: TempDir::new().expect("temp dir"),
-            child: None,
-            args,
-        });
-        self.spawn(id, false);
-        id
+        self.processes.add_node().expect("node added")
     }
 
-    pub fn node(&self, id: u64) -> &Node {
-        &self.nodes[(id - 1) as usize]
+    pub fn node(&self, id: u64) -> &NodeProcess {
+        self.processes.node(id).expect("a node of this cluster")
     }
 
-    fn node_mut(&mut self, id: u64) -> &mut Node {
-        &mut self.nodes[(id - 1) as usize]
+    /// SIGKILL, then reap.
+    pub async fn kill(&mut self, id: u64) {
+        self.processes.kill(id).await.expect("node killed");
     }
 
-    fn spawn(&mut self, id: u64, with_peers: bool) {
-        let peers = self.peers.clone();
-        let node = self.node_mut(id);
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(node.log_path())
-            .expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
-        command
-            .arg("serve")
-            .args(["--id", &id.to_string()])
-            .args(["--http-addr", &format!("127.0.0.1:{}", node.http_port)])
-            .args(["--raft-addr", &format!("127.0.0.1:{}", node.raft_port)])
-            .arg("--data-dir")
-            .arg(node.data_dir())
-            .args(RAFT_TIMINGS)
-            .args(&node.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        if with_peers {
-            command.args(["--peers", &peers]);
-        }
-        node.child = Some(command.spawn().expect("raft3d starts"));
-    }
-
-    /// SIGKILL (that is what `Child::kill` sends on Unix), then reap.
-    pub fn kill(&mut self, id: u64) {
-        if let Some(mut child) = self.node_mut(id).child.take() {
-            child.kill().expect("kill");
-            child.wait().expect("reap");
-        }
-    }
-
-    /// Restarts a killed node on its data directory with its original flags.
+    /// Starts a killed node again on its data directory with its original flags.
     pub fn restart(&mut self, id: u64) {
-        assert!(self.node(id).child.is_none(), "node {id} is still running");
-        self.spawn(id, true);
+        self.processes.restart(id).expect("node restarts");
     }
 
     /// Kills a node and deletes everything in its data directory.
-    pub fn wipe(&mut self, id: u64) {
-        self.kill(id);
-        let dir = self.node(id).data_dir();
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).expect("wipe data dir");
-        }
+    pub async fn wipe(&mut self, id: u64) {
+        self.processes.wipe(id).await.expect("node wiped");
+    }
+
+    /// Every node's client URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.processes.urls()
     }
 
     pub fn live_ids(&self) -> Vec<u64> {
-        self.nodes
-            .iter()
-            .filter(|n| n.child.is_some())
-            .map(|n| n.id)
-            .collect()
+        self.processes.running_ids()
     }
 
+    /// Node `id`'s own view of the cluster as JSON (what API clients see), if it answers.
     pub async fn view(&self, id: u64) -> Option<Value> {
-        let response = self
-            .client
-            .get(format!("{}/api/v1/cluster", self.node(id).url()))
-            .send()
-            .await
-            .ok()?;
-        response.json().await.ok()
+        self.processes.view(id).await.map(|view| as_json(&view))
     }
 
-    /// Waits until a live node reports itself leader, a majority of the live nodes name
-    /// it in the same term, and every member's client URL is known. Returns its id.
+    /// Waits until a leader is elected (the one definition: `raft3d_testkit::leader`).
     pub async fn wait_for_leader(&self) -> u64 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let mut views = Vec::new();
-            for id in self.live_ids() {
-                if let Some(view) = self.view(id).await {
-                    views.push(view);
-                }
-            }
-            let leader = views.iter().find(|v| {
-                v["role"] == Role::Leader.as_str()
-                    && v["members"]
-                        .as_array()
-                        .is_some_and(|m| m.iter().all(|m| m["http_url"].is_string()))
-            });
-            if let Some(leader) = leader {
-                let (id, term) = (leader["node_id"].clone(), leader["term"].clone());
-                let agreeing = views
-                    .iter()
-                    .filter(|v| v["leader_id"] == id && v["term"] == term)
-                    .count();
-                if agreeing * 2 > self.live_ids().len() {
-                    return id.as_u64().expect("node id");
-                }
-            }
-            if Instant::now() > deadline {
-                self.dump_logs();
-                panic!("no leader within {WAIT:?}; views: {views:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match self.processes.wait_for_leader(WAIT).await {
+            Ok(leader) => leader.id,
+            Err(e) => self.fail(e),
         }
     }
 
     /// Waits for a leader other than `old`.
     pub async fn wait_for_new_leader(&self, old: u64) -> u64 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let leader = self.wait_for_leader().await;
-            if leader != old {
-                return leader;
-            }
-            assert!(Instant::now() < deadline, "leader {old} was never replaced");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match self.processes.wait_for_new_leader(old, WAIT).await {
+            Ok(leader) => leader.id,
+            Err(e) => self.fail(e),
         }
     }
 
     /// Waits until node `id` has applied at least `index`.
     pub async fn wait_applied(&self, id: u64, index: u64) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(view) = self.view(id).await {
-                if view["applied_index"].as_u64().is_some_and(|a| a >= index) {
-                    return view;
-                }
-            }
-            if Instant::now() > deadline {
-                self.dump_logs();
-                panic!("node {id} never applied index {index}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match self.processes.wait_applied(id, index, WAIT).await {
+            Ok(view) => as_json(&view),
+            Err(e) => self.fail(e),
         }
     }
 
-    /// One raw request to one node, no redirect following.
+    /// One request to one node, no redirect following, no retry. `key: None` sends no
+    /// `Idempotency-Key`.
     pub async fn raw(
         &self,
         method: Method,
@@ -254,37 +114,20 @@ impl Cluster {
         path: &str,
         body: Option<&Value>,
         key: Option<&str>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        self.raw_url(method, &format!("{}{path}", self.node(id).url()), body, key)
+    ) -> (StatusCode, HeaderMap, Value) {
+        let call = call(method, path, body, key);
+        let answer = self
+            .client
+            .once(&self.node(id).url(), &call)
             .await
+            .unwrap_or_else(|e| panic!("{path} on node {id}: {e}"));
+        let body = json_of(&answer);
+        (answer.status, answer.headers, body)
     }
 
-    async fn raw_url(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<&Value>,
-        key: Option<&str>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut request = self.client.request(method, url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        if let Some(key) = key {
-            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
-        }
-        let response = request.send().await.expect("request sent");
-        let (status, headers) = (response.status(), response.headers().clone());
-        (
-            status,
-            headers,
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    /// A write as a careful client does it: start at node `via`, follow `307`s, and on a
-    /// `503` or a dead node retry on another live node until the deadline. Every attempt
-    /// carries the same `Idempotency-Key`, so retries cannot apply the write twice.
+    /// A write as a careful client does it (`raft3d-client`): start at node `via`, follow
+    /// `307`s, wait out `503`s, move on from dead nodes, all with the same
+    /// `Idempotency-Key`, until a definite answer or [`WAIT`].
     pub async fn write(
         &self,
         via: u64,
@@ -292,35 +135,16 @@ impl Cluster {
         body: &Value,
         key: &str,
     ) -> (StatusCode, Value) {
-        let deadline = Instant::now() + WAIT;
-        let mut url = format!("{}{path}", self.node(via).url());
-        let mut attempt = 0usize;
-        loop {
-            let mut request = self
-                .client
-                .post(&url)
-                .header(IDEMPOTENCY_KEY_HEADER, key)
-                .json(body);
-            request = request.timeout(Duration::from_secs(8));
-            match request.send().await {
-                Ok(response) if response.status() == StatusCode::TEMPORARY_REDIRECT => {
-                    url = response.headers()["location"]
-                        .to_str()
-                        .expect("location")
-                        .to_owned();
-                    continue;
-                }
-                Ok(response) if response.status() != StatusCode::SERVICE_UNAVAILABLE => {
-                    let status = response.status();
-                    return (status, response.json().await.unwrap_or(Value::Null));
-                }
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "write to {path} never succeeded");
-            attempt += 1;
-            let live = self.live_ids();
-            url = format!("{}{path}", self.node(live[attempt % live.len()]).url());
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let call = call(Method::POST, path, Some(body), Some(key));
+        match self.client.execute_from(&self.node(via).url(), &call).await {
+            Ok(answer) => (answer.status, json_of(&answer)),
+            Err(ClientError::Api {
+                status, problem, ..
+            }) => (
+                StatusCode::from_u16(status).expect("a status the server sent"),
+                serde_json::to_value(problem).expect("a problem is JSON"),
+            ),
+            Err(e) => self.fail(format!("write to {path} via node {via}: {e}")),
         }
     }
 
@@ -330,30 +154,42 @@ impl Cluster {
         (status, body)
     }
 
-    pub fn dump_logs(&self) {
-        for node in &self.nodes {
-            let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(25).collect();
-            eprintln!("---- node {} log (last lines) ----", node.id);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
+    /// Everything node `id` has logged so far (over all its restarts), colours stripped.
+    pub fn log(&self, id: u64) -> String {
+        self.processes.log(id)
+    }
+
+    /// Fails the test with every node's last log lines.
+    fn fail(&self, why: impl std::fmt::Display) -> ! {
+        self.processes.dump_logs(25);
+        panic!("{why}");
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.dump_logs();
-        }
-        for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            self.processes.dump_logs(25);
         }
     }
+}
+
+fn call(method: Method, path: &str, body: Option<&Value>, key: Option<&str>) -> Call {
+    let call = Call::new(method, path);
+    let call = match body {
+        Some(body) => call.json(body).expect("JSON body"),
+        None => call,
+    };
+    call.with_idempotency_key(key.map(str::to_owned))
+}
+
+fn as_json(view: &ClusterView) -> Value {
+    serde_json::to_value(view).expect("a cluster view is JSON")
+}
+
+/// The answer's JSON body (`null` when it has none).
+fn json_of(answer: &Answer) -> Value {
+    answer.json().unwrap_or(Value::Null)
 }
 
 pub fn printer(id: &str) -> Value {

@@ -48,7 +48,7 @@ async fn a_keyed_create_retried_after_a_leader_kill_is_applied_once() {
         .await;
     assert_eq!(first.0, StatusCode::CREATED);
 
-    cluster.kill(leader);
+    cluster.kill(leader).await;
     let new_leader = cluster.wait_for_new_leader(leader).await;
     let survivor = cluster
         .live_ids()

@@ -35,7 +35,7 @@ async fn a_follower_whose_data_dir_was_wiped_is_rebuilt_from_a_snapshot() {
 
     // Act: wipe a follower and start it again, empty.
     let follower = (1..=3).find(|id| *id != leader).expect("follower");
-    cluster.wipe(follower);
+    cluster.wipe(follower).await;
     cluster.restart(follower);
 
     // Assert: it catches up (the log it needs is gone: only a snapshot can do it).

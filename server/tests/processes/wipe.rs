@@ -44,14 +44,14 @@ async fn a_wiped_voter_cannot_elect_a_leader_that_lacks_an_acknowledged_write() 
     let b_incarnation = member(&view, b)["incarnation"].clone();
 
     // C down with its disk; E acknowledged by A and B.
-    cluster.kill(c);
+    cluster.kill(c).await;
     let (status, _) = cluster
         .write(a, "/api/v1/printers", &printer("E"), "k-e")
         .await;
     assert_eq!(status, StatusCode::CREATED);
     // B loses its disk, A goes down; B (empty) and C (without E) come up.
-    cluster.wipe(b);
-    cluster.kill(a);
+    cluster.wipe(b).await;
+    cluster.kill(a).await;
     cluster.restart(b);
     cluster.restart(c);
 

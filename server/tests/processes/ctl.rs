@@ -1,0 +1,160 @@
+//! `raft3d ctl` against a real cluster: what a person or a script sees, exit codes
+//! included (0 done, 1 refused, 3 not found, 4 no definite answer).
+
+use crate::harness::Cluster;
+use std::process::Command;
+
+/// Runs `raft3d ctl --cluster <urls> <args>`; returns (exit code, stdout, stderr).
+async fn ctl(urls: &str, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
+    command
+        .args(["ctl", "--cluster", urls, "--timeout-secs", "20"])
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("joined")
+        .expect("raft3d runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_for_leader().await;
+    // Only a follower's URL: the client must find the leader by itself.
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    let url = cluster.node(follower).url();
+
+    let (code, out, err) = ctl(
+        &url,
+        &[
+            "printers",
+            "create",
+            "--company",
+            "Prusa",
+            "--model",
+            "MK4",
+            "--id",
+            "p1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("p1") && out.contains("MK4"), "{out}");
+
+    let (code, out, err) = ctl(
+        &url,
+        &[
+            "spools", "create", "--type", "pla", "--color", "red", "--total", "1000", "--id", "s1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("PLA"), "{out}");
+
+    let (code, _, err) = ctl(
+        &url,
+        &[
+            "jobs",
+            "create",
+            "--printer",
+            "p1",
+            "--spool",
+            "s1",
+            "--file",
+            "benchy.gcode",
+            "--grams",
+            "300",
+            "--id",
+            "j1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    for step in ["start", "finish"] {
+        let (code, _, err) = ctl(&url, &["jobs", step, "j1"]).await;
+        assert_eq!(code, 0, "jobs {step}: {err}");
+    }
+    // JSON for scripts: the API's own shapes.
+    let (code, out, err) = ctl(&url, &["--json", "spools", "show", "s1"]).await;
+    assert_eq!(code, 0, "{err}");
+    let spool: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    assert_eq!(spool["remaining_weight_in_grams"], 700, "{out}");
+
+    // Refused: an illegal move and a rule broken; nothing changes.
+    let (code, _, err) = ctl(&url, &["jobs", "start", "j1"]).await;
+    assert_eq!(code, 1, "a finished job cannot start again: {err}");
+    let (code, _, _) = ctl(
+        &url,
+        &[
+            "spools", "create", "--type", "wood", "--color", "red", "--total", "10",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    let (code, out, _) = ctl(&url, &["--json", "spools", "list"]).await;
+    assert_eq!(code, 0);
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{out}");
+
+    // Not found.
+    let (code, _, err) = ctl(&url, &["jobs", "show", "nope"]).await;
+    assert_eq!(code, 3, "{err}");
+
+    // A write retried by hand with the key it was given is applied once: the second run
+    // replays the first answer instead of refusing the now-taken id.
+    for run in 0..2 {
+        let (code, _, err) = ctl(
+            &url,
+            &[
+                "--idempotency-key",
+                "ctl-k1",
+                "printers",
+                "create",
+                "--company",
+                "Bambu",
+                "--model",
+                "X1",
+                "--id",
+                "p2",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "run {run}: {err}");
+    }
+
+    // The cluster as the leader sees it.
+    let (code, out, err) = ctl(&url, &["cluster", "status"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("leader: node {leader}")), "{out}");
+}
+
+#[tokio::test]
+async fn no_answer_is_exit_code_four_with_the_key_to_retry_with() {
+    let dead = format!("http://127.0.0.1:{}", raft3d_testkit::ports::free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
+    command.args([
+        "ctl",
+        "--cluster",
+        &dead,
+        "--timeout-secs",
+        "1",
+        "printers",
+        "create",
+        "--company",
+        "A",
+        "--model",
+        "B",
+    ]);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("joined")
+        .expect("raft3d runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{err}");
+    assert!(err.contains("--idempotency-key"), "{err}");
+}

@@ -6,5 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build-dashboard.sh
+# After the dashboard: the binary embeds the bundle it finds (server/build.rs).
 cargo build --release --locked --bin raft3d
 exec ./target/release/raft3d cluster "$@"

@@ -64,18 +64,15 @@ pub struct NodeConfig {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "RAFT3D_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
-    /// Directory holding the dashboard's built bundle (`pkg/`, made by
-    /// `scripts/build-dashboard.sh`). Without it the dashboard is still rendered by the node
-    /// but does not come alive in the browser. Default: the workspace's `target/site`.
-    #[arg(long, env = "RAFT3D_SITE_DIR", default_value = DEFAULT_SITE_DIR)]
-    pub site_dir: PathBuf,
+    /// Serve the dashboard bundle from DIR/pkg (e.g. `target/site`, where
+    /// `scripts/build-dashboard.sh` writes it) instead of the one built into the binary:
+    /// for working on the UI without rebuilding the node. Default: the built-in bundle.
+    #[arg(long, env = "RAFT3D_SITE_DIR", value_name = "DIR")]
+    pub site_dir: Option<PathBuf>,
     /// Tests only: the node's redb files on simulated disks instead of in --data-dir.
     #[arg(skip)]
     pub disks: Option<std::sync::Arc<dyn crate::store::db::Disks>>,
 }
-
-/// Where `scripts/build-dashboard.sh` puts the bundle, relative to this crate's sources.
-pub const DEFAULT_SITE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
 
 fn parse_peer(raw: &str) -> Result<(NodeId, String), String> {
     let (id, addr) = raw
@@ -141,7 +138,7 @@ impl NodeConfig {
             snapshot_threshold: 10_000,
             write_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,
-            site_dir: PathBuf::from(DEFAULT_SITE_DIR),
+            site_dir: None,
             disks: None,
         }
     }

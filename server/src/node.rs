@@ -159,7 +159,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             log_appends,
             max_body_bytes: config.max_body_bytes,
         },
-        &config.site_dir,
+        config.site_dir.as_deref(),
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();

@@ -48,7 +48,7 @@ pub struct ApiState {
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// The API (with CORS for the cluster's own origins) plus the dashboard.
-pub fn router(state: ApiState, site_dir: &std::path::Path) -> Router {
+pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
     let api = Router::new()
         .route("/printers", get(printers::list).post(printers::create))
         .route("/printers/{id}", get(printers::get_one))

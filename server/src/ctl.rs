@@ -13,8 +13,8 @@ use clap::{Args, Subcommand};
 use raft3d_client::{
     Client, ClientError, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
 };
-use serde::Serialize;
 use raft3d_testkit::leader;
+use serde::Serialize;
 use std::time::Duration;
 
 /// Flags of every `raft3d ctl` command.
@@ -366,28 +366,22 @@ impl Ctl {
     async fn leader(&self, within: Duration) -> Result<String, Failure> {
         // Every member's URL, if one answers; else the ones given.
         let _ = self.client.refresh_members().await;
-        let urls = self.client.members();
-        let poll_policy = RetryPolicy {
-            request_timeout: Duration::from_secs(1),
-            ..self.client.policy()
-        };
-        let poller = Client::with_policy(&urls, poll_policy).map_err(read_failure)?;
-        let found = raft3d_testkit::eventually("a leader elected", within, || async {
-            let views = leader::views(&poller, &urls).await;
-            leader::elected(&views).ok_or_else(|| leader::describe(&views))
-        })
-        .await;
-        let leader = found.map_err(|e| {
-            read_failure(ClientError::GaveUp {
-                attempts: 0,
-                waited_ms: within.as_millis(),
-                last: e.to_string(),
-            })
-        })?;
+        let leader = leader::wait_for(&self.client.members(), within)
+            .await
+            .map_err(|e| {
+                read_failure(ClientError::GaveUp {
+                    attempts: 0,
+                    waited_ms: within.as_millis(),
+                    last: e.to_string(),
+                })
+            })?;
         if self.json {
             return Ok(to_json(&leader));
         }
-        Ok(format!("node {} ({}), term {}", leader.id, leader.url, leader.term))
+        Ok(format!(
+            "node {} ({}), term {}",
+            leader.id, leader.url, leader.term
+        ))
     }
 
     /// Creates with this command's idempotency key.

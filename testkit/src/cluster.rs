@@ -20,10 +20,6 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-/// How long one node may take to answer a poll of its view: a paused (SIGSTOP) or dead
-/// node must not stall the poll of the others.
-const POLL_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Which ports the nodes listen on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortPlan {
@@ -222,7 +218,7 @@ impl ProcessCluster {
         let poller = Client::with_policy(
             urls,
             RetryPolicy {
-                request_timeout: POLL_TIMEOUT,
+                request_timeout: leader::POLL_TIMEOUT,
                 ..RetryPolicy::default()
             },
         )?;

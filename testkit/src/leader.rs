@@ -9,8 +9,14 @@
 //! - L knows every member's client URL (so a follower can redirect a client to it and
 //!   L can name every member: the cluster is usable, not just elected).
 
+use crate::NotInTime;
 use app::api::{ClusterView, Role};
-use raft3d_client::Client;
+use raft3d_client::{Client, RetryPolicy};
+use std::time::Duration;
+
+/// How long one node may take to answer a poll of its view: a paused (SIGSTOP) or dead
+/// node must not stall the poll of the others.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The elected leader.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -67,6 +73,24 @@ pub async fn views(poller: &Client, urls: &[String]) -> Vec<(String, ClusterView
     }
     views.sort_by_key(|(_, v)| v.node_id);
     views
+}
+
+/// Waits until the nodes at `urls` have elected a leader (polling each node's own view).
+pub async fn wait_for(urls: &[String], within: Duration) -> Result<Leader, NotInTime> {
+    let policy = RetryPolicy {
+        request_timeout: POLL_TIMEOUT,
+        ..RetryPolicy::default()
+    };
+    let poller = Client::with_policy(urls, policy).map_err(|e| NotInTime {
+        what: "a leader elected".to_owned(),
+        within,
+        last: e.to_string(),
+    })?;
+    crate::eventually("a leader elected", within, || async {
+        let views = views(&poller, urls).await;
+        elected(&views).ok_or_else(|| describe(&views))
+    })
+    .await
 }
 
 /// Why [`elected`] found no leader, for error messages.

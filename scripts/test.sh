@@ -45,8 +45,10 @@ step "dashboard: bundle (Trunk) and end-to-end tests (Playwright, Chromium, 3 ra
 cargo build --release --locked --bin raft3d
 ./scripts/e2e.sh
 
-step "benchmark smoke run: a few seconds of every part, Raft3D only (so it cannot rot)"
-./target/release/raft3d bench --without-etcd --clients 1,16 --duration-secs 2 --warmup-secs 1 \
+step "benchmark smoke run: a few seconds of every part at both settings, Raft3D only (so it cannot rot)"
+# raft3d-bench starts the raft3d binary next to it (target/release/raft3d, built above).
+cargo build --release --locked -p raft3d-bench
+./target/release/raft3d-bench --without-etcd --clients 1,16 --duration-secs 2 --warmup-secs 1 \
     --open-rate 200 --kills 2 --records 2000 --restarts 1 --out-dir target/bench-smoke
 
 step "fault injection: 60 s, fixed seed (kills, pauses, partitions, wipes; see README)"

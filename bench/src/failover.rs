@@ -4,8 +4,8 @@
 //!
 //! Owns: the kill/restart cycle and its timings. The same code measures both systems.
 
-use super::load::{send, MakeRequest};
-use super::{BenchError, Op, System};
+use crate::load::Requester;
+use crate::{BenchError, Op, System};
 use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -38,23 +38,19 @@ pub struct FailoverStats {
 }
 
 /// Kills the leader of `system` `kills` times; see the module doc.
-pub async fn measure(
-    client: &reqwest::Client,
-    system: &mut impl System,
-    kills: u32,
-) -> Result<FailoverStats, BenchError> {
+pub async fn measure(system: &mut impl System, kills: u32) -> Result<FailoverStats, BenchError> {
     let mut times_us = Vec::new();
     let mut failed = 0;
     for kill in 1..=kills {
-        let leader = system.leader(client).await?;
-        match kill_leader(client, system, leader).await? {
+        let leader = system.leader().await?;
+        match kill_leader(system, leader).await? {
             Some(time) => {
                 eprintln!(
                     "bench: {} kill {kill}/{kills}: write acknowledged {:.0} ms after SIGKILL",
                     system.name(),
                     time.as_secs_f64() * 1000.0
                 );
-                times_us.push(super::load::micros(time));
+                times_us.push(crate::load::micros(time));
             }
             None => {
                 eprintln!(
@@ -65,7 +61,7 @@ pub async fn measure(
             }
         }
         system.restart(leader)?;
-        super::wait_until_serving(client, system, leader).await?;
+        crate::wait_until_serving(system, leader).await?;
         tokio::time::sleep(SETTLE).await;
     }
     let times_ms = times_us.iter().map(|&us| us as f64 / 1000.0).collect();
@@ -73,51 +69,44 @@ pub async fn measure(
     Ok(FailoverStats {
         kills,
         times_ms,
-        p50_ms: super::load::percentile_ms(&times_us, 0.50),
-        p99_ms: super::load::percentile_ms(&times_us, 0.99),
+        p50_ms: crate::load::percentile_ms(&times_us, 0.50),
+        p99_ms: crate::load::percentile_ms(&times_us, 0.99),
         max_ms: times_us.last().map(|&us| us as f64 / 1000.0),
         failed,
     })
 }
 
 /// One cycle: load on the leader, SIGKILL, then probes on the survivors until one is
-/// acknowledged. Returns the time from the signal to that acknowledgement.
-async fn kill_leader(
-    client: &reqwest::Client,
-    system: &mut impl System,
+/// acknowledged. Returns the time from the signal to that acknowledgement. The probes'
+/// connections to the survivors are opened before the kill, as a client's would be.
+async fn kill_leader<S: System>(
+    system: &mut S,
     leader: usize,
 ) -> Result<Option<Duration>, BenchError> {
-    let urls = system.urls();
-    let load = system.requests(Op::Write, &urls[leader]);
-    let background = tokio::spawn(keep_writing(client.clone(), load));
+    let mut survivors: Vec<S::Requester> = Vec::new();
+    for node in (0..system.nodes()).filter(|&node| node != leader) {
+        survivors.push(system.connect(Op::Write, node).await?);
+    }
+    let load = system.connect(Op::Write, leader).await?;
+    let background = tokio::spawn(keep_writing(load));
     tokio::time::sleep(LOAD_BEFORE_KILL).await;
     let killed_at = Instant::now();
     system.kill(leader).await?;
     background.abort();
-    let survivors: Vec<MakeRequest> = urls
-        .iter()
-        .enumerate()
-        .filter(|&(node, _)| node != leader)
-        .map(|(_, url)| system.requests(Op::Write, url))
-        .collect();
-    Ok(first_ack(client, &survivors, killed_at).await)
+    Ok(first_ack(&survivors, killed_at).await)
 }
 
 /// One closed-loop writer, until aborted.
-async fn keep_writing(client: reqwest::Client, make: MakeRequest) {
+async fn keep_writing(requester: impl Requester) {
     for seq in 0.. {
         // Failures are expected once the leader is killed; this task only makes load.
-        let _ = send(&client, &make(0, seq)).await;
+        requester.send(0, seq).await;
     }
 }
 
 /// Sends a write every [`PROBE_INTERVAL`], round-robin over `targets`, and returns the
 /// time from `since` to the first acknowledgement (`None` after [`GIVE_UP`]).
-async fn first_ack(
-    client: &reqwest::Client,
-    targets: &[MakeRequest],
-    since: Instant,
-) -> Option<Duration> {
+async fn first_ack<R: Requester>(targets: &[R], since: Instant) -> Option<Duration> {
     let (acked, mut first) = mpsc::channel::<Instant>(1);
     // Dropped on return, which aborts the probes still waiting.
     let mut probes = JoinSet::new();
@@ -130,10 +119,10 @@ async fn first_ack(
             () = &mut give_up => return None,
             _ = ticker.tick() => {}
         }
-        let make = targets.get(seq as usize % targets.len().max(1))?;
-        let (request, client, acked) = (make(1, seq), client.clone(), acked.clone());
+        let target = targets.get(seq as usize % targets.len().max(1))?.clone();
+        let acked = acked.clone();
         probes.spawn(async move {
-            if matches!(send(&client, &request).await, Ok(true)) {
+            if target.send(1, seq).await {
                 let _ = acked.try_send(Instant::now());
             }
         });

@@ -3,70 +3,24 @@
 //! rate whatever the answers, and latency counts from the scheduled send time, so a slow
 //! server cannot hide its queueing behind a slow client).
 //!
-//! Owns: sending [`Request`]s, timing them and summarising the timings. Knows nothing of
-//! what a request means: the systems ([`super::raft3d`], [`super::etcd`]) build them.
+//! Owns: driving [`Requester`]s, timing them and summarising the timings. Knows nothing
+//! of protocols or of what a request means: the systems ([`crate::raft3d`],
+//! [`crate::etcd`]) implement [`Requester`] on their own client connections.
 
-use reqwest::header::{CONTENT_TYPE, LOCATION};
-use reqwest::StatusCode;
 use serde::Serialize;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-/// One request, ready to send: a POST with a JSON body when `body` is set, else a GET.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub url: String,
-    pub body: Option<Vec<u8>>,
-    /// The only status that counts as success.
-    pub expected: StatusCode,
-}
-
-/// Builds the request of client `client_no` for its `seq`-th send (writes of distinct
-/// records need both).
-pub type MakeRequest = Arc<dyn Fn(u64, u64) -> Request + Send + Sync>;
-
-/// Sends `request` and follows at most one `307` to the `Location`, as a client that
-/// routes itself would (Raft3D followers redirect writes to the leader; etcd forwards
-/// them itself). Returns whether the final status was the expected one. A second
-/// redirect is not followed: it means leadership is moving, which the error count shows.
-pub async fn send(client: &reqwest::Client, request: &Request) -> Result<bool, reqwest::Error> {
-    let body = request.body.as_deref();
-    let status = match exchange(client, &request.url, body).await? {
-        (_, Some(leader_url)) => exchange(client, &leader_url, body).await?.0,
-        (status, None) => status,
-    };
-    Ok(status == request.expected)
-}
-
-/// One HTTP exchange: its status and, for a `307`, the `Location` to follow. The body is
-/// read to the end so that the connection goes back to the pool.
-async fn exchange(
-    client: &reqwest::Client,
-    url: &str,
-    body: Option<&[u8]>,
-) -> Result<(StatusCode, Option<String>), reqwest::Error> {
-    let request = match body {
-        Some(body) => client
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec()),
-        None => client.get(url),
-    };
-    let response = request.send().await?;
-    let status = response.status();
-    let location = if status == StatusCode::TEMPORARY_REDIRECT {
-        response
-            .headers()
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-    } else {
-        None
-    };
-    response.bytes().await?;
-    Ok((status, location))
+/// One connection to one node of a system, ready to send requests of one kind; clones
+/// share the connection.
+pub trait Requester: Clone + Send + Sync + 'static {
+    /// Sends request `seq` of client `client_no` (writes of distinct records need both)
+    /// and says whether it succeeded. Failures of any kind (transport, timeout, refusal)
+    /// are `false`: the load loops only count them.
+    fn send(&self, client_no: u64, seq: u64) -> impl Future<Output = bool> + Send;
 }
 
 /// When a level runs: requests are recorded only if sent in `[measure_from, stop_at)`.
@@ -113,16 +67,11 @@ impl Sample {
     }
 }
 
-/// Runs `clients` closed loops through `window` and summarises the measured part.
-pub async fn closed_loop(
-    client: &reqwest::Client,
-    make: &MakeRequest,
-    clients: u64,
-    window: Window,
-) -> LoadStats {
-    let tasks: Vec<_> = (0..clients)
-        .map(|client_no| {
-            let (client, make) = (client.clone(), Arc::clone(make));
+/// Runs one closed loop per requester through `window` and summarises the measured part.
+pub async fn closed_loop<R: Requester>(requesters: Vec<R>, window: Window) -> LoadStats {
+    let tasks: Vec<_> = (0u64..)
+        .zip(requesters)
+        .map(|(client_no, requester)| {
             tokio::spawn(async move {
                 let mut sample = Sample::default();
                 for seq in 0.. {
@@ -130,9 +79,9 @@ pub async fn closed_loop(
                     if sent >= window.stop_at {
                         break;
                     }
-                    let ok = send(&client, &make(client_no, seq)).await;
+                    let ok = requester.send(client_no, seq).await;
                     if sent >= window.measure_from {
-                        sample.record(matches!(ok, Ok(true)), sent.elapsed());
+                        sample.record(ok, sent.elapsed());
                     }
                 }
                 sample
@@ -153,9 +102,8 @@ pub async fn closed_loop(
 /// the answers. Latency counts from the scheduled send time. At most `max_in_flight`
 /// requests wait at once: a send that finds them all busy is not made and counts as an
 /// error (the server is not keeping up with the offered rate).
-pub async fn open_loop(
-    client: &reqwest::Client,
-    make: &MakeRequest,
+pub async fn open_loop<R: Requester>(
+    requester: R,
     rate: u64,
     max_in_flight: usize,
     window: Window,
@@ -178,10 +126,9 @@ pub async fn open_loop(
             }
             continue;
         };
-        let request = make(0, u64::from(seq));
-        let client = client.clone();
+        let requester = requester.clone();
         tasks.push(tokio::spawn(async move {
-            let ok = matches!(send(&client, &request).await, Ok(true));
+            let ok = requester.send(0, u64::from(seq)).await;
             drop(slot);
             (measured, ok, scheduled.elapsed())
         }));

@@ -23,7 +23,9 @@ struct Cli {
         long,
         global = true,
         env = "RAFT3D_LOG",
-        default_value = "info,openraft=warn"
+        // openraft's core warns at every stale message it drops (a vote reply after the
+        // election ended, ...), a normal part of every election; see vendor/README.md.
+        default_value = "info,openraft=warn,openraft::core::raft_core=error"
     )]
     log: String,
     #[command(subcommand)]

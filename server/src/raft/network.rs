@@ -63,33 +63,95 @@ pub struct PeerTimeouts {
     pub unreachable_retry: Duration,
 }
 
-/// The last outcome of calls to each peer, as seen from this node.
+/// The last outcome of calls to each peer, as seen from this node, and the reports of
+/// peers that stay unreachable.
+///
+/// openraft logs the calls that fail here (no connection, no answer) at debug only
+/// (vendor patch, `network_reports`): a follower that is restarting, or a peer started a
+/// moment after this node, is normal and says nothing. This is where a peer down for
+/// long is reported: a warning once no call has reached it for [`DOWN_WARNING_AFTER`],
+/// repeated every [`DOWN_WARNING_EVERY`] while it lasts, and a line when it answers again.
 #[derive(Debug, Clone, Default)]
 pub struct PeerHealth {
     inner: Arc<Mutex<HashMap<NodeId, PeerStatus>>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A peer no call has reached for this long is reported as a warning. A node that
+/// restarts is back well within it (a second or two, loading its files included), and
+/// so are the peers of a new cluster started together; longer is worth an operator's
+/// look.
+const DOWN_WARNING_AFTER: Duration = Duration::from_secs(10);
+/// While a peer stays down, the warning is repeated this often (not at every retry).
+const DOWN_WARNING_EVERY: Duration = Duration::from_secs(60);
+/// An outage at least this long is noted (info) when the peer answers again: a restart
+/// leaves one line, a single failed call none.
+const BACK_NOTE_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PeerStatus {
     pub last_ok: Option<Instant>,
     pub last_error: Option<Instant>,
+    /// Since when every call has failed; `None` while calls succeed.
+    down_since: Option<Instant>,
+    /// When the current outage was last reported as a warning.
+    warned_at: Option<Instant>,
+}
+
+/// What a call's outcome says to log about its peer.
+#[derive(Debug, PartialEq, Eq)]
+enum Report {
+    /// Unreachable for this long: a warning.
+    Down(Duration),
+    /// Answering again after an outage this long.
+    Back(Duration),
+}
+
+impl PeerStatus {
+    /// Records one call's outcome at `now`; says what to log, if anything.
+    fn note(&mut self, now: Instant, ok: bool) -> Option<Report> {
+        if ok {
+            self.last_ok = Some(now);
+            self.warned_at = None;
+            let down_for = now.saturating_duration_since(self.down_since.take()?);
+            return (down_for >= BACK_NOTE_AFTER).then_some(Report::Back(down_for));
+        }
+        self.last_error = Some(now);
+        let down_for = now.saturating_duration_since(*self.down_since.get_or_insert(now));
+        let due = match self.warned_at {
+            None => down_for >= DOWN_WARNING_AFTER,
+            Some(warned) => now.saturating_duration_since(warned) >= DOWN_WARNING_EVERY,
+        };
+        due.then(|| {
+            self.warned_at = Some(now);
+            Report::Down(down_for)
+        })
+    }
 }
 
 impl PeerHealth {
-    fn record(&self, target: NodeId, ok: bool) {
-        let mut peers = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let status = peers.entry(target).or_insert(PeerStatus {
-            last_ok: None,
-            last_error: None,
-        });
-        let now = Some(Instant::now());
-        if ok {
-            status.last_ok = now;
-        } else {
-            status.last_error = now;
+    /// Records the outcome of a call to `target` (`failure`: why it got no answer).
+    fn record(&self, target: NodeId, failure: Option<&PeerCallError>) {
+        let report = {
+            let mut peers = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let status = peers.entry(target).or_default();
+            status.note(Instant::now(), failure.is_none())
+        };
+        match (report, failure) {
+            (Some(Report::Down(down_for)), Some(error)) => tracing::warn!(
+                peer = target,
+                error = %with_cause(error),
+                "peer unreachable for {} s; still retrying",
+                down_for.as_secs()
+            ),
+            (Some(Report::Back(down_for)), _) => tracing::info!(
+                peer = target,
+                "peer reachable again after {:.1} s",
+                down_for.as_secs_f64()
+            ),
+            _ => {}
         }
     }
 
@@ -341,6 +403,19 @@ impl PeerCallError {
     }
 }
 
+/// `error` and its innermost cause: reqwest's own message names only the URL, the cause
+/// says what happened ("Connection refused").
+fn with_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    match std::ptr::addr_eq(cause, error) {
+        true => error.to_string(),
+        false => format!("{error}: {cause}"),
+    }
+}
+
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
@@ -435,7 +510,9 @@ impl PeerClient {
     where
         E: std::error::Error,
     {
-        self.network.health.record(self.target, result.is_ok());
+        self.network
+            .health
+            .record(self.target, result.as_ref().err());
         match result {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(remote)) => Err(openraft::error::RPCError::RemoteError(RemoteError::new(
@@ -552,7 +629,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Ok::<Result<SnapshotResponse<NodeId>, Fatal<NodeId>>, PeerCallError>(answer)
         }
         .await;
-        self.network.health.record(self.target, result.is_ok());
+        self.network
+            .health
+            .record(self.target, result.as_ref().err());
         match result {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(fatal)) => Err(StreamingError::RemoteError(RemoteError::new(
@@ -564,5 +643,64 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             }
             Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `note`s the outcomes at the given seconds from a start; returns what each reported.
+    fn outcomes(calls: &[(f64, bool)]) -> Vec<(f64, Report)> {
+        let start = Instant::now();
+        let mut status = PeerStatus::default();
+        calls
+            .iter()
+            .filter_map(|&(at, ok)| {
+                let now = start + Duration::from_secs_f64(at);
+                status.note(now, ok).map(|report| (at, report))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_peer_down_for_a_restart_is_not_a_warning_and_is_noted_when_back() {
+        let reports = outcomes(&[(0.0, true), (0.1, false), (0.4, false), (1.6, true)]);
+        assert_eq!(reports.len(), 1);
+        assert!(matches!(reports[0], (1.6, Report::Back(d)) if d.as_millis() == 1500));
+        // A single failed call is not even noted.
+        assert!(outcomes(&[(0.0, false), (0.1, true)]).is_empty());
+    }
+
+    #[test]
+    fn a_peer_down_for_long_is_a_warning_repeated_every_minute_not_every_retry() {
+        let mut calls: Vec<(f64, bool)> = (0..=1500).map(|i| (f64::from(i) * 0.1, false)).collect();
+        calls.push((150.5, true));
+        let reports = outcomes(&calls);
+        let warned_at: Vec<f64> = reports
+            .iter()
+            .filter(|(_, r)| matches!(r, Report::Down(_)))
+            .map(|(at, _)| *at)
+            .collect();
+        assert_eq!(warned_at.len(), 3, "{reports:?}");
+        assert!((warned_at[0] - 10.0).abs() < 0.05, "{warned_at:?}");
+        assert!((warned_at[1] - 70.0).abs() < 0.05, "{warned_at:?}");
+        assert!(matches!(reports.last(), Some((at, Report::Back(_))) if *at == 150.5));
+    }
+
+    #[test]
+    fn a_new_outage_after_a_warned_one_waits_its_own_grace() {
+        let reports = outcomes(&[
+            (0.0, false),
+            (11.0, false),
+            (12.0, true),
+            (13.0, false),
+            (14.0, false),
+        ]);
+        let warnings = reports
+            .iter()
+            .filter(|(_, r)| matches!(r, Report::Down(_)))
+            .count();
+        assert_eq!(warnings, 1, "{reports:?}");
     }
 }

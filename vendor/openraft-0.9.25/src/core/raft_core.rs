@@ -380,7 +380,12 @@ where
                 let (target, append_res) = match res {
                     Ok(Ok(res)) => res,
                     Ok(Err((target, err))) => {
-                        tracing::error!(target=display(&target), error=%err, "timeout while confirming leadership for read request");
+                        // Raft3D patch: see `crate::replication::network_reports`.
+                        if replication::network_reports(&err) {
+                            tracing::debug!(target=display(&target), error=%err, "timeout while confirming leadership for read request");
+                        } else {
+                            tracing::error!(target=display(&target), error=%err, "timeout while confirming leadership for read request");
+                        }
                         continue;
                     }
                     Err((target, err)) => {
@@ -1135,6 +1140,10 @@ where
                                     resp,
                                     sender_vote: vote,
                                 });
+                            }
+                            // Raft3D patch: see `crate::replication::network_reports`.
+                            Err(err) if replication::network_reports(&err) => {
+                                tracing::debug!({error=%err, target=display(&target)}, "while requesting vote")
                             }
                             Err(err) => tracing::error!({error=%err, target=display(&target)}, "while requesting vote"),
                         }

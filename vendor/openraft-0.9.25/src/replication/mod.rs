@@ -63,6 +63,27 @@ use crate::StorageError;
 use crate::StorageIOError;
 use crate::Vote;
 
+/// Raft3D patch: whether a failed call to a peer is one the `RaftNetwork` implementation
+/// saw fail (`Unreachable`, `Network`), or no failure at all but a request to send fewer
+/// entries at once (`PayloadTooLarge`, retried at once). Stock 0.9 logs each one as a
+/// warning and an error, on every attempt: five lines every backoff interval for as long
+/// as a follower is down or still starting, so a routine restart filled the log and real
+/// warnings drowned. These are logged at debug; the network implementation says when a
+/// peer is down for long (Raft3D: `PeerHealth` in `server/src/raft/network.rs`). Timeouts
+/// (openraft's own deadline: the network never sees the call end) and remote errors keep
+/// their levels.
+pub(crate) fn network_reports<NID, N, E>(err: &RPCError<NID, N, E>) -> bool
+where
+    NID: crate::NodeId,
+    N: crate::Node,
+    E: std::error::Error,
+{
+    matches!(
+        err,
+        RPCError::Unreachable(_) | RPCError::Network(_) | RPCError::PayloadTooLarge(_)
+    )
+}
+
 /// The handle to a spawned replication stream.
 pub(crate) struct ReplicationHandle<C>
 where C: RaftTypeConfig
@@ -255,7 +276,20 @@ where
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(error=%err, "error replication to target={}", self.target);
+                    // Raft3D patch: stock 0.9 warns here whatever the error. A failed call
+                    // to a peer that is down or starting is reported by the network
+                    // implementation (see `network_reports`); a higher vote is how a leader
+                    // learns that a newer election happened, the ordinary end of its term
+                    // (info, as RaftCore logs it when it steps down).
+                    match &err {
+                        ReplicationError::RPCError(e) if network_reports(e) => {
+                            tracing::debug!(error=%err, "error replication to target={}", self.target)
+                        }
+                        ReplicationError::HigherVote(_) => {
+                            tracing::info!(error=%err, "error replication to target={}", self.target)
+                        }
+                        _ => tracing::warn!(error=%err, "error replication to target={}", self.target),
+                    }
 
                     match err {
                         ReplicationError::Closed(closed) => {
@@ -281,7 +315,12 @@ where
                             return Ok(());
                         }
                         ReplicationError::RPCError(err) => {
-                            tracing::error!(err = display(&err), "RPCError");
+                            // Raft3D patch: see `network_reports`.
+                            if network_reports(&err) {
+                                tracing::debug!(err = display(&err), "RPCError");
+                            } else {
+                                tracing::error!(err = display(&err), "RPCError");
+                            }
 
                             let retry = match &err {
                                 RPCError::Timeout(_) => false,
@@ -593,7 +632,9 @@ where
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn backoff_drain_events(&mut self, until: InstantOf<C>) -> Result<(), ReplicationClosed> {
         let d = until - C::now();
-        tracing::warn!(
+        // Raft3D patch: debug, not warn. Backoff follows an `Unreachable` peer, which the
+        // network implementation reports (see `network_reports`).
+        tracing::debug!(
             interval = debug(d),
             "{} backoff mode: drain events without processing them",
             func_name!()

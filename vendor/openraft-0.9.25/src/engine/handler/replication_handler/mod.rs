@@ -284,14 +284,17 @@ where C: RaftTypeConfig
                 self.update_success_progress(target.clone(), request_id, p);
             }
             Err(err_str) => {
-                tracing::warn!(
+                // Raft3D patch: debug, not warn. The replication stream already logged this
+                // error where it happened, at the level its kind calls for
+                // (`crate::replication::network_reports`); here it is only a string.
+                tracing::debug!(
                     request_id = display(request_id),
                     result = display(&err_str),
                     "update progress error"
                 );
 
                 if request_id == RequestId::HeartBeat {
-                    tracing::warn!("heartbeat error: {}, no update to inflight data", err_str);
+                    tracing::debug!("heartbeat error: {}, no update to inflight data", err_str);
                 } else {
                     // Reset inflight state and it will retry.
                     let p = self.leader.progress.get_mut(&target).unwrap();

@@ -10,5 +10,6 @@ mod failover;
 mod fast_restart;
 mod idempotency;
 mod membership;
+mod quiet_start;
 mod snapshot;
 mod wipe;

@@ -262,11 +262,15 @@ async fn serve(
 /// it, and a wiped one is taken back as a learner first (`crate::members`), instead of
 /// starting elections as a voter that remembers nothing.
 async fn bootstrap(raft: &Raft, network: &Network, config: &NodeConfig) {
+    let initialized = raft.is_initialized().await;
     if config.peers.is_empty() {
-        tracing::info!("no --peers: waiting to be added to a cluster (raft3d add-node)");
+        match initialized {
+            Ok(true) => tracing::info!("existing state found: rejoining"),
+            _ => tracing::info!("no --peers: waiting to be added to a cluster (raft3d add-node)"),
+        }
         return;
     }
-    match raft.is_initialized().await {
+    match initialized {
         Ok(true) => tracing::info!("existing state found: rejoining"),
         // Normal when the peers of a new cluster start a moment apart; after a wipe, the
         // leader takes this node back as a learner first (`crate::members`).

@@ -4,7 +4,6 @@
 
 mod sim_disk;
 
-
 mod disk_fault;
 mod log_store;
 mod power_loss;

@@ -5,10 +5,12 @@
 mod harness;
 
 mod concurrency;
+mod ctl;
 mod election;
 mod failover;
 mod fast_restart;
 mod idempotency;
+mod local_cluster;
 mod membership;
 mod quiet_start;
 mod snapshot;

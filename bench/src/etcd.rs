@@ -209,6 +209,8 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     /// Settings flags of every member.
     flags: Vec<String>,
+    /// For `/metrics` only (served over HTTP/1.1 on the client port).
+    http: reqwest::Client,
 }
 
 impl EtcdCluster {
@@ -242,6 +244,7 @@ impl EtcdCluster {
             initial_cluster,
             members,
             flags,
+            http: reqwest::Client::builder().timeout(POLL_TIMEOUT).build()?,
         };
         for node in 0..cluster.members.len() {
             cluster.restart(node)?;
@@ -361,6 +364,14 @@ impl System for EtcdCluster {
                 let _ = child.wait().await;
             }
         }
+    }
+
+    /// From `GET /metrics`: `etcd_disk_wal_fsync_duration_seconds` (the fdatasync of the
+    /// WAL after each batch of Raft entries; proposals arriving together share one).
+    async fn durable_appends(&self, node: usize) -> Option<(f64, f64)> {
+        let url = format!("{}/metrics", self.members.get(node)?.client_url);
+        let text = self.http.get(url).send().await.ok()?.text().await.ok()?;
+        crate::usage::histogram_totals(&text, "etcd_disk_wal_fsync_duration_seconds")
     }
 
     /// Kills member `node`, wipes its data directory and replaces it the way etcd's

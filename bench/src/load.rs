@@ -157,9 +157,17 @@ pub struct LoadStats {
     /// Requests of the measured period that failed: transport error, timeout, any status
     /// but the expected one, or (open loop) not sent because too many were waiting.
     pub errors: u64,
+    /// CPU and durable appends per successful request ([`crate::usage`]), filled in by
+    /// the caller that sampled them.
+    pub usage: Option<crate::usage::UsagePerOp>,
 }
 
 impl LoadStats {
+    /// A level that could not run (no connection): nothing measured.
+    pub fn none() -> Self {
+        Self::summarize(Sample::default(), Duration::from_secs(1))
+    }
+
     fn summarize(mut sample: Sample, measured: Duration) -> Self {
         sample.latencies_us.sort_unstable();
         let sorted = &sample.latencies_us;
@@ -172,6 +180,7 @@ impl LoadStats {
             p999_ms: percentile_ms(sorted, 0.999),
             count,
             errors: sample.errors,
+            usage: None,
         }
     }
 }

@@ -36,6 +36,7 @@ mod machine;
 mod raft3d;
 mod report;
 mod settings;
+mod usage;
 
 use app::domain::{IdError, TextError};
 use clap::Parser;
@@ -266,6 +267,9 @@ pub(crate) trait System {
     /// Kills follower `node`, wipes its data and brings it back empty; returns how long
     /// it took, from its start, to catch up with what the leader had.
     async fn wipe_and_catch_up(&mut self, node: usize) -> Result<Duration, BenchError>;
+    /// `(sum seconds, count)` of the durable log appends `node` has made, from its own
+    /// metrics ([`usage`] says which); `None` if they cannot be read.
+    async fn durable_appends(&self, node: usize) -> Option<(f64, f64)>;
 }
 
 #[tokio::main]
@@ -461,7 +465,8 @@ async fn measure_levels(
 }
 
 /// One system at one level, against its leader. The connections are opened before the
-/// window starts; requests sent during warm-up are not recorded.
+/// window starts; requests sent during warm-up are not recorded. Meanwhile [`usage`]
+/// samples CPU and durable appends at the start and end of the measured window.
 async fn measure_level(
     args: &BenchArgs,
     system: &impl System,
@@ -469,29 +474,41 @@ async fn measure_level(
     load: Load,
 ) -> Result<load::LoadStats, BenchError> {
     let leader = system.leader().await?;
-    let stats = match load {
-        Load::Closed { clients } => {
-            let per_conn = args.clients_per_conn.max(1);
-            let mut connections = Vec::new();
-            for _ in 0..clients.div_ceil(per_conn) {
-                connections.push(system.connect(op, leader).await?);
+    let mut connections = Vec::new();
+    let conns = match load {
+        Load::Closed { clients } => clients.div_ceil(args.clients_per_conn.max(1)),
+        // One client sending at a fixed rate: one connection (etcd: multiplexed; Raft3D:
+        // its pool opens one HTTP/1.1 connection per request in flight).
+        Load::Open { .. } => 1,
+    };
+    for _ in 0..conns {
+        connections.push(system.connect(op, leader).await?);
+    }
+    let window = window(args);
+    let run = async {
+        match load {
+            Load::Closed { clients } => {
+                let per_conn = args.clients_per_conn.max(1);
+                let requesters = (0..clients)
+                    .filter_map(|client_no| {
+                        let conn = usize::try_from(client_no / per_conn).ok()?;
+                        connections.get(conn).cloned()
+                    })
+                    .collect();
+                load::closed_loop(requesters, window).await
             }
-            let requesters = (0..clients)
-                .filter_map(|client_no| {
-                    let conn = usize::try_from(client_no / per_conn).ok()?;
-                    connections.get(conn).cloned()
-                })
-                .collect();
-            load::closed_loop(requesters, window(args)).await
-        }
-        Load::Open { rate_per_sec } => {
-            // One client sending at a fixed rate: one connection (etcd: multiplexed;
-            // Raft3D: its pool opens one HTTP/1.1 connection per request in flight).
-            let requester = system.connect(op, leader).await?;
-            let window = window(args);
-            load::open_loop(requester, rate_per_sec, OPEN_LOOP_IN_FLIGHT, window).await
+            Load::Open { rate_per_sec } => {
+                let requester = connections.first().cloned();
+                match requester {
+                    Some(r) => load::open_loop(r, rate_per_sec, OPEN_LOOP_IN_FLIGHT, window).await,
+                    None => load::LoadStats::none(),
+                }
+            }
         }
     };
+    let monitor = usage::during(system, leader, window.measure_from, window.stop_at);
+    let (mut stats, (before, after)) = tokio::join!(run, monitor);
+    stats.usage = usage::per_op(&before, &after, leader, stats.count);
     eprintln!(
         "bench: {:<6} {op:?} {}: {:.0} ops/s, p50 {} ms, p99 {} ms, {} errors",
         system.name(),

@@ -219,6 +219,15 @@ impl System for Raft3dCluster {
         }
     }
 
+    /// From `GET /metrics`: `raft3d_log_append_duration_seconds` (write and fsync of a
+    /// redb commit of the log, one per Raft entry; concurrent writes share an entry).
+    async fn durable_appends(&self, node: usize) -> Option<(f64, f64)> {
+        let url = format!("{}/metrics", self.nodes.get(node)?.http_url);
+        let response = self.http.get(url).timeout(Duration::from_secs(1)).send();
+        let text = response.await.ok()?.text().await.ok()?;
+        crate::usage::histogram_totals(&text, "raft3d_log_append_duration_seconds")
+    }
+
     /// Kills follower `node`, wipes its data directory and starts it again; returns how
     /// long it took, from the start, to apply everything the leader had applied (the
     /// leader sends it a snapshot: its log was purged long ago).

@@ -286,8 +286,57 @@ fn run_tables(out: &mut String, run: &SettingsRun) {
         );
     }
     let _ = writeln!(out);
+    usage_table(out, &run.levels);
     failover_table(out, &run.failover);
     bulk_table(out, &run.bulk);
+}
+
+/// Per level and system, where the time of the measured window went ([`crate::usage`]).
+fn usage_table(out: &mut String, levels: &[Level]) {
+    let rows: Vec<_> = levels
+        .iter()
+        .flat_map(|l| {
+            let per = [("Raft3D", &l.raft3d), ("etcd", &l.etcd)];
+            per.into_iter()
+                .filter_map(move |(name, stats)| Some((l, name, stats.as_ref()?.usage.as_ref()?)))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Where the time goes, per acknowledged request of the measured window: CPU ms \
+         (/proc/<pid>/stat) of the leader, of both followers together and of the load \
+         generator (client library and timing); requests per durable append of the leader \
+         and the mean time of one (Raft3D: raft3d_log_append_duration_seconds, a redb commit \
+         with fsync; etcd: etcd_disk_wal_fsync_duration_seconds, the WAL fdatasync).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| op | load | system | CPU leader | CPU followers | CPU load gen | requests per append | append ms |\n\
+         |---|---|---|---:|---:|---:|---:|---:|"
+    );
+    for (level, name, u) in rows {
+        let op = match level.op {
+            Op::Write => "write",
+            Op::Read => "lin. read",
+        };
+        let opt = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+        };
+        let _ = writeln!(
+            out,
+            "| {op} | {} | {name} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            describe(level.load),
+            u.leader_cpu_ms,
+            u.followers_cpu_ms,
+            u.client_cpu_ms,
+            opt(u.ops_per_append, 1),
+            opt(u.append_ms, 3),
+        );
+    }
+    let _ = writeln!(out);
 }
 
 fn timings(t: &crate::settings::Timings) -> String {

@@ -110,15 +110,15 @@ pub enum ConfigError {
     NeedAdvertise(SocketAddr),
 }
 
-/// Default Raft timings. openraft 0.9 starts an election only after the leader lease
-/// (= the maximum election timeout) *plus* the node's own random timeout have passed
-/// without a heartbeat, so a leader's death is noticed after 500 + 250..500 ms here, and
-/// a write is acknowledged again about 1 s after a SIGKILL (`raft3d bench`). Shorter
-/// risks needless elections on a loaded 2-core machine; the heartbeat is also openraft's
+/// Default Raft timings. A follower starts an election after a random 400-800 ms without
+/// hearing from the leader (the vendored openraft waits exactly that, like etcd; stock
+/// 0.9 added the 800 ms leader lease on top), so a write is acknowledged again well
+/// within a second of a leader's SIGKILL. Four missed heartbeats at least: shorter risks
+/// needless elections on a loaded 2-core machine; the heartbeat is also openraft's
 /// append-entries timeout, so it must exceed an fsync under load.
 pub const HEARTBEAT_MS: u64 = 100;
-pub const ELECTION_TIMEOUT_MIN_MS: u64 = 250;
-pub const ELECTION_TIMEOUT_MAX_MS: u64 = 500;
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 400;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 800;
 
 impl NodeConfig {
     /// A config with the defaults, for tests and embedding.

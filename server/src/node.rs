@@ -128,10 +128,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let timeouts = PeerTimeouts {
         rpc: Duration::from_millis(config.election_timeout_min_ms),
         snapshot: Duration::from_secs(120),
-        // Often enough that a restarted node hears from the leader well before its own
-        // election timer (lease + timeout >= 750 ms) runs out; each retry of a dead peer
-        // logs a few openraft warnings, so not at every heartbeat.
-        unreachable_retry: Duration::from_millis(config.election_timeout_min_ms),
+        // At every heartbeat: a restarted follower must hear from the leader before its
+        // own election timer (at least the minimum election timeout) runs out, or it
+        // starts an election and deposes a healthy leader. Retries of a dead peer log
+        // nothing (network::PeerHealth reports a long outage once).
+        unreachable_retry: Duration::from_millis(config.heartbeat_ms),
     };
     let network = Network::new(
         timeouts,

@@ -1508,11 +1508,14 @@ where
             let utime = self.engine.state.vote_last_modified();
             let timer_config = &self.engine.config.timer_config;
 
-            let mut election_timeout = if current_vote.is_committed() {
-                timer_config.leader_lease + timer_config.election_timeout
-            } else {
-                timer_config.election_timeout
-            };
+            // raft3d patch: a follower of a leader waits its random election timeout
+            // (between the minimum and the maximum) after it last heard from the leader,
+            // as in the Raft paper and etcd. Stock 0.9 waits the leader lease (the
+            // maximum timeout) *plus* that, so a leader's death was noticed only after
+            // 1.5-3x the configured timeout. Voters still refuse a vote within the minimum
+            // timeout of hearing from a leader (`leader_lease`), which any candidate's
+            // timeout exceeds: a live leader is not disrupted.
+            let mut election_timeout = timer_config.election_timeout;
 
             if self.engine.is_there_greater_log() {
                 election_timeout += timer_config.smaller_log_timeout;

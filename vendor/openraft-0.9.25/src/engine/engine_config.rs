@@ -53,7 +53,10 @@ impl<NID: NodeId> EngineConfig<NID> {
             timer_config: time_state::Config {
                 election_timeout,
                 smaller_log_timeout: Duration::from_millis(config.election_timeout_max * 2),
-                leader_lease: Duration::from_millis(config.election_timeout_max),
+                // raft3d patch: a voter refuses to vote while it heard from a leader within
+                // the *minimum* election timeout (Raft thesis §4.2.3), not the maximum;
+                // see `RaftCore::handle_tick_election`.
+                leader_lease: Duration::from_millis(config.election_timeout_min),
             },
         }
     }

@@ -304,7 +304,7 @@ async fn run(args: BenchArgs) -> Result<report::BenchReport, BenchError> {
             false => Some(etcd::check_runs(&args.etcd)?),
         },
     };
-    let settings = settings::plan(&args, exes.etcd.as_deref())?;
+    let settings = settings::plan(&args, &exes)?;
     let started_at_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -1,19 +1,19 @@
 //! The settings both systems run at, and the flags that give them.
 //!
-//! - `defaults`: each system as its operator gets it, no flag given. Raft3D's values come
-//!   from the server library (`raft3d serve`'s own defaults), etcd's from `etcd --help`
-//!   of the installed etcd.
+//! - `defaults`: each system as its operator gets it, no flag given. The values shown
+//!   are what the executables started say of themselves: `raft3d serve --help` of the
+//!   `raft3d` binary run, `etcd --help` of the installed etcd.
 //! - `matched`: both at the same heartbeat, election timeout range and snapshot interval.
 //!   Both draw each election timeout at random: etcd from [T, 2T) for
 //!   `--election-timeout T`, Raft3D (openraft) from [min, max); so T ⇔ min T, max 2T.
 //!   etcd refuses an election timeout under 5 heartbeats, so Raft3D's default range
-//!   (250-500 ms at a 100 ms heartbeat) has no etcd equivalent; the default matched
+//!   ([400, 800) ms at a 100 ms heartbeat) has no etcd equivalent; the default matched
 //!   setting keeps the heartbeat (100 ms, both systems' default) and takes the shortest
 //!   election timeout etcd accepts with it, 500 ms, i.e. [500, 1000) on both.
 //!
 //! Owns: choosing values and writing them as flags. Starts nothing.
 
-use crate::{BenchArgs, BenchError};
+use crate::{BenchArgs, BenchError, Executables};
 use serde::Serialize;
 use std::path::Path;
 
@@ -90,11 +90,11 @@ impl Settings {
 }
 
 /// The settings of `--settings`, in order.
-pub fn plan(args: &BenchArgs, etcd: Option<&Path>) -> Result<Vec<Settings>, BenchError> {
+pub fn plan(args: &BenchArgs, exes: &Executables) -> Result<Vec<Settings>, BenchError> {
     args.settings
         .iter()
         .map(|&name| match name {
-            SettingsName::Defaults => Ok(defaults(etcd)),
+            SettingsName::Defaults => Ok(defaults(&exes.raft3d, exes.etcd.as_deref())),
             SettingsName::Matched => matched(
                 args.matched_heartbeat_ms,
                 args.matched_election_ms,
@@ -104,18 +104,22 @@ pub fn plan(args: &BenchArgs, etcd: Option<&Path>) -> Result<Vec<Settings>, Benc
         .collect()
 }
 
-fn defaults(etcd: Option<&Path>) -> Settings {
-    // `NodeConfig::new` holds the same defaults as `raft3d serve`'s flags.
-    let node = raft3d_server::NodeConfig::new(1, std::path::PathBuf::new());
+fn defaults(raft3d: &Path, etcd: Option<&Path>) -> Settings {
     let (heartbeat, election, snapshot) = etcd.and_then(etcd_defaults).unwrap_or(ETCD_DOCUMENTED);
     Settings {
         name: SettingsName::Defaults,
-        raft3d: Timings {
-            heartbeat_ms: node.heartbeat_ms,
-            election_min_ms: node.election_timeout_min_ms,
-            election_max_ms: node.election_timeout_max_ms,
-            snapshot_every: node.snapshot_threshold,
-        },
+        raft3d: raft3d_defaults(raft3d).unwrap_or_else(|| {
+            // The server library this bench was built with: the same source, perhaps
+            // not the same build as the binary run.
+            tracing::warn!("`raft3d serve --help` gave no defaults; using the bench's own");
+            let node = raft3d_server::NodeConfig::new(1, std::path::PathBuf::new());
+            Timings {
+                heartbeat_ms: node.heartbeat_ms,
+                election_min_ms: node.election_timeout_min_ms,
+                election_max_ms: node.election_timeout_max_ms,
+                snapshot_every: node.snapshot_threshold,
+            }
+        }),
         etcd: Timings {
             heartbeat_ms: heartbeat,
             election_min_ms: election,
@@ -185,6 +189,34 @@ fn etcd_defaults(exe: &Path) -> Option<(u64, u64, u64)> {
     ))
 }
 
+/// Raft3D's timings as `raft3d serve --help` of `exe` states their defaults (clap:
+/// `[default: 100]` in the flag's description).
+fn raft3d_defaults(exe: &Path) -> Option<Timings> {
+    let output = std::process::Command::new(exe)
+        .args(["serve", "--help"])
+        .output()
+        .ok()?;
+    let help = String::from_utf8_lossy(&output.stdout);
+    Some(Timings {
+        heartbeat_ms: clap_default(&help, "--heartbeat-ms")?,
+        election_min_ms: clap_default(&help, "--election-timeout-min-ms")?,
+        election_max_ms: clap_default(&help, "--election-timeout-max-ms")?,
+        snapshot_every: clap_default(&help, "--snapshot-threshold")?,
+    })
+}
+
+/// The `[default: N]` of `flag` in clap's help: in the lines from the flag's own up to
+/// the next flag.
+fn clap_default(help: &str, flag: &str) -> Option<u64> {
+    let mut lines = help.lines().map(str::trim);
+    lines.find(|l| l.starts_with(&format!("{flag} ")) || *l == flag)?;
+    let marker = "[default: ";
+    lines.take_while(|l| !l.starts_with("--")).find_map(|l| {
+        let start = l.find(marker)? + marker.len();
+        l.get(start..)?.split(']').next()?.trim().parse().ok()
+    })
+}
+
 fn help_default(help: &str, flag: &str) -> Option<u64> {
     let prefix = format!("{flag} '");
     let line = help
@@ -205,6 +237,15 @@ mod tests {
         assert_eq!(help_default(help, "--election-timeout"), Some(1000));
         assert_eq!(help_default(help, "--snapshot-count"), Some(100_000));
         assert_eq!(help_default(help, "--max-txn-ops"), None);
+    }
+
+    #[test]
+    fn raft3d_help_defaults_are_read() {
+        let help = "      --heartbeat-ms <HEARTBEAT_MS>\n          Milliseconds [env: X=] [default: 100]\n      --election-timeout-min-ms <MS>\n          Lower\n          [default: 400]\n      --no-default <N>\n          Nothing here\n      --next <N>\n          [default: 7]\n";
+        assert_eq!(clap_default(help, "--heartbeat-ms"), Some(100));
+        assert_eq!(clap_default(help, "--election-timeout-min-ms"), Some(400));
+        assert_eq!(clap_default(help, "--no-default"), None);
+        assert_eq!(clap_default(help, "--snapshot-threshold"), None);
     }
 
     #[test]

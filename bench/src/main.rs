@@ -38,7 +38,6 @@ mod report;
 mod settings;
 mod usage;
 
-use app::domain::{IdError, TextError};
 use clap::Parser;
 use etcd::EtcdCluster;
 use load::{Requester, Window};
@@ -155,9 +154,15 @@ pub struct BenchArgs {
 /// Why a benchmark run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    /// No Raft3D leader was agreed on.
+    /// Something the benchmark waits for (a Raft3D leader, a catch-up) did not happen.
     #[error(transparent)]
-    Leader(#[from] raft3d_testkit::NotInTime),
+    NotInTime(#[from] raft3d_testkit::NotInTime),
+    /// The Raft3D cluster could not be started or a node acted on.
+    #[error("Raft3D cluster: {0}")]
+    Cluster(#[from] raft3d_testkit::ClusterError),
+    /// A Raft3D request of the setup (not of the measured load) failed.
+    #[error("Raft3D: {0}")]
+    Client(#[from] raft3d_client::ClientError),
     /// The HTTP client could not be built, or a setup request failed in transport.
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
@@ -197,12 +202,6 @@ pub enum BenchError {
     /// A port of a cluster would be past 65535.
     #[error("--http-port, --raft-port or --etcd-port is too high for this many nodes")]
     Ports,
-    /// A constant id of the benchmark is not a valid id (a bug in this crate).
-    #[error("invalid benchmark id: {0}")]
-    Id(#[from] IdError),
-    /// A constant text of the benchmark is not valid text (a bug in this crate).
-    #[error("invalid benchmark text: {0}")]
-    Text(#[from] TextError),
     /// A data directory could not be created, cleared or removed.
     #[error("data directory {}: {source}", .path.display())]
     DataDir {

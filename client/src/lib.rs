@@ -101,6 +101,12 @@ impl Call {
         Ok(self)
     }
 
+    /// Sets a body that is JSON already (sent as it is).
+    pub fn json_bytes(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+
     pub fn get(path: impl Into<String>) -> Self {
         Self {
             method: Method::GET,

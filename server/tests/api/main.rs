@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod client;
 mod errors;
 mod idempotency;
 mod jobs;

@@ -102,12 +102,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// JSON that cannot end the `<script>` element it sits in: `</` becomes `<\/` (the same
-/// string to a JSON parser).
+/// JSON that cannot change how the page around it is parsed: every `<`, `>` and `&`
+/// becomes a `\u00XX` escape (the same string to a JSON parser; they can only occur inside
+/// strings). Escaping `</` alone is not enough: `<!--<script>` in a printer's name puts
+/// the HTML parser in its "double escaped" state, the `</script>` that ends this element
+/// no longer does, and the whole page went blank on every node.
 pub fn script_safe_json(data: &FarmData) -> String {
-    serde_json::to_string(data)
-        .unwrap_or_else(|_| "{}".to_owned())
-        .replace("</", "<\\/")
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned());
+    let mut safe = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => safe.push_str("\\u003c"),
+            '>' => safe.push_str("\\u003e"),
+            '&' => safe.push_str("\\u0026"),
+            c => safe.push(c),
+        }
+    }
+    safe
 }
 
 /// Browser entry (called by `frontend`): read the node's copy of the farm, then hydrate.
@@ -134,6 +145,25 @@ mod tests {
         });
         let json = script_safe_json(&data);
         assert!(!json.contains("</"));
+        let back: FarmData = serde_json::from_str(&json).expect("still JSON");
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn farm_data_in_the_page_cannot_open_a_comment_or_a_script_either() {
+        let mut data = FarmData::default();
+        for (n, text) in ["<!--<script>", "a & b > c", "<!-- x -->"]
+            .into_iter()
+            .enumerate()
+        {
+            data.printers.push(crate::Printer {
+                id: crate::Id::parse(&format!("p{n}")).expect("id"),
+                company: crate::domain::Text::parse(text).expect("text"),
+                model: crate::domain::Text::parse("x").expect("text"),
+            });
+        }
+        let json = script_safe_json(&data);
+        assert!(!json.contains(['<', '>', '&']), "{json}");
         let back: FarmData = serde_json::from_str(&json).expect("still JSON");
         assert_eq!(back, data);
     }

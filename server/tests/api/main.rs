@@ -9,5 +9,6 @@ mod errors;
 mod idempotency;
 mod jobs;
 mod ops;
+mod page;
 mod peer;
 mod resources;

@@ -44,3 +44,28 @@ async fn the_cluster_view_names_this_node_as_leader() {
     assert_eq!(view["members"][0]["reachable"], true);
     assert_eq!(view["state_digest"].as_str().map(str::len), Some(16));
 }
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let node = spawn_node().await;
+    let before = node.get("/metrics").await.text().await.expect("text");
+    for n in 0..300 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{n}").as_bytes()).expect("method");
+        let response = node
+            .client
+            .request(method, node.url("/api/v1/printers"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let after = node.get("/metrics").await.text().await.expect("text");
+    assert!(!after.contains("MADEUP"), "a made-up method became a label");
+    // One series for all of them (plus the few lines the requests above add anyway).
+    assert!(
+        after.len() < before.len() + 4_000,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+}

@@ -441,7 +441,7 @@ pub fn cors(farm: Farm) -> CorsLayer {
 /// Whether `origin` (`scheme://host[:port]`) is the origin of `url`. `localhost` and
 /// `127.0.0.1` count as the same host: the local cluster advertises the latter and
 /// people type the former.
-fn same_origin(url: &str, origin: &str) -> bool {
+pub(crate) fn same_origin(url: &str, origin: &str) -> bool {
     let normalize = |s: &str| -> String {
         let s = s.trim_end_matches('/').to_ascii_lowercase();
         let (scheme, rest) = s.split_once("://").unwrap_or(("http", s.as_str()));

@@ -29,6 +29,13 @@ pub enum ApiError {
     NoRoute(String),
     #[error("method not allowed here")]
     MethodNotAllowed,
+    /// A write sent by a web page of another site (CSRF): browsers name it in `Origin`.
+    #[error("writes from pages of {0} are refused: only the cluster's own pages may write")]
+    CrossSiteWrite(String),
+    /// A body that does not say it is JSON (a form or `text/plain`, as a page of another
+    /// site can send without asking).
+    #[error("the body must be JSON (Content-Type: application/json), not {0}")]
+    NotJson(String),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -58,6 +65,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::CrossSiteWrite(_) => StatusCode::FORBIDDEN,
+            Self::NotJson(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +95,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             Self::BadIdempotencyKey => ("malformed-request", "Malformed request"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::CrossSiteWrite(_) => ("cross-site-write", "Cross-site write refused"),
+            Self::NotJson(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
     }

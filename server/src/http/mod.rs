@@ -23,7 +23,7 @@ use app::{Command, IdempotencyClaim, Outcome};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -71,6 +71,10 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Bodies are read by `Body`, which turns "too large" into a 413 problem.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_cross_site_writes,
+        ))
         .layer(middleware::from_fn(add_redirect_location))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -124,8 +128,7 @@ async fn record_metrics(State(state): State<ApiState>, request: Request, next: N
 /// The `method` label of a request: the standard methods by name, anything else as
 /// `other`. Clients choose the method, so a label per method would let anyone add series
 /// to `/metrics` forever (300 made-up methods once grew it from 8.5 KB to 617 KB).
-fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
+fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -138,14 +141,51 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// A request body, with "too large" and "unreadable" turned into problem responses.
+/// Refuses a write (any method but GET, HEAD, OPTIONS) whose `Origin` is not one of the
+/// cluster's members: a page of another site open in a shop-floor browser could
+/// otherwise write to the farm (a `no-cors` POST needs no CORS permission). Clients that
+/// are not browsers send no `Origin` and are not affected.
+async fn refuse_cross_site_writes(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method();
+    let safe = [Method::GET, Method::HEAD, Method::OPTIONS].contains(method);
+    if let (false, Some(origin)) = (safe, request.headers().get(header::ORIGIN)) {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        let ours = state
+            .farm
+            .member_urls()
+            .iter()
+            .any(|url| dashboard::same_origin(url, &origin));
+        if !ours {
+            return ApiError::CrossSiteWrite(origin).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a `Content-Type` is JSON (`application/json`, or `application/<x>+json`).
+fn is_json(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let media = media.to_ascii_lowercase();
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+/// A request body, with "too large", "unreadable" and "not JSON" turned into problem
+/// responses. An empty body needs no type (a job's status change has none).
 pub struct Body(pub Bytes);
 
 impl FromRequest<ApiState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
-        Bytes::from_request(request, state)
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let body = Bytes::from_request(request, state)
             .await
             .map(Body)
             .map_err(|rejection| {
@@ -156,7 +196,15 @@ impl FromRequest<ApiState> for Body {
                 } else {
                     ApiError::Request(RequestError::MalformedJson(rejection.body_text()))
                 }
-            })
+            })?;
+        match content_type {
+            _ if body.0.is_empty() => Ok(body),
+            Some(kind) if is_json(&kind) => Ok(body),
+            Some(kind) => Err(ApiError::NotJson(kind)),
+            None => Err(ApiError::NotJson(
+                "a body without a Content-Type".to_owned(),
+            )),
+        }
     }
 }
 

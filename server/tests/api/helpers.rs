@@ -107,6 +107,7 @@ impl TestNode {
         self.client
             .post(self.url(path))
             .header(IDEMPOTENCY_KEY_HEADER, key)
+            .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
             .await

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod client;
+mod cross_site;
 mod errors;
 mod idempotency;
 mod jobs;

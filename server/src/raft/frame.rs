@@ -16,6 +16,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// could send over HTTP fits; a bigger length is a broken or foreign peer.
 pub const MAX_FRAME: usize = 1 << 30;
 
+/// How long the bytes of one frame may take to arrive once its length has: a peer that
+/// announces a frame and then trickles (or stops) must not hold the connection and its
+/// buffer forever. Generous: the largest real frames are a few MiB on a local network.
+pub const FRAME_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Writes `value` as one frame (see [`encode`] and [`write_encoded`]).
 pub async fn write<W, T>(io: &mut W, value: &T) -> io::Result<()>
 where
@@ -43,8 +48,17 @@ pub async fn write_encoded<W: AsyncWrite + Unpin>(io: &mut W, frame: &[u8]) -> i
     io.flush().await
 }
 
-/// Reads one frame and decodes it. A stream closed between frames is `UnexpectedEof`.
+/// Reads one frame and decodes it. A stream closed between frames is `UnexpectedEof`;
+/// a frame whose bytes stop arriving is `TimedOut` after [`FRAME_BODY_DEADLINE`].
 pub async fn read<R, T>(io: &mut R) -> io::Result<T>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
+    read_within(io, FRAME_BODY_DEADLINE).await
+}
+
+async fn read_within<R, T>(io: &mut R, body_deadline: std::time::Duration) -> io::Result<T>
 where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,
@@ -58,8 +72,19 @@ where
             format!("frame of {length} bytes is over the {MAX_FRAME}-byte limit"),
         ));
     }
-    let mut body = vec![0; length];
-    io.read_exact(&mut body).await?;
+    // Grown as bytes arrive, never allocated from the announced length: a made-up length
+    // of 1 GiB costs nothing until a peer really sends that much.
+    let mut body = Vec::new();
+    let mut limited = (&mut *io).take(length as u64);
+    let received = tokio::time::timeout(body_deadline, limited.read_to_end(&mut body))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "frame body took too long"))??;
+    if received < length {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("stream ended {received} bytes into a {length}-byte frame"),
+        ));
+    }
     serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -87,6 +112,21 @@ mod tests {
         let mut input: &[u8] = &length.to_be_bytes();
         let error = read::<_, u64>(&mut input).await.err();
         assert_eq!(error.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_stops_arriving_times_out() {
+        // 10 bytes announced, 1 sent, and the peer keeps the connection open.
+        let (mut peer, mut ours) = tokio::io::duplex(64);
+        peer.write_all(&[0, 0, 0, 10, b'[']).await.expect("written");
+        let deadline = std::time::Duration::from_millis(50);
+        let read = read_within::<_, Vec<u64>>(&mut ours, deadline);
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+        let kind = outcome
+            .expect("the read gives up by itself")
+            .err()
+            .map(|e| e.kind());
+        assert_eq!(kind, Some(io::ErrorKind::TimedOut));
     }
 
     #[tokio::test]

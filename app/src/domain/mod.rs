@@ -87,6 +87,12 @@ impl fmt::Display for Id {
     }
 }
 
+/// Control characters, and the bidirectional embeddings, overrides and isolates
+/// (U+202A-U+202E, U+2066-U+2069).
+fn is_forbidden_in_text(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A trimmed, non-empty, bounded piece of text (company, model, colour, file path).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -99,6 +105,11 @@ pub enum TextError {
     Empty,
     #[error("must be at most {MAX_TEXT_LEN} bytes")]
     TooLong,
+    /// A control character (a line break, an escape) or a bidirectional override or
+    /// isolate: they let stored text rewrite what a terminal or a page shows next to it
+    /// ("Trojan source": `U+202E` prints the rest of a line backwards).
+    #[error("must not contain control or bidirectional-override characters (found U+{0:04X})")]
+    ForbiddenCharacter(u32),
 }
 
 impl Text {
@@ -111,6 +122,9 @@ impl Text {
         if trimmed.len() > MAX_TEXT_LEN {
             return Err(TextError::TooLong);
         }
+        if let Some(c) = trimmed.chars().find(|&c| is_forbidden_in_text(c)) {
+            return Err(TextError::ForbiddenCharacter(u32::from(c)));
+        }
         Ok(Self(trimmed.to_owned()))
     }
 
@@ -122,6 +136,32 @@ impl Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_refuses_control_and_bidi_override_characters() {
+        for bad in [
+            "a\nb",
+            "bell\u{7}",
+            "esc\u{1b}[31m",
+            "abc\u{202E}fdp.exe",
+            "x\u{2066}y",
+        ] {
+            assert!(
+                matches!(Text::parse(bad), Err(TextError::ForbiddenCharacter(_))),
+                "{bad:?} should be refused"
+            );
+        }
+        for good in [
+            "Prusa MK4",
+            "Bambu Lab X1-Carbon",
+            "ÄÖÜ ß",
+            "日本語",
+            "שלום",
+            "👍",
+        ] {
+            assert!(Text::parse(good).is_ok(), "{good:?} should be accepted");
+        }
+    }
 
     #[test]
     fn ids_must_be_url_safe_and_bounded() {

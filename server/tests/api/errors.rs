@@ -28,6 +28,12 @@ async fn malformed_and_invalid_bodies_get_problem_json_with_the_field() {
             Some("company"),
         ),
         (
+            "/api/v1/printers",
+            r#"{"company":"Prusa","model":"MK4\u202Eexe.gcode"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("model"),
+        ),
+        (
             "/api/v1/filaments",
             r#"{"type":"wood","color":"x","total_weight_in_grams":5}"#,
             StatusCode::UNPROCESSABLE_ENTITY,

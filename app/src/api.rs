@@ -117,6 +117,34 @@ pub enum FieldProblem {
     AboveTotal,
     #[error("must be 'linearizable' or 'stale'")]
     Consistency,
+    #[error("must be host:port (a host name, an IPv4 address or a [bracketed] IPv6 address, and a port 1-65535)")]
+    Address,
+}
+
+/// Longest address accepted (a DNS name is at most 253 bytes, plus `:65535`).
+const MAX_ADDRESS_LEN: usize = 260;
+
+/// A peer's Raft address as `host:port`, checked: it is stored in the membership on every
+/// node and dialled by every leader, so nothing else (a path, a user, spaces, control
+/// characters) may ride along. Used for `POST /api/v1/cluster/nodes` and `--peers`.
+pub fn parse_address(raw: &str) -> Result<String, FieldProblem> {
+    let raw = raw.trim();
+    let (host, port) = raw.rsplit_once(':').ok_or(FieldProblem::Address)?;
+    let port_ok =
+        port.parse::<u16>().is_ok_and(|p| p > 0) && port.bytes().all(|b| b.is_ascii_digit());
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        }
+    };
+    if raw.len() > MAX_ADDRESS_LEN || !port_ok || !host_ok {
+        return Err(FieldProblem::Address);
+    }
+    Ok(raw.to_owned())
 }
 
 impl NewPrinter {

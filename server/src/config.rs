@@ -85,14 +85,8 @@ fn parse_peer(raw: &str) -> Result<(NodeId, String), String> {
     if id == 0 {
         return Err("node id 0 is reserved".to_owned());
     }
-    let addr = addr.trim();
-    if addr
-        .rsplit_once(':')
-        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-    {
-        return Err(format!("'{addr}' is not host:port"));
-    }
-    Ok((id, addr.to_owned()))
+    let addr = app::api::parse_address(addr).map_err(|e| format!("'{}' {e}", addr.trim()))?;
+    Ok((id, addr))
 }
 
 /// Why a configuration cannot run.

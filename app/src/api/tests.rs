@@ -265,3 +265,32 @@ fn the_problem_body_uses_rfc9457_names() {
     assert_eq!(json["field"], "color");
     assert!(json.get("leader_id").is_none());
 }
+
+#[test]
+fn peer_addresses_are_host_and_port_and_nothing_else() {
+    for good in [
+        "127.0.0.1:9081",
+        "node-2.farm.local:9082",
+        "[::1]:9083",
+        " host:1 ",
+    ] {
+        assert!(parse_address(good).is_ok(), "{good} should be accepted");
+    }
+    for bad in [
+        "",
+        "host",
+        "host:",
+        "host:0",
+        "host:70000",
+        "host:+80",
+        ":9081",
+        "a b:9081",
+        "user@host:9081",
+        "host/path:9081",
+        "[::1:9081",
+        "[zz]:9081",
+        "evil\n:9081",
+    ] {
+        assert_eq!(parse_address(bad), Err(FieldProblem::Address), "{bad:?}");
+    }
+}

@@ -21,7 +21,12 @@ pub async fn add_node(State(state): State<ApiState>, body: Body) -> ApiResult<Js
         }
         .into());
     }
-    state.farm.add_node(request.id, request.raft_addr).await?;
+    let raft_addr =
+        app::api::parse_address(&request.raft_addr).map_err(|problem| RequestError::Invalid {
+            field: "raft_addr",
+            problem,
+        })?;
+    state.farm.add_node(request.id, raft_addr).await?;
     Ok(Json(state.farm.cluster_view()))
 }
 

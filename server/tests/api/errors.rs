@@ -34,6 +34,12 @@ async fn malformed_and_invalid_bodies_get_problem_json_with_the_field() {
             Some("model"),
         ),
         (
+            "/api/v1/cluster/nodes",
+            r#"{"id":9,"raft_addr":"user@evil host:9081"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("raft_addr"),
+        ),
+        (
             "/api/v1/filaments",
             r#"{"type":"wood","color":"x","total_weight_in_grams":5}"#,
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -138,6 +138,31 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// A node not started yet: data in `<root>/node<id>`, log in `<root>/node<id>.log`,
+    /// dialled by its peers at its own Raft port.
+    fn planned(
+        id: u64,
+        host: &str,
+        root: &Path,
+        (http_port, raft_port, claims): (u16, u16, Vec<PortClaim>),
+        with_peers: bool,
+    ) -> Self {
+        Self {
+            id,
+            http_port,
+            raft_port,
+            peer_addr: format!("{host}:{raft_port}"),
+            data_dir: root.join(format!("node{id}")),
+            log_path: root.join(format!("node{id}.log")),
+            host: host.to_owned(),
+            args: Vec::new(),
+            with_peers,
+            child: None,
+            paused: false,
+            _ports: claims,
+        }
+    }
+
     /// Client URL without a trailing slash, e.g. `http://127.0.0.1:8081`.
     pub fn url(&self) -> String {
         format!("http://{}:{}", self.host, self.http_port)
@@ -199,20 +224,8 @@ impl ProcessCluster {
         })?;
         let mut nodes = Vec::new();
         for (id, (http_port, raft_port, claims)) in (1..).zip(plan_ports(&spec)?) {
-            nodes.push(NodeProcess {
-                id,
-                http_port,
-                raft_port,
-                peer_addr: format!("{}:{raft_port}", spec.host),
-                data_dir: root.join(format!("node{id}")),
-                log_path: root.join(format!("node{id}.log")),
-                host: spec.host.clone(),
-                args: Vec::new(),
-                with_peers: true,
-                child: None,
-                paused: false,
-                _ports: claims,
-            });
+            let ports = (http_port, raft_port, claims);
+            nodes.push(NodeProcess::planned(id, &spec.host, &root, ports, true));
         }
         let urls: Vec<String> = nodes.iter().map(NodeProcess::url).collect();
         let poller = Client::with_policy(
@@ -267,21 +280,8 @@ impl ProcessCluster {
     /// Plans and starts one more node, without `--peers` (to be joined with `add-node`).
     pub fn add_node(&mut self) -> Result<u64, ClusterError> {
         let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
-        let (http, raft) = (ports::claim()?, ports::claim()?);
-        let node = NodeProcess {
-            id,
-            http_port: http.port(),
-            raft_port: raft.port(),
-            peer_addr: format!("{}:{}", self.host, raft.port()),
-            data_dir: self.root.join(format!("node{id}")),
-            log_path: self.root.join(format!("node{id}.log")),
-            host: self.host.clone(),
-            args: Vec::new(),
-            with_peers: false,
-            child: None,
-            paused: false,
-            _ports: vec![http, raft],
-        };
+        let ports = free_ports()?;
+        let node = NodeProcess::planned(id, &self.host, &self.root, ports, false);
         self.nodes.push(node);
         self.spawn(id)?;
         Ok(id)
@@ -651,14 +651,15 @@ impl Drop for ProcessCluster {
 /// `(http port, raft port, claims)` for every node of `spec`.
 fn plan_ports(spec: &Spec) -> Result<Vec<(u16, u16, Vec<PortClaim>)>, ClusterError> {
     match spec.ports {
-        PortPlan::Free => (0..spec.nodes)
-            .map(|_| {
-                let (http, raft) = (ports::claim()?, ports::claim()?);
-                Ok((http.port(), raft.port(), vec![http, raft]))
-            })
-            .collect(),
+        PortPlan::Free => (0..spec.nodes).map(|_| free_ports()).collect(),
         PortPlan::From { http, raft } => fixed_ports(spec, http, raft),
     }
+}
+
+/// A claimed HTTP port and Raft port for one node.
+fn free_ports() -> Result<(u16, u16, Vec<PortClaim>), ClusterError> {
+    let (http, raft) = (ports::claim()?, ports::claim()?);
+    Ok((http.port(), raft.port(), vec![http, raft]))
 }
 
 /// Consecutive ports from fixed bases, checked distinct and free.

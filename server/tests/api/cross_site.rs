@@ -1,81 +1,72 @@
 //! Writes from web pages of other sites (CSRF) and bodies that do not say they are JSON
 //! are refused and change nothing; the cluster's own pages and non-browser clients write.
 
-use crate::helpers::spawn_node;
+use crate::helpers::{spawn_node, TestNode};
 use reqwest::StatusCode;
+
+/// A POST to `path` with the given `Origin` and `Content-Type` headers (left out when
+/// `None`) and body; returns its status.
+async fn post(
+    node: &TestNode,
+    path: &str,
+    origin: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> StatusCode {
+    let mut request = node.client.post(node.url(path)).body(body.to_owned());
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.expect("answered").status()
+}
 
 #[tokio::test]
 async fn a_page_of_another_site_cannot_write_and_a_form_body_is_not_json() {
     let node = spawn_node().await;
-    let printers = node.url("/api/v1/printers");
+    let printers = "/api/v1/printers";
     let body = r#"{"id":"evil","company":"A","model":"B"}"#;
+    let evil = Some("http://evil.example");
 
     // What a `fetch(url, {mode: "no-cors", method: "POST", body})` from another site sends.
-    let forged = node
-        .client
-        .post(&printers)
-        .header("origin", "http://evil.example")
-        .header("content-type", "text/plain;charset=UTF-8")
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged = post(
+        &node,
+        printers,
+        evil,
+        Some("text/plain;charset=UTF-8"),
+        body,
+    )
+    .await;
+    assert_eq!(forged, StatusCode::FORBIDDEN);
     // Even with a JSON type (a CORS preflight would stop a browser; a script need not be
     // a browser, but then it sends no Origin of another site).
-    let forged_json = node
-        .client
-        .post(&printers)
-        .header("origin", "http://evil.example")
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(forged_json.status(), StatusCode::FORBIDDEN);
+    let forged_json = post(&node, printers, evil, Some("application/json"), body).await;
+    assert_eq!(forged_json, StatusCode::FORBIDDEN);
     // A bodiless write (a job's status change) is a write too.
-    let moved = node
-        .client
-        .post(node.url("/api/v1/print_jobs/j1/status?status=running"))
-        .header("origin", "null")
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(moved.status(), StatusCode::FORBIDDEN);
+    let status_change = "/api/v1/print_jobs/j1/status?status=running";
+    let moved = post(&node, status_change, Some("null"), None, "").await;
+    assert_eq!(moved, StatusCode::FORBIDDEN);
 
     // `curl -d` without a type sends a form: refused, not guessed at.
-    let form = node
-        .client
-        .post(&printers)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let untyped = node
-        .client
-        .post(&printers)
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(untyped.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let form = Some("application/x-www-form-urlencoded");
+    assert_eq!(
+        post(&node, printers, None, form, body).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        post(&node, printers, None, None, body).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
     let listed = node.get_json("/api/v1/printers").await;
     assert_eq!(listed, serde_json::json!([]), "nothing was created");
 
     // The cluster's own page (its origin is a member's URL) writes; so does a client
     // that sends no Origin.
-    let own = node
-        .client
-        .post(&printers)
-        .header("origin", node.base.as_str())
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(own.status(), StatusCode::CREATED);
+    let json = Some("application/json; charset=utf-8");
+    let own = post(&node, printers, Some(node.base.as_str()), json, body).await;
+    assert_eq!(own, StatusCode::CREATED);
     let plain = node
         .post(
             "/api/v1/printers",

@@ -2,28 +2,38 @@
 //! settable from the environment), with defaults tuned for a loaded 2-core machine.
 //! Tests build it directly and change fields (port 0, temp dir, short timeouts).
 
+use crate::pki::{PeerTls, PkiError};
 use crate::raft::typ::NodeId;
 use clap::Args;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// `raft3d serve` flags.
+/// `raft3d serve` flags. A node made by `raft3d init` needs one: `--node-dir`; every
+/// other flag overrides what its `node.json` says.
 #[derive(Debug, Clone, Args)]
-pub struct NodeConfig {
+pub struct ServeArgs {
+    /// Node directory made by `raft3d init`: `node.json` (id, cluster id, addresses,
+    /// peers), the cluster's CA certificate, this node's certificate and key, and `data/`.
+    #[arg(long, env = "RAFT3D_NODE_DIR", value_name = "DIR")]
+    pub node_dir: Option<PathBuf>,
+    /// Run without peer TLS: anyone who reaches the Raft port can join the cluster's
+    /// traffic and replace its data. For experiments on one machine only.
+    #[arg(long, env = "RAFT3D_INSECURE")]
+    pub insecure: bool,
     /// This node's id: a positive integer, unique in the cluster, never reused.
     #[arg(long, env = "RAFT3D_ID", value_parser = clap::value_parser!(u64).range(1..))]
-    pub id: NodeId,
-    /// Where clients (REST API, dashboard, metrics) connect.
-    #[arg(long, env = "RAFT3D_HTTP_ADDR", default_value = "127.0.0.1:8081")]
-    pub http_addr: SocketAddr,
-    /// Where peers connect for Raft traffic (only peers; keep it off public networks).
-    #[arg(long, env = "RAFT3D_RAFT_ADDR", default_value = "127.0.0.1:9081")]
-    pub raft_addr: SocketAddr,
-    /// Directory for this node's redb files (created if missing).
+    pub id: Option<NodeId>,
+    /// Where clients (REST API, dashboard, metrics) connect. Default: 127.0.0.1:8081.
+    #[arg(long, env = "RAFT3D_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Where peers connect for Raft traffic. Default: 127.0.0.1:9081.
+    #[arg(long, env = "RAFT3D_RAFT_ADDR")]
+    pub raft_addr: Option<SocketAddr>,
+    /// Directory for this node's redb files (created if missing). Default: DIR/data of
+    /// --node-dir.
     #[arg(long, env = "RAFT3D_DATA_DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// Initial voters of a NEW cluster, as `id=host:port` of their Raft addresses, the same
     /// list on every node. Ignored once the node has state; omit it on a node that will be
     /// added to a running cluster with `raft3d add-node`.
@@ -39,6 +49,30 @@ pub struct NodeConfig {
     /// listens on 0.0.0.0). Default: `http://<http-addr>`.
     #[arg(long, env = "RAFT3D_ADVERTISE_HTTP")]
     pub advertise_http: Option<String>,
+    #[command(flatten)]
+    pub node: NodeConfig,
+}
+
+/// A node's configuration, resolved ([`ServeArgs::resolve`]) or built by a test.
+#[derive(Debug, Clone, Args)]
+pub struct NodeConfig {
+    #[arg(skip)]
+    pub id: NodeId,
+    #[arg(skip = SocketAddr::from(([127, 0, 0, 1], 8081)))]
+    pub http_addr: SocketAddr,
+    #[arg(skip = SocketAddr::from(([127, 0, 0, 1], 9081)))]
+    pub raft_addr: SocketAddr,
+    #[arg(skip)]
+    pub data_dir: PathBuf,
+    #[arg(skip)]
+    pub peers: Vec<(NodeId, String)>,
+    #[arg(skip)]
+    pub cluster_id: Option<String>,
+    #[arg(skip)]
+    pub advertise_http: Option<String>,
+    /// Peer TLS; `None` runs without (`--insecure`).
+    #[arg(skip)]
+    pub peer_tls: Option<PeerTls>,
     /// Local IP that outgoing Raft connections are bound to (multi-homed hosts; the
     /// fault-injection suite tells nodes apart by it). Default: chosen by the OS.
     #[arg(long, env = "RAFT3D_PEER_SOURCE_IP")]
@@ -69,12 +103,19 @@ pub struct NodeConfig {
     /// for working on the UI without rebuilding the node. Default: the built-in bundle.
     #[arg(long, env = "RAFT3D_SITE_DIR", value_name = "DIR")]
     pub site_dir: Option<PathBuf>,
+    /// Open connections at most on each listener; more wait until one closes.
+    #[arg(long, env = "RAFT3D_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a TLS handshake or a request's headers may take; a keep-alive connection
+    /// idle this long is closed.
+    #[arg(long, env = "RAFT3D_HEADER_TIMEOUT_SECS", default_value_t = HEADER_TIMEOUT_SECS)]
+    pub header_timeout_secs: u64,
     /// Tests only: the node's redb files on simulated disks instead of in --data-dir.
     #[arg(skip)]
     pub disks: Option<std::sync::Arc<dyn crate::store::db::Disks>>,
 }
 
-fn parse_peer(raw: &str) -> Result<(NodeId, String), String> {
+pub(crate) fn parse_peer(raw: &str) -> Result<(NodeId, String), String> {
     let (id, addr) = raw
         .split_once('=')
         .ok_or_else(|| format!("'{raw}' is not id=host:port"))?;
@@ -102,7 +143,109 @@ pub enum ConfigError {
     Timeouts { heartbeat: u64, min: u64, max: u64 },
     #[error("--http-addr {0} is a wildcard address: give --advertise-http with the URL clients should use")]
     NeedAdvertise(SocketAddr),
+    #[error("give --{0} (or --node-dir, a node directory made by `raft3d init`)")]
+    Missing(&'static str),
+    #[error(
+        "peers must authenticate: give --node-dir, a node directory made by `raft3d init` \
+         (certificates and settings), or --insecure to run without peer TLS"
+    )]
+    NoPeerTls,
+    #[error("peer TLS needs the cluster id: give --cluster-id (node.json has it)")]
+    NoClusterId,
+    #[error("cannot read {path}: {why}")]
+    NodeFile { path: PathBuf, why: String },
+    #[error(transparent)]
+    Pki(#[from] PkiError),
 }
+
+/// `node.json` in a node directory: what `raft3d init` decided for the node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeFile {
+    pub id: NodeId,
+    pub cluster_id: String,
+    pub http_addr: SocketAddr,
+    pub raft_addr: SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise_http: Option<String>,
+    /// `id=host:port` of a new cluster's voters; empty for a node added later.
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+/// The node file's name in a node directory.
+pub const NODE_FILE: &str = "node.json";
+
+impl NodeFile {
+    pub fn load(dir: &std::path::Path) -> Result<Self, ConfigError> {
+        let path = dir.join(NODE_FILE);
+        let why = |why: String| ConfigError::NodeFile {
+            path: path.clone(),
+            why,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| why(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| why(e.to_string()))
+    }
+}
+
+impl ServeArgs {
+    /// The node's configuration: flags first, then `node.json`, then defaults. Peer TLS
+    /// is loaded from the node directory unless `--insecure`.
+    pub fn resolve(self) -> Result<NodeConfig, ConfigError> {
+        let file = self.node_dir.as_deref().map(NodeFile::load).transpose()?;
+        let mut config = self.node;
+        config.id = self
+            .id
+            .or(file.as_ref().map(|f| f.id))
+            .ok_or(ConfigError::Missing("id"))?;
+        config.data_dir = match (self.data_dir, &self.node_dir) {
+            (Some(dir), _) => dir,
+            (None, Some(node_dir)) => node_dir.join("data"),
+            (None, None) => return Err(ConfigError::Missing("data-dir")),
+        };
+        if let Some(addr) = self.http_addr.or(file.as_ref().map(|f| f.http_addr)) {
+            config.http_addr = addr;
+        }
+        if let Some(addr) = self.raft_addr.or(file.as_ref().map(|f| f.raft_addr)) {
+            config.raft_addr = addr;
+        }
+        config.advertise_http = self
+            .advertise_http
+            .or(file.as_ref().and_then(|f| f.advertise_http.clone()));
+        config.cluster_id = self
+            .cluster_id
+            .or(file.as_ref().map(|f| f.cluster_id.clone()));
+        config.peers = match (self.peers.is_empty(), &file) {
+            (true, Some(file)) => file
+                .peers
+                .iter()
+                .map(|peer| parse_peer(peer))
+                .collect::<Result<_, _>>()
+                .map_err(|why| ConfigError::NodeFile {
+                    path: PathBuf::from(NODE_FILE),
+                    why,
+                })?,
+            _ => self.peers,
+        };
+        config.peer_tls = match (self.insecure, &self.node_dir) {
+            (true, _) => None,
+            (false, None) => return Err(ConfigError::NoPeerTls),
+            (false, Some(dir)) => {
+                let cluster = config
+                    .cluster_id
+                    .as_deref()
+                    .ok_or(ConfigError::NoClusterId)?;
+                Some(PeerTls::load(dir, cluster, config.id)?)
+            }
+        };
+        Ok(config)
+    }
+}
+
+/// Default listener limits (`crate::listener`): connections at most per listener, and how
+/// long a TLS handshake or a request's headers may take (an idle keep-alive connection
+/// is closed after it too).
+pub const MAX_CONNECTIONS: usize = 4096;
+pub const HEADER_TIMEOUT_SECS: u64 = 10;
 
 /// Default Raft timings. A follower starts an election after a random 400-800 ms without
 /// hearing from the leader (the vendored openraft waits exactly that, like etcd; stock
@@ -113,6 +256,15 @@ pub enum ConfigError {
 pub const HEARTBEAT_MS: u64 = 100;
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 400;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 800;
+
+/// A peer list names each node once.
+pub(crate) fn check_peers(peers: &[(NodeId, String)]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    match peers.iter().find(|(id, _)| !seen.insert(*id)) {
+        Some((id, _)) => Err(ConfigError::DuplicatePeer(*id)),
+        None => Ok(()),
+    }
+}
 
 impl NodeConfig {
     /// A config with the defaults, for tests and embedding.
@@ -125,6 +277,7 @@ impl NodeConfig {
             peers: Vec::new(),
             cluster_id: None,
             advertise_http: None,
+            peer_tls: None,
             peer_source_ip: None,
             heartbeat_ms: HEARTBEAT_MS,
             election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,
@@ -133,18 +286,15 @@ impl NodeConfig {
             write_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,
             site_dir: None,
+            max_connections: MAX_CONNECTIONS,
+            header_timeout_secs: HEADER_TIMEOUT_SECS,
             disks: None,
         }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut seen = BTreeMap::new();
-        for (id, addr) in &self.peers {
-            if seen.insert(*id, addr).is_some() {
-                return Err(ConfigError::DuplicatePeer(*id));
-            }
-        }
-        if !self.peers.is_empty() && !seen.contains_key(&self.id) {
+        check_peers(&self.peers)?;
+        if !self.peers.is_empty() && !self.peers.iter().any(|(id, _)| *id == self.id) {
             return Err(ConfigError::SelfNotInPeers(self.id));
         }
         let (heartbeat, min, max) = (

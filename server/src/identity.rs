@@ -180,6 +180,10 @@ pub enum Refusal {
         found: String,
         recorded: String,
     },
+    #[error("the peer claims to be node {node} but its TLS certificate does not name that node of this cluster")]
+    Certificate { node: NodeId },
+    #[error("node {node} is not a member of this cluster")]
+    NotMember { node: NodeId },
     #[error("the request speaks for node {claimed} but comes from node {node}")]
     Impersonation { node: NodeId, claimed: NodeId },
     #[error("cannot record the cluster id: {0}")]

@@ -2,7 +2,10 @@
 //! over HTTP with axum.
 //!
 //! # Layout
-//! - [`config`]: `NodeConfig`, the typed flags of `raft3d serve`.
+//! - [`config`]: `raft3d serve`'s flags and `node.json`, resolved into a `NodeConfig`.
+//! - [`init`]: `raft3d init`, a new cluster's CA and node directories.
+//! - [`pki`]: peer TLS: the cluster CA, node certificates, rustls configurations.
+//! - [`listener`]: the accept loop of both listeners: TLS, HTTP/1.1, connection limits.
 //! - [`identity`]: cluster id, node id and data-directory incarnation; checks on peers.
 //! - [`members`]: the leader's upkeep of the membership (client URLs, wiped-node rejoins).
 //! - [`node`]: assembles a node (storage, Raft, listeners, bootstrap) and runs it.
@@ -18,9 +21,12 @@ pub mod ctl;
 pub mod histogram;
 pub mod http;
 pub mod identity;
+pub mod init;
+pub mod listener;
 pub mod local_cluster;
 pub mod members;
 pub mod node;
+pub mod pki;
 pub mod raft;
 pub mod store;
 

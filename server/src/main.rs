@@ -2,8 +2,9 @@
 //! `raft3d-bench` binary of the `bench` crate).
 
 use clap::{Parser, Subcommand};
+use raft3d::config::ServeArgs;
 use raft3d::ctl::{self, AddNodeArgs, CtlArgs};
-use raft3d::{local_cluster, NodeConfig};
+use raft3d::{init, local_cluster};
 use std::process::ExitCode;
 
 // glibc malloc showed up as ~12% of a loaded leader's CPU (many small allocations per
@@ -34,10 +35,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Prepare a new cluster: a certificate authority and one directory per node
+    /// (certificates, settings) to copy to its host; or, with --add-node, one more node.
+    Init(init::InitArgs),
     /// Run one node.
     Serve {
         #[command(flatten)]
-        config: NodeConfig,
+        args: Box<ServeArgs>,
         /// Shut down when process PID exits: for supervisors and test harnesses that
         /// start nodes as children and must not leave them behind if they die.
         #[arg(long, value_name = "PID")]
@@ -76,10 +80,16 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result: Result<(), String> = match cli.command {
+        Command::Init(args) => init::run(&args)
+            .map(|dirs| print_node_dirs(&args, &dirs))
+            .map_err(|e| e.to_string()),
         Command::Serve {
-            config,
+            args,
             stop_with_parent,
-        } => serve(config, stop_with_parent).await,
+        } => match (*args).resolve() {
+            Ok(config) => serve(config, stop_with_parent).await,
+            Err(e) => Err(e.to_string()),
+        },
         Command::Cluster(args) => local_cluster::run(args).await.map_err(|e| e.to_string()),
         Command::Ctl(args) => return ExitCode::from(ctl::run(args).await as u8),
         Command::AddNode { node, cluster } => match raft3d_client::Client::new([cluster]) {
@@ -104,7 +114,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: NodeConfig, parent: Option<u32>) -> Result<(), String> {
+async fn serve(config: raft3d::NodeConfig, parent: Option<u32>) -> Result<(), String> {
     let node = raft3d::start(config).await.map_err(|e| e.to_string())?;
     let stop = async {
         match parent {
@@ -133,5 +143,16 @@ fn print_view(view: app::api::ClusterView) {
     println!(
         "{}",
         serde_json::to_string_pretty(&view).unwrap_or_default()
+    );
+}
+
+fn print_node_dirs(args: &init::InitArgs, dirs: &[std::path::PathBuf]) {
+    for dir in dirs {
+        println!("{}", dir.display());
+    }
+    eprintln!(
+        "copy each node directory to its host and start it with `raft3d serve --node-dir DIR`;\n\
+         keep {} (the CA key) off the nodes: it signs the certificates of nodes added later",
+        args.dir.join(raft3d::pki::CA_KEY_FILE).display()
     );
 }

@@ -6,6 +6,7 @@ use crate::config::{ConfigError, NodeConfig};
 use crate::http::farm::{Farm, FarmParts};
 use crate::http::{self, metrics::HttpMetrics, ApiState};
 use crate::identity::{self, IdentityError, LocalIdentity};
+use crate::listener::{self, Limits};
 use crate::members;
 use crate::raft::batcher::ProposalBatcher;
 use crate::raft::network::{Network, NodeInfo, PeerHealth, PeerTimeouts};
@@ -52,6 +53,13 @@ pub enum StartError {
     #[error("openraft failed to start: {0}")]
     Raft(#[from] openraft::error::Fatal<NodeId>),
 }
+
+/// A client request must be answered within this (a write waits for its commit at most
+/// `--write-timeout-ms`, 5 s by default; the rest is a body that trickles in).
+const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A peer request must be answered within this: a whole snapshot travels in one request
+/// (the sender gives it 120 s).
+const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// A running node.
 pub struct Node {
@@ -139,6 +147,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         health.clone(),
         config.peer_source_ip,
         identity.clone(),
+        config.peer_tls.clone(),
     )?;
     let log_appends = log.append_timing();
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
@@ -164,17 +173,38 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(serve(http_listener, api, stopped.clone()));
+    let limits = |request_timeout| Limits {
+        max_connections: config.max_connections,
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
+        request_timeout,
+    };
+    tasks.spawn(listener::serve(
+        http_listener,
+        api,
+        None,
+        limits(API_REQUEST_TIMEOUT),
+        stopped.clone(),
+    ));
     let me = NodeInfo {
         id: config.id,
         http_url: http_url.clone(),
         incarnation: identity.get().incarnation,
         initialized: true,
     };
-    let peers = PeerState::new(raft.clone(), http_url, identity, stopped.clone());
-    tasks.spawn(serve(
+    let peer_tls = config.peer_tls.clone();
+    let acceptor = peer_tls.as_ref().map(crate::pki::PeerTls::acceptor);
+    if peer_tls.is_none() {
+        tracing::warn!(
+            "INSECURE: peers are not authenticated (--insecure); anyone who reaches {raft_addr} \
+             can take part in Raft and replace this farm's data"
+        );
+    }
+    let peers = PeerState::new(raft.clone(), http_url, identity, peer_tls, stopped.clone());
+    tasks.spawn(listener::serve(
         raft_listener,
         raft::service::router(peers),
+        acceptor,
+        limits(PEER_REQUEST_TIMEOUT),
         stopped.clone(),
     ));
 
@@ -232,26 +262,6 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, St
     listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })
-}
-
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    mut stopped: watch::Receiver<bool>,
-) -> Result<(), std::io::Error> {
-    use axum::serve::ListenerExt;
-    // Without it, a reply written in more than one piece can wait for the client's
-    // delayed ACK (Nagle); every reply here is small and wanted at once.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .await
 }
 
 /// Symmetric bootstrap: every node of a new cluster is started with the same `--peers`

@@ -2,6 +2,10 @@
 //! and everything done to them: kill (SIGKILL), pause (SIGSTOP), wipe, restart, add a
 //! node, stop.
 //!
+//! Peers authenticate with TLS as in production: the cluster's CA and each node's
+//! certificate come from `raft3d init` under `<root>/pki` (unless the nodes get
+//! `--insecure`).
+//!
 //! Every child gets `--stop-with-parent <our pid>`, so a test process that dies (even by
 //! SIGKILL) leaves no node behind; dropping the cluster kills the children at once.
 
@@ -103,6 +107,8 @@ pub enum ClusterError {
         binary: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot prepare node {id}'s certificates (raft3d init): {why}")]
+    Init { id: u64, why: String },
     #[error("node {id} is not part of this cluster")]
     UnknownNode { id: u64 },
     #[error("node {id} is not running")]
@@ -297,13 +303,51 @@ impl ProcessCluster {
             .join(",")
     }
 
+    /// Where `raft3d init` writes the cluster's CA and node directories.
+    fn pki_dir(&self) -> PathBuf {
+        self.root.join("pki")
+    }
+
+    /// Node `id`'s directory (certificates, `node.json`), made by `raft3d init` on first
+    /// use: the nodes started together get theirs from one `init --peers`, a node added
+    /// later from `init --add-node`. `None` when the nodes run `--insecure`.
+    fn node_dir(&self, id: u64) -> Result<Option<PathBuf>, ClusterError> {
+        if self.args.iter().any(|arg| arg == "--insecure") {
+            return Ok(None);
+        }
+        let pki = self.pki_dir();
+        let dir = pki.join(format!("node-{id}"));
+        if dir.exists() {
+            return Ok(Some(dir));
+        }
+        let node = self.node(id)?;
+        let mut init = std::process::Command::new(&self.binary);
+        init.arg("init").arg("--dir").arg(&pki);
+        match pki.join("cluster.json").exists() {
+            true => init.args(["--add-node", &format!("{id}={}", node.peer_addr)]),
+            false => init.args(["--peers", &self.peers()]),
+        };
+        let output = init
+            .output()
+            .map_err(|source| ClusterError::Process { id, source })?;
+        if !output.status.success() {
+            let why = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            return Err(ClusterError::Init { id, why });
+        }
+        Ok(Some(dir))
+    }
+
     fn spawn(&mut self, id: u64) -> Result<(), ClusterError> {
         let peers = self.peers();
+        let node_dir = self.node_dir(id)?;
         let (binary, output, args) = (self.binary.clone(), self.output, self.args.clone());
         let node = self.node_mut(id)?;
         let mut command = Command::new(&binary);
+        command.arg("serve");
+        if let Some(dir) = &node_dir {
+            command.arg("--node-dir").arg(dir);
+        }
         command
-            .arg("serve")
             .args(["--id", &id.to_string()])
             .args(["--http-addr", &format!("{}:{}", node.host, node.http_port)])
             .args(["--raft-addr", &node.raft_addr()])

@@ -1,7 +1,8 @@
 //! The client side of peer traffic: openraft's `RaftNetworkFactory` over HTTP.
 //!
-//! One `reqwest::Client` (one keep-alive connection pool) serves every peer; openraft's
-//! per-target clients are cheap handles on it. Every call has a timeout, and every
+//! Peers are called over HTTPS with mutual TLS (`crate::pki`), or plain HTTP with
+//! `--insecure`; openraft's per-target clients are cheap handles on pooled `reqwest`
+//! clients ([`PeerClients`]). Every call has a timeout, and every
 //! outcome is recorded in [`PeerHealth`] so the cluster view can say which members the
 //! leader currently reaches.
 //!
@@ -25,6 +26,7 @@
 use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
 use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
+use crate::pki::PeerTls;
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
     ReplicationClosed, StreamingError, Unreachable,
@@ -172,15 +174,70 @@ impl PeerHealth {
     }
 }
 
-/// Builds per-peer clients over one shared connection pool.
+/// Builds per-peer clients over shared connection pools.
 #[derive(Clone)]
 pub struct Network {
-    client: reqwest::Client,
+    clients: PeerClients,
     timeouts: PeerTimeouts,
     health: PeerHealth,
     idle_streams: IdleStreams,
     identity: LocalIdentity,
     refusals: RefusalLog,
+}
+
+/// HTTP clients for peer calls. Without TLS one client (one keep-alive pool) serves every
+/// peer. With TLS each peer gets its own, whose handshake accepts only that node's
+/// certificate (`crate::pki`): an address now held by another node, or by anyone without
+/// a certificate of this cluster, gets no request at all.
+#[derive(Clone)]
+struct PeerClients {
+    tls: Option<PeerTls>,
+    source_ip: Option<std::net::IpAddr>,
+    connect_timeout: Duration,
+    plain: reqwest::Client,
+    by_peer: Arc<Mutex<HashMap<NodeId, reqwest::Client>>>,
+}
+
+impl PeerClients {
+    fn builder(
+        source_ip: Option<std::net::IpAddr>,
+        connect_timeout: Duration,
+    ) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .local_address(source_ip)
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+    }
+
+    /// The client for calls to `target`.
+    fn client(&self, target: NodeId) -> Result<reqwest::Client, PeerCallError> {
+        let Some(tls) = &self.tls else {
+            return Ok(self.plain.clone());
+        };
+        let mut by_peer = self
+            .by_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = by_peer.get(&target) {
+            return Ok(client.clone());
+        }
+        let config = tls
+            .client_config(target)
+            .map_err(|e| PeerCallError::Tls(e.to_string()))?;
+        let client = Self::builder(self.source_ip, self.connect_timeout)
+            .use_preconfigured_tls(config)
+            .build()?;
+        by_peer.insert(target, client.clone());
+        Ok(client)
+    }
+
+    /// The URL of `path` on the Raft listener at `raft_addr`.
+    fn url(&self, raft_addr: &str, path: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{raft_addr}{path}")
+    }
 }
 
 impl Network {
@@ -189,16 +246,17 @@ impl Network {
         health: PeerHealth,
         source_ip: Option<std::net::IpAddr>,
         identity: LocalIdentity,
+        tls: Option<PeerTls>,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .local_address(source_ip)
-            .connect_timeout(timeouts.rpc)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let clients = PeerClients {
+            plain: PeerClients::builder(source_ip, timeouts.rpc).build()?,
+            tls,
+            source_ip,
+            connect_timeout: timeouts.rpc,
+            by_peer: Arc::default(),
+        };
         Ok(Self {
-            client,
+            clients,
             timeouts,
             health,
             idle_streams: IdleStreams::default(),
@@ -207,11 +265,20 @@ impl Network {
         })
     }
 
-    /// A request to a peer, carrying this node's identity.
-    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+    /// A request to peer `target`, carrying this node's identity.
+    fn request(
+        &self,
+        target: NodeId,
+        method: reqwest::Method,
+        url: String,
+    ) -> Result<reqwest::RequestBuilder, PeerCallError> {
         let mut headers = reqwest::header::HeaderMap::new();
         self.identity.sign(&mut headers);
-        self.client.request(method, url).headers(headers)
+        Ok(self
+            .clients
+            .client(target)?
+            .request(method, url)
+            .headers(headers))
     }
 
     /// Checks who answered: `target` itself, of this cluster, with the incarnation the
@@ -246,7 +313,7 @@ impl Network {
         leader: NodeId,
         node: &NodeAddr,
     ) -> Result<ReadIndexReply, PeerCallError> {
-        let url = format!("http://{}/raft/read-index", node.raft_addr);
+        let url = self.clients.url(&node.raft_addr, "/raft/read-index");
         let target = (leader, node.incarnation.as_deref());
         self.post_json(&url, &(), self.timeouts.rpc, target).await
     }
@@ -254,9 +321,9 @@ impl Network {
     /// Asks member `id` who it is and where its clients reach it. Its incarnation is not
     /// checked here: this is how the leader learns it.
     pub async fn node_info(&self, id: NodeId, node: &NodeAddr) -> Result<NodeInfo, PeerCallError> {
-        let url = format!("http://{}/raft/info", node.raft_addr);
+        let url = self.clients.url(&node.raft_addr, "/raft/info");
         let response = self
-            .request(reqwest::Method::GET, url)
+            .request(id, reqwest::Method::GET, url)?
             .timeout(self.timeouts.rpc)
             .send()
             .await?;
@@ -275,7 +342,7 @@ impl Network {
         (target, recorded): (NodeId, Option<&str>),
     ) -> Result<Resp, PeerCallError> {
         let response = self
-            .request(reqwest::Method::POST, url.to_owned())
+            .request(target, reqwest::Method::POST, url.to_owned())?
             .timeout(timeout)
             .json(body)
             .send()
@@ -297,7 +364,11 @@ impl Network {
     ) -> Result<AppendStream, PeerCallError> {
         use reqwest::header::{CONNECTION, UPGRADE};
         let response = self
-            .request(reqwest::Method::GET, format!("{base}/append-stream"))
+            .request(
+                target,
+                reqwest::Method::GET,
+                format!("{base}/append-stream"),
+            )?
             .header(CONNECTION, "upgrade")
             .header(UPGRADE, APPEND_STREAM_PROTOCOL)
             .send()
@@ -385,6 +456,8 @@ pub enum PeerCallError {
     Refused(Refusal),
     #[error("the peer refused this node: {0}")]
     RefusedByPeer(String),
+    #[error("cannot set up TLS for this peer: {0}")]
+    Tls(String),
 }
 
 impl PeerCallError {
@@ -398,7 +471,7 @@ impl PeerCallError {
         match self {
             Self::Transport(e) => e.is_connect() || e.is_request() || e.is_body(),
             Self::Refused(_) | Self::RefusedByPeer(_) => true,
-            Self::Status(_) | Self::Stream(_) | Self::Timeout(_) => false,
+            Self::Status(_) | Self::Stream(_) | Self::Timeout(_) | Self::Tls(_) => false,
         }
     }
 }
@@ -424,7 +497,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             network: self.clone(),
             target,
             incarnation: node.incarnation.clone(),
-            base: format!("http://{}/raft", node.raft_addr),
+            base: self.clients.url(&node.raft_addr, "/raft"),
         }
     }
 }
@@ -607,9 +680,16 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let vote_header = serde_json::to_string(&vote).map_err(encode)?;
         let meta_header = serde_json::to_string(&snapshot.meta).map_err(encode)?;
         let body = snapshot.snapshot.into_inner();
-        let send = self
-            .network
-            .request(reqwest::Method::POST, format!("{}/snapshot", self.base))
+        let request = self.network.request(
+            self.target,
+            reqwest::Method::POST,
+            format!("{}/snapshot", self.base),
+        );
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => return Err(StreamingError::Network(NetworkError::new(&e))),
+        };
+        let send = request
             .timeout(self.network.timeouts.snapshot)
             .header(SNAPSHOT_VOTE_HEADER, vote_header)
             .header(SNAPSHOT_META_HEADER, meta_header)

@@ -6,7 +6,9 @@
 //! `network`). Nothing here makes decisions of its own; client traffic never reaches
 //! this listener.
 //!
-//! Every request must carry the sender's identity (`crate::identity`): another cluster,
+//! With TLS (the default), a peer must present a certificate of this cluster's CA naming
+//! the node it claims to be, and be a member (`admit`). Every request must carry the
+//! sender's identity (`crate::identity`): another cluster,
 //! or a member whose incarnation differs from the one the membership records (it came
 //! back with a wiped data directory), gets `403` and changes nothing; a request that
 //! speaks for another node than its sender (a vote or append naming someone else) too.
@@ -19,6 +21,8 @@ use super::network::{
 use super::typ::{NodeId, Raft, SnapshotMeta, Vote};
 use super::{frame, TypeConfig};
 use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
+use crate::listener::PeerCertificate;
+use crate::pki::PeerTls;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::{CONNECTION, UPGRADE};
@@ -46,6 +50,8 @@ pub struct PeerState {
     /// This node's client URL (for `/raft/info`).
     pub http_url: String,
     pub identity: LocalIdentity,
+    /// `None` with `--insecure`: then peers are not authenticated.
+    pub tls: Option<PeerTls>,
     pub stopped: watch::Receiver<bool>,
     refusals: RefusalLog,
 }
@@ -55,12 +61,14 @@ impl PeerState {
         raft: Raft,
         http_url: String,
         identity: LocalIdentity,
+        tls: Option<PeerTls>,
         stopped: watch::Receiver<bool>,
     ) -> Self {
         Self {
             raft,
             http_url,
             identity,
+            tls,
             stopped,
             refusals: RefusalLog::default(),
         }
@@ -84,24 +92,12 @@ pub fn router(state: PeerState) -> Router {
         .with_state(state)
 }
 
-/// Lets through only requests from a peer of this cluster whose incarnation matches the
-/// membership's record (`/raft/info` answers any peer of the cluster: it is how the
-/// leader learns a member's incarnation), and signs every answer with this node's
-/// identity. A node in no cluster yet joins the cluster of the first peer that talks to it.
+/// Lets through only requests from a member of this cluster (see [`admit`]), and signs
+/// every answer with this node's identity.
 async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: Next) -> Response {
-    let asks_who = request.uri().path() == INFO_PATH;
     let presented = NodeIdentity::from_headers(request.headers());
     let sender = presented.as_ref().map_or(0, |peer| peer.node_id);
-    let verdict = presented.and_then(|peer| {
-        let recorded = match asks_who {
-            true => None,
-            false => recorded_incarnation(&state.raft, peer.node_id),
-        };
-        state
-            .identity
-            .admit(&peer, recorded.as_deref(), !asks_who)?;
-        Ok(peer)
-    });
+    let verdict = presented.and_then(|peer| admit(&state, &request, peer));
     let mut response = match verdict {
         Ok(peer) => {
             request.extensions_mut().insert(peer);
@@ -113,16 +109,57 @@ async fn admit_peer(State(state): State<PeerState>, mut request: Request, next: 
     response
 }
 
-/// The incarnation the membership records for member `id`, if any. Reads the metrics
-/// without holding them (openraft#1238).
-fn recorded_incarnation(raft: &Raft, id: NodeId) -> Option<String> {
-    let metrics = raft.metrics();
-    let metrics = metrics.borrow();
-    metrics
-        .membership_config
-        .membership()
-        .get_node(&id)
-        .and_then(|node| node.incarnation.clone())
+/// Admits `peer`'s request only if, in this order:
+/// - with TLS, the connection's certificate (from this cluster's CA: the handshake
+///   checked that) names the node id the request claims;
+/// - that id is a member (voter or learner) of the membership this node knows, or this
+///   node knows none yet (it is being added, or was wiped, and waits for the leader);
+/// - its cluster and incarnation are the ones this node knows (`crate::identity`;
+///   `/raft/info` skips the incarnation: it is how the leader learns it). A node in no
+///   cluster yet joins the cluster of the first peer that talks to it.
+fn admit(
+    state: &PeerState,
+    request: &Request,
+    peer: NodeIdentity,
+) -> Result<NodeIdentity, Refusal> {
+    if let Some(tls) = &state.tls {
+        let certificate = request.extensions().get::<PeerCertificate>();
+        if !certificate.is_some_and(|cert| tls.names(&cert.0, peer.node_id)) {
+            return Err(Refusal::Certificate { node: peer.node_id });
+        }
+    }
+    let membership = Membership::of(&state.raft, peer.node_id);
+    if !membership.admits {
+        return Err(Refusal::NotMember { node: peer.node_id });
+    }
+    let asks_who = request.uri().path() == INFO_PATH;
+    let recorded = membership.incarnation.filter(|_| !asks_who);
+    state
+        .identity
+        .admit(&peer, recorded.as_deref(), !asks_who)?;
+    Ok(peer)
+}
+
+/// What the membership this node knows says about a sender.
+struct Membership {
+    /// It is a member, or no membership is known yet.
+    admits: bool,
+    /// The incarnation recorded for it, if any.
+    incarnation: Option<String>,
+}
+
+impl Membership {
+    /// Reads the metrics without holding them across an await (openraft#1238).
+    fn of(raft: &Raft, id: NodeId) -> Self {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let node = membership.get_node(&id);
+        Self {
+            admits: node.is_some() || membership.nodes().next().is_none(),
+            incarnation: node.and_then(|node| node.incarnation.clone()),
+        }
+    }
 }
 
 /// Refuses a request that speaks for (carries the vote of) another node than its sender.

@@ -31,25 +31,29 @@ pub fn config(dir: &TempDir, raft_port: u16) -> NodeConfig {
 pub async fn spawn_node() -> TestNode {
     let dir = TempDir::new().expect("temp dir");
     let raft_port = free_port();
-    let node = raft3d::start(config(&dir, raft_port))
-        .await
-        .expect("node starts");
-    let mut test_node = TestNode {
-        base: format!("http://{}", node.http_addr),
-        client: Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client"),
-        node: Some(node),
-        dir,
-        raft_port,
-    };
-    test_node.wait_ready().await;
-    test_node
+    TestNode::start(config(&dir, raft_port), dir, raft_port).await
 }
 
 impl TestNode {
+    /// Starts a node with `config` (its data in `dir`, Raft on `raft_port`) and waits
+    /// until it is ready.
+    pub async fn start(config: NodeConfig, dir: TempDir, raft_port: u16) -> TestNode {
+        let node = raft3d::start(config).await.expect("node starts");
+        let mut test_node = TestNode {
+            base: format!("http://{}", node.http_addr),
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+            node: Some(node),
+            dir,
+            raft_port,
+        };
+        test_node.wait_ready().await;
+        test_node
+    }
+
     /// Stops the node and starts it again on the same data directory.
     pub async fn restart(&mut self) {
         if let Some(node) = self.node.take() {
@@ -82,6 +86,16 @@ impl TestNode {
     /// The cluster id this node derived from its `--peers` (see `raft3d::identity`).
     pub fn cluster_id(&self) -> String {
         raft3d::identity::cluster_id_from_peers(&[(1, self.raft_addr())])
+    }
+
+    /// The incarnation the membership records for node 1 (this node): what a request
+    /// claiming to come from node 1 must show to be admitted.
+    pub async fn incarnation(&self) -> String {
+        let view = self.cluster_view().await;
+        view.members[0]
+            .incarnation
+            .clone()
+            .expect("the leader has recorded its own incarnation")
     }
 
     /// `host:port` of the node's peer (Raft) listener.

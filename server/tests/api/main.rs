@@ -12,4 +12,5 @@ mod jobs;
 mod ops;
 mod page;
 mod peer;
+mod peer_tls;
 mod resources;

@@ -318,6 +318,10 @@ pub struct ClusterView {
     /// that applied the same log.
     pub state_digest: String,
     pub members: Vec<MemberView>,
+    /// What an operator must know about how this node runs, e.g. that its peers are not
+    /// authenticated (`--insecure`). Empty when all is as it should be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A node's part in the cluster, as `GET /api/v1/cluster` reports it.

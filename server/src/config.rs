@@ -318,6 +318,19 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// What an operator must be told at start and in the cluster view.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.peer_tls.is_none() {
+            warnings.push(format!(
+                "INSECURE (--insecure): peers are not authenticated; anyone who reaches the \
+                 Raft port {} can take part in Raft and replace this farm's data",
+                self.raft_addr
+            ));
+        }
+        warnings
+    }
+
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms)
     }

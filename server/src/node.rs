@@ -161,6 +161,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         health,
         write_timeout: config.write_timeout(),
         election_timeout_max: config.election_timeout_max(),
+        warnings: config.warnings(),
     });
     let api = http::router(
         ApiState {
@@ -193,11 +194,8 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     };
     let peer_tls = config.peer_tls.clone();
     let acceptor = peer_tls.as_ref().map(crate::pki::PeerTls::acceptor);
-    if peer_tls.is_none() {
-        tracing::warn!(
-            "INSECURE: peers are not authenticated (--insecure); anyone who reaches {raft_addr} \
-             can take part in Raft and replace this farm's data"
-        );
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
     }
     let peers = PeerState::new(raft.clone(), http_url, identity, peer_tls, stopped.clone());
     tasks.spawn(listener::serve(

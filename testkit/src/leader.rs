@@ -145,6 +145,7 @@ mod tests {
             purged_index: None,
             state_digest: String::new(),
             members: (1..=3).map(|id| member(id, true)).collect(),
+            warnings: Vec::new(),
         };
         (format!("http://127.0.0.1:{}", 8080 + node_id), view)
     }

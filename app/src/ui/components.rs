@@ -262,3 +262,25 @@ pub fn FailoverBanner() -> impl IntoView {
         </Show>
     }
 }
+
+/// The answering node's warnings (`ClusterView::warnings`, e.g. `--insecure`), on every
+/// page: the staff at the screen may be the first to see that a farm runs unprotected.
+#[component]
+pub fn NodeWarnings() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let warnings = move || {
+        store.data.with(|d| {
+            d.cluster
+                .as_ref()
+                .map(|c| c.warnings.clone())
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <For each=warnings key=|warning| warning.clone() let:warning>
+            <div class="banner warning" role="alert" data-testid="node-warning">
+                {warning}
+            </div>
+        </For>
+    }
+}

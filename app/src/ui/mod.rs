@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                 <components::ConnectionBadge/>
             </header>
             <components::FailoverBanner/>
+            <components::NodeWarnings/>
             <main>
                 <Routes fallback=|| view! { <p class="empty">"No such page."</p> }>
                     <Route path=path!("/") view=pages::overview::OverviewPage/>

@@ -69,6 +69,8 @@ pub struct FarmParts {
     pub write_timeout: Duration,
     /// A leader that has not heard from a quorum for this long refuses writes.
     pub election_timeout_max: Duration,
+    /// Shown in the cluster view (`ClusterView::warnings`).
+    pub warnings: Vec<String>,
 }
 
 /// Who leads, as far as this node knows.
@@ -363,6 +365,7 @@ impl Farm {
             purged_index: metrics.purged.map(|l| l.index),
             state_digest: format!("{digest:016x}"),
             members,
+            warnings: self.inner.warnings.clone(),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::digest::fnv1a;
 use crate::domain::filament::{Filament, FilamentType};
 use crate::domain::job::{JobStatus, PrintJob};
 use crate::domain::printer::Printer;
-use crate::domain::{Id, IdError, Text, TextError, MAX_WEIGHT_GRAMS};
+use crate::domain::{AccessRole, Id, IdError, Text, TextError, TokenView, MAX_WEIGHT_GRAMS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -117,6 +117,8 @@ pub enum FieldProblem {
     AboveTotal,
     #[error("must be 'linearizable' or 'stale'")]
     Consistency,
+    #[error("must be one of viewer, operator, admin")]
+    AccessRole,
     #[error("must be host:port (a host name, an IPv4 address or a [bracketed] IPv6 address, and a port 1-65535)")]
     Address,
 }
@@ -145,6 +147,33 @@ pub fn parse_address(raw: &str) -> Result<String, FieldProblem> {
         return Err(FieldProblem::Address);
     }
     Ok(raw.to_owned())
+}
+
+/// `POST /api/v1/tokens`: a token for `name` with `role`. The server makes its id and
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: Text,
+    pub role: AccessRole,
+}
+
+impl NewToken {
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let mut fields = Fields::parse(body, &["name", "role"])?;
+        let name = fields.text("name")?;
+        let role = AccessRole::parse(&fields.string("role")?)
+            .ok_or_else(|| invalid("role", FieldProblem::AccessRole))?;
+        Ok(Self { name, role })
+    }
+}
+
+/// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: TokenView,
+    /// Send as `Authorization: Bearer <secret>`. Shown only in this answer.
+    pub secret: String,
 }
 
 impl NewPrinter {

@@ -4,7 +4,7 @@
 //! parsed and validated the request, generated any missing id and stamped the time, so
 //! that applying it is a pure function of the log (no clock, no randomness on apply).
 
-use crate::domain::{Filament, Id, JobStatus, PrintJob, Printer};
+use crate::domain::{ApiToken, Filament, Id, JobStatus, PrintJob, Printer};
 use serde::{Deserialize, Serialize};
 
 /// One change to the farm.
@@ -14,6 +14,8 @@ pub enum Command {
     CreateFilament(Filament),
     CreatePrintJob(PrintJob),
     SetJobStatus { job_id: Id, status: JobStatus },
+    CreateToken(ApiToken),
+    RevokeToken { token_id: Id },
 }
 
 /// A client's claim that this request must be applied at most once.

@@ -28,5 +28,7 @@ pub mod ui;
 
 pub use command::{Command, IdempotencyClaim, Proposal};
 pub use domain::Id;
-pub use domain::{Filament, FilamentType, JobStatus, PrintJob, Printer};
+pub use domain::{
+    AccessRole, ApiToken, Filament, FilamentType, JobStatus, PrintJob, Printer, TokenView,
+};
 pub use state::{Change, Entity, FarmSnapshot, FarmState, Outcome, Rejection};

@@ -11,7 +11,7 @@
 
 use crate::command::{Command, IdempotencyClaim, Proposal};
 use crate::digest::fnv1a;
-use crate::domain::{Filament, Id, JobStatus, PrintJob, Printer};
+use crate::domain::{ApiToken, Filament, Id, JobStatus, PrintJob, Printer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +36,7 @@ pub enum Entity {
     Printer(Printer),
     Filament(FilamentView),
     PrintJob(PrintJob),
+    Token(ApiToken),
 }
 
 /// A spool plus what its live jobs hold of it.
@@ -60,6 +61,8 @@ pub enum Rejection {
     UnknownFilament(Id),
     #[error("no print job with id '{0}'")]
     UnknownJob(Id),
+    #[error("no token with id '{0}'")]
+    UnknownToken(Id),
     #[error("the job needs {requested} g but filament '{filament_id}' has only {available} g available (remaining minus what queued and running jobs reserve)")]
     InsufficientFilament {
         filament_id: Id,
@@ -81,7 +84,7 @@ impl Rejection {
             Self::UnknownFilament(_) => Some("filament_id"),
             Self::InsufficientFilament { .. } => Some("print_weight_in_grams"),
             Self::IllegalTransition { .. } => Some("status"),
-            Self::UnknownJob(_) | Self::IdempotencyKeyReused => None,
+            Self::UnknownJob(_) | Self::UnknownToken(_) | Self::IdempotencyKeyReused => None,
         }
     }
 }
@@ -92,6 +95,7 @@ pub enum EntityKind {
     Printer,
     Filament,
     PrintJob,
+    Token,
 }
 
 impl std::fmt::Display for EntityKind {
@@ -100,6 +104,7 @@ impl std::fmt::Display for EntityKind {
             Self::Printer => "printer",
             Self::Filament => "filament",
             Self::PrintJob => "print job",
+            Self::Token => "token",
         })
     }
 }
@@ -112,6 +117,7 @@ pub enum Change {
     Filament(Id),
     PrintJob(Id),
     Idempotency(String),
+    Token(Id),
 }
 
 /// What the cluster remembers about a used idempotency key.
@@ -131,6 +137,9 @@ pub struct FarmSnapshot {
     pub print_jobs: Vec<PrintJob>,
     pub idempotency: Vec<(String, IdempotencyRecord)>,
     pub clock_ms: u64,
+    /// API tokens (absent from snapshots made before tokens existed).
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
 }
 
 /// The farm: printers, spools, jobs and idempotency records, plus derived indexes.
@@ -140,11 +149,13 @@ pub struct FarmState {
     filaments: BTreeMap<Id, Filament>,
     jobs: BTreeMap<Id, PrintJob>,
     idempotency: BTreeMap<String, IdempotencyRecord>,
+    tokens: BTreeMap<Id, ApiToken>,
     /// The largest `at_ms` applied so far: leaders' clocks differ, this never goes back.
     clock_ms: u64,
     // Derived, rebuilt by `from_snapshot`:
     reserved: BTreeMap<Id, u64>,
     idempotency_by_age: BTreeSet<(u64, String)>,
+    token_by_hash: BTreeMap<String, Id>,
     digest: u64,
     changes: BTreeSet<Change>,
 }
@@ -168,6 +179,9 @@ impl FarmState {
         for (key, record) in snapshot.idempotency {
             state.put_idempotency(key, record);
         }
+        for token in snapshot.tokens {
+            state.put_token(token);
+        }
         state.changes.clear();
         state
     }
@@ -184,6 +198,7 @@ impl FarmState {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             clock_ms: self.clock_ms,
+            tokens: self.tokens.values().cloned().collect(),
         }
     }
 
@@ -204,6 +219,8 @@ impl FarmState {
             Command::CreateFilament(filament) => self.create_filament(filament),
             Command::CreatePrintJob(job) => self.create_job(job),
             Command::SetJobStatus { job_id, status } => self.set_job_status(job_id, *status),
+            Command::CreateToken(token) => self.create_token(token),
+            Command::RevokeToken { token_id } => self.revoke_token(token_id),
         };
         if let Some(claim) = &proposal.idempotency {
             self.remember(claim, outcome.clone());
@@ -242,6 +259,17 @@ impl FarmState {
     }
     pub fn clock_ms(&self) -> u64 {
         self.clock_ms
+    }
+    pub fn token(&self, id: &Id) -> Option<&ApiToken> {
+        self.tokens.get(id)
+    }
+    pub fn tokens(&self) -> impl Iterator<Item = &ApiToken> {
+        self.tokens.values()
+    }
+    /// The token whose secret hashes to `secret_sha256` (lowercase hex), if any.
+    pub fn token_by_secret_hash(&self, secret_sha256: &str) -> Option<&ApiToken> {
+        let id = self.token_by_hash.get(secret_sha256)?;
+        self.tokens.get(id)
     }
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.printers.len(), self.filaments.len(), self.jobs.len())
@@ -308,6 +336,25 @@ impl FarmState {
         };
         self.put_job(job.clone());
         Outcome::Created(Entity::PrintJob(job))
+    }
+
+    fn create_token(&mut self, token: &ApiToken) -> Outcome {
+        // Two tokens with one secret could not be told apart: refused like a reused id
+        // (with 256 random bits it never happens by chance).
+        if self.tokens.contains_key(&token.id)
+            || self.token_by_hash.contains_key(&token.secret_sha256)
+        {
+            return duplicate(EntityKind::Token, &token.id);
+        }
+        self.put_token(token.clone());
+        Outcome::Created(Entity::Token(token.clone()))
+    }
+
+    fn revoke_token(&mut self, token_id: &Id) -> Outcome {
+        match self.remove_token(token_id) {
+            Some(token) => Outcome::Updated(Entity::Token(token)),
+            None => Outcome::Rejected(Rejection::UnknownToken(token_id.clone())),
+        }
     }
 
     fn set_job_status(&mut self, job_id: &Id, next: JobStatus) -> Outcome {
@@ -431,6 +478,26 @@ impl FarmState {
             .insert((record.first_seen_ms, key.clone()));
         self.idempotency.insert(key.clone(), record);
         self.changes.insert(Change::Idempotency(key));
+    }
+
+    fn put_token(&mut self, token: ApiToken) {
+        let id = token.id.clone();
+        self.digest = self.digest.wrapping_add(hash("token", &token));
+        self.token_by_hash
+            .insert(token.secret_sha256.clone(), id.clone());
+        if let Some(old) = self.tokens.insert(id.clone(), token) {
+            self.digest = self.digest.wrapping_sub(hash("token", &old));
+            self.token_by_hash.remove(&old.secret_sha256);
+        }
+        self.changes.insert(Change::Token(id));
+    }
+
+    fn remove_token(&mut self, id: &Id) -> Option<ApiToken> {
+        let old = self.tokens.remove(id)?;
+        self.digest = self.digest.wrapping_sub(hash("token", &old));
+        self.token_by_hash.remove(&old.secret_sha256);
+        self.changes.insert(Change::Token(id.clone()));
+        Some(old)
     }
 
     fn forget_idempotency(&mut self, key: &str) {

@@ -138,7 +138,8 @@ impl System for Raft3dCluster {
             ..RetryPolicy::default()
         };
         Ok(RestRequester {
-            client: Client::with_policy([url.clone()], policy)?,
+            client: Client::with_policy([url.clone()], policy)?
+                .with_token(self.processes.admin_token()),
             node: url.into(),
             op,
         })

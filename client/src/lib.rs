@@ -31,8 +31,8 @@
 mod error;
 mod members;
 
-pub use app::api::{AddNodeRequest, ClusterView, MemberView, Problem, Role};
-pub use app::{Filament, JobStatus, PrintJob, Printer};
+pub use app::api::{AddNodeRequest, ClusterView, CreatedToken, MemberView, Problem, Role};
+pub use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 pub use error::ClientError;
 pub use reqwest::{Method, StatusCode};
 
@@ -248,6 +248,8 @@ pub struct Client {
     http: reqwest::Client,
     policy: RetryPolicy,
     members: Arc<Mutex<Members>>,
+    /// Sent as `Authorization: Bearer <token>` with every request.
+    token: Option<Arc<str>>,
 }
 
 impl Client {
@@ -272,7 +274,15 @@ impl Client {
             http,
             policy,
             members: Arc::new(Mutex::new(members)),
+            token: None,
         })
+    }
+
+    /// This client with an API token (`raft3d init`'s `admin.token`, or one made with
+    /// `raft3d ctl tokens create`); `None` calls without one.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.map(|t| Arc::from(t.trim()));
+        self
     }
 
     pub fn policy(&self) -> RetryPolicy {
@@ -381,6 +391,29 @@ impl Client {
         };
         let call = Call::post("/api/v1/cluster/nodes", &request)?;
         self.execute(&call).await?.json()
+    }
+
+    // ---- Tokens (admin) ----
+
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.execute(&Call::get("/api/v1/tokens")).await?.json()
+    }
+
+    /// Makes a token; the answer holds its secret, shown this once.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: AccessRole,
+    ) -> Result<CreatedToken, ClientError> {
+        let body = serde_json::json!({"name": name, "role": role});
+        self.execute(&Call::post("/api/v1/tokens", &body)?)
+            .await?
+            .json()
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenView, ClientError> {
+        let path = format!("/api/v1/tokens/{}", path_segment(id));
+        self.execute(&Call::delete(path)).await?.json()
     }
 
     pub async fn remove_node(&self, id: u64) -> Result<ClusterView, ClientError> {
@@ -493,6 +526,9 @@ impl Client {
         }
         if let Some(key) = &call.idempotency_key {
             request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
         let response = request.send().await.map_err(unreachable)?;
         let node = origin(response.url().as_str());

@@ -73,6 +73,16 @@ pub struct NodeConfig {
     /// Peer TLS; `None` runs without (`--insecure`).
     #[arg(skip)]
     pub peer_tls: Option<PeerTls>,
+    /// Whether API callers need a token (off with `--insecure`).
+    #[arg(skip)]
+    pub client_auth: bool,
+    /// SHA-256 (hex) of the admin token `raft3d init` made (`node.json`).
+    #[arg(skip)]
+    pub admin_token_sha256: Option<String>,
+    /// Let callers without a token read the farm and the cluster view (a wall screen);
+    /// writes still need one.
+    #[arg(long, env = "RAFT3D_ANONYMOUS_READS")]
+    pub anonymous_reads: bool,
     /// Local IP that outgoing Raft connections are bound to (multi-homed hosts; the
     /// fault-injection suite tells nodes apart by it). Default: chosen by the OS.
     #[arg(long, env = "RAFT3D_PEER_SOURCE_IP")]
@@ -170,6 +180,9 @@ pub struct NodeFile {
     /// `id=host:port` of a new cluster's voters; empty for a node added later.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// SHA-256 (hex) of the cluster's first admin token (`raft3d init` prints where it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_sha256: Option<String>,
 }
 
 /// The node file's name in a node directory.
@@ -226,6 +239,8 @@ impl ServeArgs {
                 })?,
             _ => self.peers,
         };
+        config.client_auth = !self.insecure;
+        config.admin_token_sha256 = file.as_ref().and_then(|f| f.admin_token_sha256.clone());
         config.peer_tls = match (self.insecure, &self.node_dir) {
             (true, _) => None,
             (false, None) => return Err(ConfigError::NoPeerTls),
@@ -278,6 +293,9 @@ impl NodeConfig {
             cluster_id: None,
             advertise_http: None,
             peer_tls: None,
+            client_auth: false,
+            admin_token_sha256: None,
+            anonymous_reads: false,
             peer_source_ip: None,
             heartbeat_ms: HEARTBEAT_MS,
             election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,
@@ -327,6 +345,13 @@ impl NodeConfig {
                  Raft port {} can take part in Raft and replace this farm's data",
                 self.raft_addr
             ));
+        }
+        if !self.client_auth {
+            warnings.push(
+                "INSECURE (--insecure): API callers are not authenticated; anyone who reaches \
+                 the client port can change the farm and the cluster"
+                    .to_owned(),
+            );
         }
         warnings
     }

@@ -8,7 +8,7 @@
 //! Must not touch node internals: it is an HTTP client and nothing else.
 
 use app::api::ClusterView;
-use app::{Filament, JobStatus, PrintJob, Printer};
+use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 use clap::{Args, Subcommand};
 use raft3d_client::{
     Client, ClientError, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
@@ -39,8 +39,40 @@ pub struct CtlArgs {
     /// 4), run the same command with the key it printed. Default: a fresh one.
     #[arg(long, global = true)]
     pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArgs,
     #[command(subcommand)]
     pub command: CtlCommand,
+}
+
+/// The API token a command sends (`Authorization: Bearer`).
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// API token. Prefer --token-file or the environment: a command line is visible to
+    /// every user of the machine.
+    #[arg(long, env = "RAFT3D_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the API token, e.g. `raft3d init`'s `admin.token`.
+    #[arg(
+        long,
+        env = "RAFT3D_TOKEN_FILE",
+        global = true,
+        conflicts_with = "token"
+    )]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+impl TokenArgs {
+    /// The token to send, if any.
+    pub fn resolve(&self) -> Result<Option<String>, ClientError> {
+        match (&self.token, &self.token_file) {
+            (Some(token), _) => Ok(Some(token.trim().to_owned())),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|token| Some(token.trim().to_owned()))
+                .map_err(|e| ClientError::Invalid(format!("cannot read {}: {e}", path.display()))),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -57,6 +89,26 @@ pub enum CtlCommand {
     /// The cluster: status, add and remove nodes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// API tokens (admin): list, create, revoke.
+    #[command(subcommand)]
+    Tokens(TokenCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    List,
+    /// Make a token; its secret is printed this once.
+    Create {
+        /// Who or what holds it, e.g. "front desk tablet".
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), operator (farm writes) or admin (membership, tokens).
+        #[arg(long)]
+        role: String,
+    },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -227,7 +279,10 @@ async fn execute(args: &CtlArgs) -> Result<String, Failure> {
         deadline: Duration::from_secs(args.timeout_secs),
         ..RetryPolicy::default()
     };
-    let client = Client::with_policy(&args.cluster, policy).map_err(|e| (e, None))?;
+    let token = args.token.resolve().map_err(|e| (e, None))?;
+    let client = Client::with_policy(&args.cluster, policy)
+        .map_err(|e| (e, None))?
+        .with_token(token);
     let ctl = Ctl {
         client,
         json: args.json,
@@ -238,6 +293,7 @@ async fn execute(args: &CtlArgs) -> Result<String, Failure> {
         CtlCommand::Spools(command) => ctl.spools(command).await,
         CtlCommand::Jobs(command) => ctl.jobs(command).await,
         CtlCommand::Cluster(command) => ctl.cluster(command).await,
+        CtlCommand::Tokens(command) => ctl.tokens(command).await,
     }
 }
 
@@ -415,6 +471,39 @@ impl Ctl {
     }
 
     /// One item: the object itself as JSON, a one-row table otherwise.
+    async fn tokens(&self, command: &TokenCommand) -> Result<String, Failure> {
+        match command {
+            TokenCommand::List => {
+                let tokens = self.client.tokens().await.map_err(read_failure)?;
+                self.show(&tokens, token_table)
+            }
+            TokenCommand::Create { name, role } => {
+                let role = AccessRole::parse(role).ok_or_else(|| {
+                    read_failure(ClientError::Invalid(format!(
+                        "--role {role}: must be viewer, operator or admin"
+                    )))
+                })?;
+                let created = self
+                    .client
+                    .create_token(name, role)
+                    .await
+                    .map_err(read_failure)?;
+                if self.json {
+                    return Ok(to_json(&created));
+                }
+                Ok(format!(
+                    "{}\nsecret (shown once; send as `Authorization: Bearer <secret>`):\n{}",
+                    token_table(std::slice::from_ref(&created.token)),
+                    created.secret
+                ))
+            }
+            TokenCommand::Revoke { id } => {
+                let revoked = self.client.revoke_token(id).await.map_err(read_failure)?;
+                self.show_one(revoked, token_table)
+            }
+        }
+    }
+
     fn show_one<T: Serialize>(
         &self,
         item: T,
@@ -450,6 +539,19 @@ fn read_failure(error: ClientError) -> Failure {
 fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Serialising the API's own types to JSON cannot fail (no maps with non-string keys).
     serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn token_table(tokens: &[TokenView]) -> String {
+    table(
+        &["ID", "NAME", "ROLE"],
+        tokens.iter().map(|t| {
+            vec![
+                t.id.to_string(),
+                t.name.as_str().to_owned(),
+                t.role.to_string(),
+            ]
+        }),
+    )
 }
 
 fn printer_table(printers: &[Printer]) -> String {

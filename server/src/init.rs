@@ -9,6 +9,7 @@
 //! ```text
 //! DIR/cluster.json        the cluster id
 //! DIR/ca.pem, DIR/ca.key  the CA (keep the key off the nodes; it signs new nodes)
+//! DIR/admin.token         the first admin token (`Authorization: Bearer ...`)
 //! DIR/node-<id>/          copy to host <id>; run `raft3d serve --node-dir node-<id>`
 //! ```
 
@@ -63,7 +64,13 @@ pub enum InitError {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct ClusterFile {
     cluster_id: String,
+    /// Of the admin token in `DIR/admin.token`; every node's `node.json` has it too.
+    #[serde(default)]
+    admin_token_sha256: Option<String>,
 }
+
+/// The first admin token's secret: send as `Authorization: Bearer $(cat DIR/admin.token)`.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 const CLUSTER_FILE: &str = "cluster.json";
 
@@ -78,7 +85,7 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
             source: std::io::Error::other(e),
         })?;
         let ca = ClusterCa::load(&args.dir, &cluster.cluster_id)?;
-        let dir = write_node(args, &ca, &cluster.cluster_id, node, &[])?;
+        let dir = write_node(args, &ca, &cluster, node, &[])?;
         return Ok(vec![dir]);
     }
     if cluster_path.exists() {
@@ -86,8 +93,11 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
     }
     crate::config::check_peers(&args.peers)?;
     create_dir(&args.dir)?;
-    let cluster_id = new_cluster_id();
-    let ca = ClusterCa::create(&cluster_id)?;
+    let cluster = ClusterFile {
+        cluster_id: new_cluster_id(),
+        admin_token_sha256: Some(write_admin_token(&args.dir)?),
+    };
+    let ca = ClusterCa::create(&cluster.cluster_id)?;
     ca.save(&args.dir)?;
     let peers: Vec<String> = args
         .peers
@@ -97,10 +107,10 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
     let dirs = args
         .peers
         .iter()
-        .map(|node| write_node(args, &ca, &cluster_id, node, &peers))
+        .map(|node| write_node(args, &ca, &cluster, node, &peers))
         .collect::<Result<Vec<_>, _>>()?;
     // Last: a directory without it can be removed and made again.
-    let text = serde_json::to_string_pretty(&ClusterFile { cluster_id }).unwrap_or_default();
+    let text = serde_json::to_string_pretty(&cluster).unwrap_or_default();
     std::fs::write(&cluster_path, text).map_err(|source| InitError::File {
         path: cluster_path,
         source,
@@ -113,7 +123,7 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
 fn write_node(
     args: &InitArgs,
     ca: &ClusterCa,
-    cluster_id: &str,
+    cluster: &ClusterFile,
     (id, peer_addr): &(NodeId, String),
     peers: &[String],
 ) -> Result<PathBuf, InitError> {
@@ -125,11 +135,12 @@ fn write_node(
     ca.issue(*id, &dir)?;
     let file = NodeFile {
         id: *id,
-        cluster_id: cluster_id.to_owned(),
+        cluster_id: cluster.cluster_id.clone(),
         http_addr: listen.http,
         raft_addr: listen.raft,
         advertise_http: listen.advertise_http,
         peers: peers.to_vec(),
+        admin_token_sha256: cluster.admin_token_sha256.clone(),
     };
     let path = dir.join(NODE_FILE);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -184,6 +195,17 @@ impl Listen {
     }
 }
 
+/// Makes the first admin token: its secret in `DIR/admin.token` (owner only), its hash
+/// returned for every `node.json`.
+fn write_admin_token(dir: &Path) -> Result<String, InitError> {
+    let secret = crate::http::auth::new_secret().map_err(|e| InitError::File {
+        path: dir.join(ADMIN_TOKEN_FILE),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    crate::pki::write_secret(&dir.join(ADMIN_TOKEN_FILE), &format!("{secret}\n"))?;
+    Ok(crate::http::auth::secret_sha256(&secret))
+}
+
 /// 16 random hex digits: two `init`s with the same peers make two clusters that refuse
 /// each other.
 fn new_cluster_id() -> String {
@@ -233,6 +255,11 @@ mod tests {
         assert_eq!(dirs.len(), 2);
         let node = NodeFile::load(&dirs[1]).expect("node.json");
         assert_eq!(node.id, 2);
+        let admin = std::fs::read_to_string(args.dir.join(ADMIN_TOKEN_FILE)).expect("token");
+        assert_eq!(
+            node.admin_token_sha256,
+            Some(crate::http::auth::secret_sha256(admin.trim()))
+        );
         assert_eq!(node.peers, ["1=127.0.0.1:9081", "2=127.0.0.1:9082"]);
         crate::pki::PeerTls::load(&dirs[1], &node.cluster_id, 2).expect("certificates");
         assert!(matches!(run(&args), Err(InitError::Exists(_))));
@@ -245,6 +272,7 @@ mod tests {
         let added = run(&add).expect("add");
         let file = NodeFile::load(&added[0]).expect("node.json");
         assert_eq!((file.cluster_id, file.peers.len()), (node.cluster_id, 0));
+        assert_eq!(file.admin_token_sha256, node.admin_token_sha256);
         assert!(matches!(run(&add), Err(InitError::NodeExists(3))));
     }
 }

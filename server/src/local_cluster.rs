@@ -110,6 +110,25 @@ fn print_banner(args: &LocalClusterArgs, cluster: &ProcessCluster) {
             url = node.url(),
         );
     }
+    match cluster.admin_token() {
+        Some(token) => {
+            let file = args
+                .data_dir
+                .join("pki")
+                .join(crate::init::ADMIN_TOKEN_FILE);
+            println!("Admin token (in {}):\n  {token}", file.display());
+            println!(
+                "  e.g. curl -H \"Authorization: Bearer $(cat {})\" {}/api/v1/printers",
+                file.display(),
+                cluster
+                    .urls()
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            );
+        }
+        None => println!("No admin token: the nodes run --insecure."),
+    }
     println!("Ctrl-C stops all nodes.");
 }
 

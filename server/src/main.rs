@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use raft3d::config::ServeArgs;
-use raft3d::ctl::{self, AddNodeArgs, CtlArgs};
+use raft3d::ctl::{self, AddNodeArgs, CtlArgs, TokenArgs};
 use raft3d::{init, local_cluster};
 use std::process::ExitCode;
 
@@ -56,6 +56,8 @@ enum Command {
     AddNode {
         #[command(flatten)]
         node: AddNodeArgs,
+        #[command(flatten)]
+        token: TokenArgs,
         /// Client URL of any member of the running cluster.
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         cluster: String,
@@ -64,6 +66,8 @@ enum Command {
     RemoveNode {
         #[arg(long)]
         id: u64,
+        #[command(flatten)]
+        token: TokenArgs,
         /// Client URL of any member of the running cluster.
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         cluster: String,
@@ -92,13 +96,17 @@ async fn main() -> ExitCode {
         },
         Command::Cluster(args) => local_cluster::run(args).await.map_err(|e| e.to_string()),
         Command::Ctl(args) => return ExitCode::from(ctl::run(args).await as u8),
-        Command::AddNode { node, cluster } => match raft3d_client::Client::new([cluster]) {
+        Command::AddNode {
+            node,
+            token,
+            cluster,
+        } => match admin_client(cluster, &token) {
             Ok(client) => ctl::add_node(&client, &node).await,
             Err(e) => Err(e),
         }
         .map(print_view)
         .map_err(|e| e.to_string()),
-        Command::RemoveNode { id, cluster } => match raft3d_client::Client::new([cluster]) {
+        Command::RemoveNode { id, token, cluster } => match admin_client(cluster, &token) {
             Ok(client) => client.remove_node(id).await,
             Err(e) => Err(e),
         }
@@ -137,6 +145,13 @@ async fn parent_exits(pid: u32) {
     while std::os::unix::process::parent_id() == pid {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+fn admin_client(
+    cluster: String,
+    token: &TokenArgs,
+) -> Result<raft3d_client::Client, raft3d_client::ClientError> {
+    Ok(raft3d_client::Client::new([cluster])?.with_token(token.resolve()?))
 }
 
 fn print_view(view: app::api::ClusterView) {

@@ -4,7 +4,7 @@
 
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::farm::{Farm, FarmParts};
-use crate::http::{self, metrics::HttpMetrics, ApiState};
+use crate::http::{self, auth::AuthConfig, metrics::HttpMetrics, ApiState};
 use crate::identity::{self, IdentityError, LocalIdentity};
 use crate::listener::{self, Limits};
 use crate::members;
@@ -169,6 +169,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             metrics: HttpMetrics::default(),
             log_appends,
             max_body_bytes: config.max_body_bytes,
+            auth: AuthConfig {
+                enabled: config.client_auth,
+                admin_sha256: config.admin_token_sha256.clone(),
+                anonymous_reads: config.anonymous_reads,
+            },
         },
         config.site_dir.as_deref(),
     );

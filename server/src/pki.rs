@@ -348,6 +348,11 @@ fn read(path: &Path) -> Result<String, PkiError> {
     })
 }
 
+/// Writes a secret to `path`, readable and writable by its owner only.
+pub fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
+    write(path, text, true)
+}
+
 /// Writes `text` to `path`; a secret is created readable and writable by its owner only.
 fn write(path: &Path, text: &str, secret: bool) -> Result<(), PkiError> {
     use std::io::Write;

@@ -563,9 +563,22 @@ impl ProcessCluster {
         self.nodes.iter().map(NodeProcess::url).collect()
     }
 
-    /// A client of this cluster (every node's URL), with the default retry policy.
+    /// A client of this cluster (every node's URL) with the default retry policy and the
+    /// cluster's admin token.
     pub fn client(&self) -> Result<Client, ClusterError> {
-        Ok(Client::new(self.urls())?)
+        self.client_with(RetryPolicy::default())
+    }
+
+    /// A client of this cluster with `policy` and the cluster's admin token.
+    pub fn client_with(&self, policy: RetryPolicy) -> Result<Client, ClusterError> {
+        Ok(Client::with_policy(self.urls(), policy)?.with_token(self.admin_token()))
+    }
+
+    /// The admin token `raft3d init` made (`<root>/pki/admin.token`); `None` before the
+    /// first node started, or when the nodes run `--insecure`.
+    pub fn admin_token(&self) -> Option<String> {
+        let token = std::fs::read_to_string(self.pki_dir().join("admin.token")).ok()?;
+        Some(token.trim().to_owned())
     }
 
     /// Node `id`'s own view, if it answers within a second.

@@ -4,10 +4,12 @@
 pub mod filament;
 pub mod job;
 pub mod printer;
+pub mod token;
 
 pub use filament::{Filament, FilamentType};
 pub use job::{JobStatus, PrintJob};
 pub use printer::Printer;
+pub use token::{AccessRole, ApiToken, TokenView};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::{FilamentType, Text};
+use crate::domain::{AccessRole, FilamentType, Text};
 use proptest::prelude::*;
 
 fn id(raw: &str) -> Id {
@@ -46,6 +46,18 @@ fn set(raw: &str, status: JobStatus) -> Command {
         job_id: id(raw),
         status,
     }
+}
+fn token(raw: &str, hash: &str, role: AccessRole) -> Command {
+    Command::CreateToken(ApiToken {
+        id: id(raw),
+        name: text("front desk"),
+        role,
+        secret_sha256: hash.to_owned(),
+        created_ms: 0,
+    })
+}
+fn revoke(raw: &str) -> Command {
+    Command::RevokeToken { token_id: id(raw) }
 }
 fn farm(commands: Vec<Command>) -> FarmState {
     let mut state = FarmState::default();
@@ -281,6 +293,8 @@ fn changes_name_exactly_the_rows_an_apply_touched() {
 fn arb_command() -> impl Strategy<Value = Command> {
     let ids = prop::sample::select(vec!["a", "b", "c", "d", "e", "f"]);
     let spools = prop::sample::select(vec!["f1", "f2", "f3"]);
+    let tokens = prop::sample::select(vec!["t1", "t2"]);
+    let hashes = prop::sample::select(vec!["aa", "bb", "cc"]);
     prop_oneof![
         (spools.clone(), 1u64..2000, 0u64..2000).prop_map(|(f, total, rem)| spool(
             f,
@@ -289,6 +303,13 @@ fn arb_command() -> impl Strategy<Value = Command> {
         )),
         (ids.clone(), spools, 1u64..600).prop_map(|(j, f, g)| job(j, f, g)),
         (ids, prop::sample::select(JobStatus::ALL.to_vec())).prop_map(|(j, s)| set(j, s)),
+        (
+            tokens.clone(),
+            hashes,
+            prop::sample::select(AccessRole::ALL.to_vec())
+        )
+            .prop_map(|(t, h, role)| token(t, h, role)),
+        tokens.prop_map(revoke),
     ]
 }
 
@@ -362,4 +383,47 @@ fn the_digest_differs_when_the_state_differs() {
     assert_ne!(a.digest(), b.digest());
     let c = farm(vec![spool("f1", 10, 10), printer("p1")]);
     assert_eq!(a.digest(), c.digest(), "insertion order must not matter");
+}
+
+#[test]
+fn tokens_are_found_by_their_hash_refused_twice_and_gone_once_revoked() {
+    let mut state = farm(vec![token("t1", "aa", AccessRole::Operator)]);
+    let found = state.token_by_secret_hash("aa").expect("found by hash");
+    assert_eq!(
+        (found.id.as_str(), found.role),
+        ("t1", AccessRole::Operator)
+    );
+    let before = state.digest();
+    // Same id, or same secret under another id: refused, nothing changes.
+    assert!(matches!(
+        rejection(&mut state, token("t1", "bb", AccessRole::Admin)),
+        Rejection::DuplicateId {
+            kind: EntityKind::Token,
+            ..
+        }
+    ));
+    assert!(matches!(
+        rejection(&mut state, token("t2", "aa", AccessRole::Admin)),
+        Rejection::DuplicateId { .. }
+    ));
+    assert_eq!(state.digest(), before);
+    assert!(state.token_by_secret_hash("bb").is_none());
+
+    assert!(matches!(
+        state.apply(&propose(revoke("t1"))),
+        Outcome::Updated(Entity::Token(_))
+    ));
+    assert!(state.token_by_secret_hash("aa").is_none());
+    assert_eq!(
+        rejection(&mut state, revoke("t1")),
+        Rejection::UnknownToken(id("t1"))
+    );
+}
+
+#[test]
+fn a_snapshot_from_before_tokens_loads_with_none() {
+    let old = r#"{"printers":[],"filaments":[],"print_jobs":[],"idempotency":[],"clock_ms":5}"#;
+    let snapshot: FarmSnapshot = serde_json::from_str(old).expect("old snapshot");
+    let state = FarmState::from_snapshot(snapshot);
+    assert_eq!((state.tokens().count(), state.clock_ms()), (0, 5));
 }

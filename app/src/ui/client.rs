@@ -80,6 +80,7 @@ pub async fn fetch_farm(base: &str, stale: bool) -> Result<FarmData, ApiFailure>
         filaments: filaments?,
         jobs: jobs?,
         cluster: Some(cluster?),
+        login_required: false,
     })
 }
 

@@ -15,6 +15,20 @@ pub struct FarmData {
     pub jobs: Vec<PrintJob>,
     /// The answering node's view of the cluster.
     pub cluster: Option<ClusterView>,
+    /// The node needs a token to show the farm, and this page has none (or it was
+    /// refused): the page asks for one instead.
+    #[serde(default)]
+    pub login_required: bool,
+}
+
+impl FarmData {
+    /// What a page shows a caller who may not read the farm: nothing, and a login form.
+    pub fn login_required() -> Self {
+        Self {
+            login_required: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// A spool is "low" when less than this share of its total weight is still available.

@@ -36,7 +36,12 @@ const NO_SITE_ROOT: &str = "/dev/null";
 /// The UI routes and `/pkg` files of one node: the bundle in `site_dir/pkg` when given
 /// (developers iterating on the UI rebuild it and reload, without rebuilding the node),
 /// else the one embedded in the binary.
-pub fn router(farm: Farm, site_dir: Option<&Path>) -> Router {
+///
+/// `anonymous_may_read`: whether a page may carry farm data to a caller without a token
+/// (a navigation carries none: the page's token lives in the page, see `app::ui::store`).
+/// When not, pages render empty and ask for a token; the browser then reads the farm
+/// through the API with it.
+pub fn router(farm: Farm, anonymous_may_read: bool, site_dir: Option<&Path>) -> Router {
     let wasm = format!("{OUTPUT_NAME}_bg.wasm");
     let site_root = match site_dir {
         Some(site_dir) => {
@@ -73,7 +78,13 @@ pub fn router(farm: Farm, site_dir: Option<&Path>) -> Router {
     let router = Router::new().leptos_routes_with_context(
         &options,
         routes,
-        move || provide_context(InitialFarm(farm_data(&farm))),
+        move || {
+            let initial = match anonymous_may_read {
+                true => farm_data(&farm),
+                false => FarmData::login_required(),
+            };
+            provide_context(InitialFarm(initial))
+        },
         move || app::ui::shell(shell_options.clone()),
     );
     let router = match site_dir {
@@ -410,6 +421,7 @@ fn farm_data(farm: &Farm) -> FarmData {
         filaments: applied.farm.filaments().collect(),
         jobs: applied.farm.jobs().cloned().collect(),
         cluster: Some(cluster),
+        login_required: false,
     }
 }
 
@@ -427,6 +439,7 @@ pub fn cors(farm: Farm) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
+            header::AUTHORIZATION,
             HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
         ])
         .expose_headers([

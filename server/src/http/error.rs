@@ -36,6 +36,16 @@ pub enum ApiError {
     /// site can send without asking).
     #[error("the body must be JSON (Content-Type: application/json), not {0}")]
     NotJson(String),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    #[error("a {role} token may not do this: it needs {needed}")]
+    Forbidden {
+        role: app::AccessRole,
+        needed: app::AccessRole,
+    },
+    /// A retried token creation: the token exists, but its secret was in the first answer.
+    #[error("token '{0}' was made by an earlier try of this request, whose answer held its secret (shown once): revoke it and make another")]
+    SecretShownOnce(String),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -46,7 +56,7 @@ impl ApiError {
             Self::Request(e) if e.is_malformed() => StatusCode::BAD_REQUEST,
             Self::Request(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Rejected(r) => match r {
-                Rejection::UnknownJob(_) => StatusCode::NOT_FOUND,
+                Rejection::UnknownJob(_) | Rejection::UnknownToken(_) => StatusCode::NOT_FOUND,
                 Rejection::DuplicateId { .. } | Rejection::IllegalTransition { .. } => {
                     StatusCode::CONFLICT
                 }
@@ -65,7 +75,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::CrossSiteWrite(_) => StatusCode::FORBIDDEN,
+            Self::CrossSiteWrite(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::SecretShownOnce(_) => StatusCode::CONFLICT,
             Self::NotJson(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,7 +88,9 @@ impl ApiError {
         match self {
             Self::Request(e) if e.is_malformed() => ("malformed-request", "Malformed request"),
             Self::Request(_) => ("validation", "Validation failed"),
-            Self::Rejected(Rejection::UnknownJob(_)) => ("not-found", "Not found"),
+            Self::Rejected(Rejection::UnknownJob(_) | Rejection::UnknownToken(_)) => {
+                ("not-found", "Not found")
+            }
             Self::Rejected(Rejection::DuplicateId { .. }) => ("conflict", "Already exists"),
             Self::Rejected(Rejection::IllegalTransition { .. }) => {
                 ("invalid-transition", "Transition not allowed")
@@ -97,6 +111,9 @@ impl ApiError {
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::CrossSiteWrite(_) => ("cross-site-write", "Cross-site write refused"),
             Self::NotJson(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::Unauthenticated(_) => ("unauthenticated", "Not authenticated"),
+            Self::Forbidden { .. } => ("forbidden", "Not allowed"),
+            Self::SecretShownOnce(_) => ("secret-shown-once", "Token secret already shown"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -152,6 +169,9 @@ impl IntoResponse for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -405,7 +405,8 @@ fn not_leader(leader_id: Option<NodeId>, node: Option<NodeAddr>) -> FarmError {
     }
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock milliseconds since the epoch on this node (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -1,23 +1,17 @@
 //! `/api/v1/filaments`. Spools are shown with what their live jobs reserve
 //! (`reserved_weight_in_grams`) and what is left for new jobs (`available_weight_in_grams`).
 
-use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams};
+use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams, WriteContext};
 use app::api::NewFilament;
 use app::state::FilamentView;
 use app::Command;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::Json;
 
-pub async fn create(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> ApiResult {
+pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewFilament::from_json(&body.0)?;
-    propose(&state, &headers, uri.path(), request, |r| {
+    propose(&state, &write, request, |r| {
         Command::CreateFilament(r.into_filament(super::new_id()))
     })
     .await

@@ -2,23 +2,18 @@
 
 use super::{
     path_id, propose, query_params, read_list, read_one, ApiResult, ApiState, Body, QueryParams,
+    WriteContext,
 };
 use app::api::{parse_status, NewPrintJob};
 use app::{Command, JobStatus, PrintJob};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::Json;
 use serde::Serialize;
 
-pub async fn create(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> ApiResult {
+pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewPrintJob::from_json(&body.0)?;
-    propose(&state, &headers, uri.path(), request, |r| {
+    propose(&state, &write, request, |r| {
         Command::CreatePrintJob(r.into_job(super::new_id()))
     })
     .await
@@ -59,8 +54,7 @@ struct StatusChange {
 /// `POST /api/v1/print_jobs/{id}/status?status=running`.
 pub async fn set_status(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    uri: Uri,
+    write: WriteContext,
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> ApiResult {
@@ -72,11 +66,9 @@ pub async fn set_status(
     let request = StatusChange {
         status: parse_status(raw)?,
     };
-    propose(&state, &headers, uri.path(), request, |r| {
-        Command::SetJobStatus {
-            job_id,
-            status: r.status,
-        }
+    propose(&state, &write, request, |r| Command::SetJobStatus {
+        job_id,
+        status: r.status,
     })
     .await
 }

@@ -5,6 +5,7 @@
 //! (via `error.rs`, the one place statuses are chosen). Must not hold farm rules (ask
 //! `app`) nor talk to openraft directly (ask [`farm::Farm`]).
 
+pub mod auth;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod printers;
+pub mod tokens;
 
 use crate::histogram::SharedHistogram;
 use app::api::{
@@ -22,7 +24,10 @@ use app::api::{
 use app::{Command, IdempotencyClaim, Outcome};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +48,7 @@ pub struct ApiState {
     /// The log store's append durations, shown on `/metrics`.
     pub log_appends: SharedHistogram,
     pub max_body_bytes: usize,
+    pub auth: auth::AuthConfig,
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
@@ -59,7 +65,9 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
         .route("/print_jobs/{id}/status", post(jobs::set_status))
         .route("/cluster", get(cluster::view))
         .route("/cluster/nodes", post(cluster::add_node))
-        .route("/cluster/nodes/{id}", delete(cluster::remove_node));
+        .route("/cluster/nodes/{id}", delete(cluster::remove_node))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke));
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(ops::metrics))
@@ -73,6 +81,10 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            auth::authorize,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             refuse_cross_site_writes,
         ))
         .layer(middleware::from_fn(add_redirect_location))
@@ -81,7 +93,11 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
             record_metrics,
         ))
         .with_state(state.clone())
-        .merge(dashboard::router(state.farm.clone(), site_dir))
+        .merge(dashboard::router(
+            state.farm.clone(),
+            state.auth.anonymous_may_read(),
+            site_dir,
+        ))
         // Outermost, so that preflight requests are answered before routing.
         .layer(dashboard::cors(state.farm))
 }
@@ -246,13 +262,33 @@ pub fn consistency(params: &HashMap<String, String>) -> ApiResult<Consistency> {
     }
 }
 
-/// The `Idempotency-Key` claim of a request, if it carries one.
+/// What a write handler needs to know about its request besides the body: its path,
+/// its `Idempotency-Key` and who sent it.
+pub struct WriteContext {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub caller: Option<auth::Caller>,
+}
+
+impl FromRequestParts<ApiState> for WriteContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers.clone(),
+            caller: parts.extensions.get::<auth::Caller>().cloned(),
+        })
+    }
+}
+
+/// The `Idempotency-Key` claim of a write, if it carries one. Keys are scoped to the
+/// caller's token: two callers using the same key do not see each other's answers.
 pub fn idempotency_claim<T: Serialize>(
-    headers: &HeaderMap,
-    path: &str,
+    write: &WriteContext,
     request: &T,
 ) -> ApiResult<Option<IdempotencyClaim>> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+    let Some(value) = write.headers.get(IDEMPOTENCY_KEY_HEADER) else {
         return Ok(None);
     };
     let key = value.to_str().map_err(|_| ApiError::BadIdempotencyKey)?;
@@ -260,9 +296,13 @@ pub fn idempotency_claim<T: Serialize>(
     if key.is_empty() || key.len() > 255 || !key.bytes().all(visible) {
         return Err(ApiError::BadIdempotencyKey);
     }
+    let scope = write.caller.as_ref().and_then(|c| c.scope.as_deref());
     Ok(Some(IdempotencyClaim {
-        key: key.to_owned(),
-        fingerprint: fingerprint("POST", path, request),
+        key: match scope {
+            Some(scope) => format!("{scope}/{key}"),
+            None => key.to_owned(),
+        },
+        fingerprint: fingerprint("POST", &write.path, request),
     }))
 }
 
@@ -287,12 +327,11 @@ pub fn outcome_response(outcome: Outcome) -> ApiResult {
 /// build the command (generating ids), commit it, answer with its outcome.
 pub async fn propose<R: Serialize>(
     state: &ApiState,
-    headers: &HeaderMap,
-    path: &str,
+    write: &WriteContext,
     request: R,
     into_command: impl FnOnce(R) -> Command,
 ) -> ApiResult {
-    let claim = idempotency_claim(headers, path, &request)?;
+    let claim = idempotency_claim(write, &request)?;
     let outcome = state.farm.propose(into_command(request), claim).await?;
     outcome_response(outcome)
 }

@@ -1,21 +1,15 @@
 //! `/api/v1/printers`.
 
-use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams};
+use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams, WriteContext};
 use app::api::NewPrinter;
 use app::{Command, Printer};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::Json;
 
-pub async fn create(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> ApiResult {
+pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewPrinter::from_json(&body.0)?;
-    propose(&state, &headers, uri.path(), request, |r| {
+    propose(&state, &write, request, |r| {
         Command::CreatePrinter(r.into_printer(super::new_id()))
     })
     .await

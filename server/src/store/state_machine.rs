@@ -57,7 +57,14 @@ impl StateMachineStore {
     /// [`StateMachineStore::open`], on `disks` when given (tests; see [`db::Disks`]).
     pub fn open_on(path: &Path, disks: Option<&dyn db::Disks>) -> Result<Self, DbError> {
         let db = db::open(path, disks, SM_META, |txn| {
-            for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, SNAPSHOT] {
+            for table in [
+                PRINTERS,
+                FILAMENTS,
+                PRINT_JOBS,
+                IDEMPOTENCY,
+                TOKENS,
+                SNAPSHOT,
+            ] {
                 txn.open_table(table)?;
             }
             Ok(())
@@ -116,6 +123,7 @@ fn load(db: &Database) -> Result<Applied, DbError> {
         print_jobs: values(rows(&txn, PRINT_JOBS)?),
         idempotency: rows(&txn, IDEMPOTENCY)?,
         clock_ms: get_json(&meta, KEY_CLOCK)?.unwrap_or(0),
+        tokens: values(rows(&txn, TOKENS)?),
     };
     let (last_applied, membership) = position_of(&txn)?;
     Ok(Applied {
@@ -138,6 +146,7 @@ fn changed_rows(farm: &FarmState, changes: Vec<Change>) -> Result<Vec<Row>, serd
                     let row = json(farm.idempotency_record(&key))?;
                     (IDEMPOTENCY, key, row)
                 }
+                Change::Token(id) => (TOKENS, id.to_string(), json(farm.token(&id))?),
             })
         })
         .collect()
@@ -378,6 +387,8 @@ fn snapshot_json(view: &ReadTransaction) -> Result<Vec<u8>, DbError> {
     rows(&mut out, view, PRINT_JOBS, false)?;
     out.extend_from_slice(br#","idempotency":"#);
     rows(&mut out, view, IDEMPOTENCY, true)?;
+    out.extend_from_slice(br#","tokens":"#);
+    rows(&mut out, view, TOKENS, false)?;
     out.extend_from_slice(format!(r#","clock_ms":{clock_ms}}}"#).as_bytes());
     Ok(out)
 }
@@ -391,7 +402,7 @@ fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Re
 
 /// Replaces every farm row with the snapshot's content.
 fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<(), DbError> {
-    for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY] {
+    for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, TOKENS] {
         txn.delete_table(table)?;
     }
     let mut printers = txn.open_table(PRINTERS)?;
@@ -412,6 +423,10 @@ fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<
     let mut idempotency = txn.open_table(IDEMPOTENCY)?;
     for (key, record) in &snapshot.idempotency {
         idempotency.insert(key.as_str(), serde_json::to_vec(record)?.as_slice())?;
+    }
+    let mut tokens = txn.open_table(TOKENS)?;
+    for token in &snapshot.tokens {
+        tokens.insert(token.id.as_str(), serde_json::to_vec(token)?.as_slice())?;
     }
     Ok(())
 }

@@ -17,6 +17,9 @@ pub const PRINTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("printer
 pub const FILAMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("filaments");
 pub const PRINT_JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("print_jobs");
 pub const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// API tokens by id (their secrets' hashes, never the secrets). Created when missing, so
+/// files from before tokens open as they are.
+pub const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 /// `last_applied`, `membership`, `clock_ms`, `schema`.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 /// The current snapshot: `meta` and `data`.

@@ -142,7 +142,11 @@ async fn peers_without_identity_of_another_cluster_not_members_or_speaking_for_a
     let view = node.cluster_view().await;
     assert_eq!((view.role, view.term), (Role::Leader, 1));
     // These nodes run without peer TLS, and their cluster view says so.
-    assert!(view.warnings[0].starts_with("INSECURE"), "{:?}", view.warnings);
+    assert!(
+        view.warnings[0].starts_with("INSECURE"),
+        "{:?}",
+        view.warnings
+    );
 }
 
 #[tokio::test]

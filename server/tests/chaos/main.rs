@@ -161,20 +161,21 @@ async fn main() -> ExitCode {
 async fn run(options: &Options) -> Report {
     let mut rng = Rng::new(options.seed);
     let nodes = Arc::new(tokio::sync::Mutex::new(Nodes::start(options.nodes).await));
-    let urls: Vec<String> = {
+    let (urls, token) = {
         let nodes = nodes.lock().await;
-        nodes.ids().into_iter().map(|id| nodes.url(id)).collect()
+        let urls: Vec<String> = nodes.ids().into_iter().map(|id| nodes.url(id)).collect();
+        (urls, nodes.admin_token())
     };
     wait_for_leader(&nodes, Duration::from_secs(30)).await;
 
-    let workload = Workload::new(urls.clone());
+    let workload = Workload::new(urls, token.clone());
     let stop_at = Instant::now() + options.duration;
     let clients: Vec<_> = (0..options.clients)
         .map(|c| tokio::spawn(workload.clone().client(c, rng.fork(), stop_at)))
         .collect();
     let served = Arc::new(Mutex::new(Vec::<u64>::new()));
     let prober = tokio::spawn(probe(
-        urls.clone(),
+        workload.clone(),
         workload.started,
         served.clone(),
         stop_at,
@@ -195,7 +196,9 @@ async fn run(options: &Options) -> Report {
     let ends = wait_converged(&nodes, Duration::from_secs(60)).await;
     let mut nodes = nodes.lock().await;
     nodes.reap_exited();
-    let reader = Client::new([nodes.url(leader)]).expect("client");
+    let reader = Client::new([nodes.url(leader)])
+        .expect("client")
+        .with_token(token);
     let get = |path: &str| {
         let (reader, call) = (reader.clone(), Call::get(path));
         async move {
@@ -300,7 +303,7 @@ async fn wait_converged(nodes: &tokio::sync::Mutex<Nodes>, limit: Duration) -> V
 
 /// Every 100 ms, a linearizable read on some node; records when one was served.
 async fn probe(
-    urls: Vec<String>,
+    workload: Arc<Workload>,
     started: Instant,
     served: Arc<Mutex<Vec<u64>>>,
     stop_at: Instant,
@@ -309,7 +312,8 @@ async fn probe(
         request_timeout: Duration::from_millis(800),
         ..RetryPolicy::default()
     };
-    let client = Client::with_policy(urls.clone(), policy).expect("client");
+    let client = workload.api(policy);
+    let urls = &workload.urls;
     let probe = Call::get("/api/v1/print_jobs/probe");
     let mut turn = 0usize;
     while Instant::now() < stop_at {

@@ -70,6 +70,11 @@ impl Nodes {
         self.processes.url(id)
     }
 
+    /// The cluster's admin token (`raft3d init`).
+    pub fn admin_token(&self) -> Option<String> {
+        self.processes.admin_token()
+    }
+
     pub fn is_up(&self, id: u64) -> bool {
         self.processes.node(id).is_ok_and(|n| n.is_running())
     }

@@ -64,6 +64,8 @@ pub struct Known {
 
 pub struct Workload {
     pub urls: Vec<String>,
+    /// The cluster's admin token (`raft3d init`), sent with every request.
+    pub token: Option<String>,
     pub known: Mutex<Known>,
     pub history: Mutex<Vec<Op>>,
     pub started: Instant,
@@ -73,13 +75,21 @@ pub struct Workload {
 const OP_DEADLINE: Duration = Duration::from_secs(8);
 
 impl Workload {
-    pub fn new(urls: Vec<String>) -> Arc<Self> {
+    pub fn new(urls: Vec<String>, token: Option<String>) -> Arc<Self> {
         Arc::new(Self {
             urls,
+            token,
             known: Mutex::new(Known::default()),
             history: Mutex::new(Vec::new()),
             started: Instant::now(),
         })
+    }
+
+    /// A client of every node with `policy` and the cluster's token.
+    pub fn api(&self, policy: RetryPolicy) -> Client {
+        Client::with_policy(self.urls.clone(), policy)
+            .expect("client")
+            .with_token(self.token.clone())
     }
 
     fn now_ms(&self) -> u64 {
@@ -94,7 +104,7 @@ impl Workload {
             request_timeout: Duration::from_secs(4),
             ..RetryPolicy::default()
         };
-        let api = Client::with_policy(self.urls.clone(), policy).expect("client");
+        let api = self.api(policy);
         let mut n = 0u64;
         while Instant::now() < stop_at {
             n += 1;

@@ -4,11 +4,13 @@
 use crate::harness::Cluster;
 use std::process::Command;
 
-/// Runs `raft3d ctl --cluster <urls> <args>`; returns (exit code, stdout, stderr).
-async fn ctl(urls: &str, args: &[&str]) -> (i32, String, String) {
+/// Runs `raft3d ctl --cluster <urls> <args>` with `token` in `RAFT3D_TOKEN`; returns
+/// (exit code, stdout, stderr).
+async fn ctl(urls: &str, token: &str, args: &[&str]) -> (i32, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
     command
         .args(["ctl", "--cluster", urls, "--timeout-secs", "20"])
+        .env("RAFT3D_TOKEN", token)
         .args(args);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
@@ -28,9 +30,11 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
     // Only a follower's URL: the client must find the leader by itself.
     let follower = (1..=3).find(|id| *id != leader).expect("a follower");
     let url = cluster.node(follower).url();
+    let token = cluster.admin_token();
 
     let (code, out, err) = ctl(
         &url,
+        &token,
         &[
             "printers",
             "create",
@@ -48,6 +52,7 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
 
     let (code, out, err) = ctl(
         &url,
+        &token,
         &[
             "spools", "create", "--type", "pla", "--color", "red", "--total", "1000", "--id", "s1",
         ],
@@ -58,6 +63,7 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
 
     let (code, _, err) = ctl(
         &url,
+        &token,
         &[
             "jobs",
             "create",
@@ -76,33 +82,34 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
     .await;
     assert_eq!(code, 0, "{err}");
     for step in ["start", "finish"] {
-        let (code, _, err) = ctl(&url, &["jobs", step, "j1"]).await;
+        let (code, _, err) = ctl(&url, &token, &["jobs", step, "j1"]).await;
         assert_eq!(code, 0, "jobs {step}: {err}");
     }
     // JSON for scripts: the API's own shapes.
-    let (code, out, err) = ctl(&url, &["--json", "spools", "show", "s1"]).await;
+    let (code, out, err) = ctl(&url, &token, &["--json", "spools", "show", "s1"]).await;
     assert_eq!(code, 0, "{err}");
     let spool: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
     assert_eq!(spool["remaining_weight_in_grams"], 700, "{out}");
 
     // Refused: an illegal move and a rule broken; nothing changes.
-    let (code, _, err) = ctl(&url, &["jobs", "start", "j1"]).await;
+    let (code, _, err) = ctl(&url, &token, &["jobs", "start", "j1"]).await;
     assert_eq!(code, 1, "a finished job cannot start again: {err}");
     let (code, _, _) = ctl(
         &url,
+        &token,
         &[
             "spools", "create", "--type", "wood", "--color", "red", "--total", "10",
         ],
     )
     .await;
     assert_eq!(code, 1);
-    let (code, out, _) = ctl(&url, &["--json", "spools", "list"]).await;
+    let (code, out, _) = ctl(&url, &token, &["--json", "spools", "list"]).await;
     assert_eq!(code, 0);
     let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{out}");
 
     // Not found.
-    let (code, _, err) = ctl(&url, &["jobs", "show", "nope"]).await;
+    let (code, _, err) = ctl(&url, &token, &["jobs", "show", "nope"]).await;
     assert_eq!(code, 3, "{err}");
 
     // A write retried by hand with the key it was given is applied once: the second run
@@ -110,6 +117,7 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
     for run in 0..2 {
         let (code, _, err) = ctl(
             &url,
+            &token,
             &[
                 "--idempotency-key",
                 "ctl-k1",
@@ -128,7 +136,7 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
     }
 
     // The cluster as the leader sees it.
-    let (code, out, err) = ctl(&url, &["cluster", "status"]).await;
+    let (code, out, err) = ctl(&url, &token, &["cluster", "status"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("leader: node {leader}")), "{out}");
 }

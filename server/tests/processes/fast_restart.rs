@@ -31,7 +31,7 @@ async fn a_leader_killed_and_restarted_at_once_thirty_times_forks_nothing_and_lo
     };
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
-            let client = Client::with_policy(cluster.urls(), policy).expect("client");
+            let client = cluster.client_with(policy);
             tokio::spawn(create_printers(client, writer, writes.clone()))
         })
         .collect();

@@ -34,7 +34,7 @@ impl Cluster {
             request_timeout: Duration::from_secs(8),
             ..RetryPolicy::default()
         };
-        let client = Client::with_policy(processes.urls(), policy).expect("client");
+        let client = processes.client_with(policy).expect("client");
         Self { processes, client }
     }
 
@@ -67,9 +67,16 @@ impl Cluster {
         self.processes.wipe(id).await.expect("node wiped");
     }
 
-    /// Every node's client URL.
-    pub fn urls(&self) -> Vec<String> {
-        self.processes.urls()
+    /// A client of every node with `policy` and the cluster's admin token.
+    pub fn client_with(&self, policy: RetryPolicy) -> Client {
+        self.processes.client_with(policy).expect("client")
+    }
+
+    /// The cluster's admin token (`raft3d init`'s `admin.token`).
+    pub fn admin_token(&self) -> String {
+        self.processes
+            .admin_token()
+            .expect("the cluster has an admin token")
     }
 
     pub fn live_ids(&self) -> Vec<u64> {

@@ -4,8 +4,10 @@ use crate::harness::{ids, printer, Cluster};
 use reqwest::StatusCode;
 use std::process::Command;
 
-fn raft3d(args: &[&str]) -> std::process::Output {
+/// Runs `raft3d <args>` with the admin token in `RAFT3D_TOKEN`.
+fn raft3d(token: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_raft3d"))
+        .env("RAFT3D_TOKEN", token)
         .args(args)
         .output()
         .expect("raft3d runs")
@@ -27,18 +29,22 @@ async fn a_node_is_added_as_a_voter_catches_up_and_is_removed() {
     let new = cluster.add_unjoined_node();
     let any = format!("http://127.0.0.1:{}", cluster.node(1).http_port);
     let raft_addr = format!("127.0.0.1:{}", cluster.node(new).raft_port);
+    let token = cluster.admin_token();
     let output = tokio::task::spawn_blocking({
-        let (any, raft_addr) = (any.clone(), raft_addr.clone());
+        let (any, raft_addr, token) = (any.clone(), raft_addr.clone(), token.clone());
         move || {
-            raft3d(&[
-                "add-node",
-                "--cluster",
-                &any,
-                "--id",
-                &new.to_string(),
-                "--raft-addr",
-                &raft_addr,
-            ])
+            raft3d(
+                &token,
+                &[
+                    "add-node",
+                    "--cluster",
+                    &any,
+                    "--id",
+                    &new.to_string(),
+                    "--raft-addr",
+                    &raft_addr,
+                ],
+            )
         }
     })
     .await
@@ -76,7 +82,10 @@ async fn a_node_is_added_as_a_voter_catches_up_and_is_removed() {
 
     // Remove it again.
     let output = tokio::task::spawn_blocking(move || {
-        raft3d(&["remove-node", "--cluster", &any, "--id", &new.to_string()])
+        raft3d(
+            &token,
+            &["remove-node", "--cluster", &any, "--id", &new.to_string()],
+        )
     })
     .await
     .expect("remove-node ran");

@@ -1,0 +1,82 @@
+//! `/api/v1/tokens` (admin only, see `auth::required_role`): list, make and revoke the
+//! API tokens. The secret of a new token is made here, before proposing, and only its
+//! hash enters the log; the one answer that carries the secret is the first.
+
+use super::auth::{new_secret, secret_sha256};
+use super::error::ApiError;
+use super::{
+    idempotency_claim, path_id, read_list, ApiResult, ApiState, Body, QueryParams, WriteContext,
+};
+use app::api::{CreatedToken, NewToken};
+use app::{ApiToken, Command, Entity, Outcome, TokenView};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub async fn list(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<Json<Vec<TokenView>>> {
+    read_list(&state, query, |farm, _| {
+        Ok(farm.tokens().map(TokenView::from).collect())
+    })
+    .await
+}
+
+/// `201` with the secret. A retry with the same `Idempotency-Key` finds the token the
+/// first try made, whose secret this try cannot know: `409 secret-shown-once`.
+pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
+    let request = NewToken::from_json(&body.0)?;
+    let claim = idempotency_claim(&write, &request)?;
+    let secret = new_secret()?;
+    let token = ApiToken {
+        id: super::new_id(),
+        name: request.name,
+        role: request.role,
+        secret_sha256: secret_sha256(&secret),
+        created_ms: super::farm::now_ms(),
+    };
+    let ours = token.secret_sha256.clone();
+    match state
+        .farm
+        .propose(Command::CreateToken(token), claim)
+        .await?
+    {
+        Outcome::Created(Entity::Token(made)) if made.secret_sha256 == ours => {
+            let created = CreatedToken {
+                token: TokenView::from(&made),
+                secret,
+            };
+            Ok((StatusCode::CREATED, Json(created)).into_response())
+        }
+        Outcome::Created(Entity::Token(made)) => {
+            Err(ApiError::SecretShownOnce(made.id.to_string()))
+        }
+        Outcome::Rejected(rejection) => Err(rejection.into()),
+        _ => Err(ApiError::Internal("token creation produced something else")),
+    }
+}
+
+pub async fn revoke(
+    State(state): State<ApiState>,
+    write: WriteContext,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let token_id = path_id(path)?;
+    let claim = idempotency_claim(&write, &token_id)?;
+    match state
+        .farm
+        .propose(Command::RevokeToken { token_id }, claim)
+        .await?
+    {
+        Outcome::Updated(Entity::Token(revoked)) => {
+            Ok(Json(TokenView::from(&revoked)).into_response())
+        }
+        Outcome::Rejected(rejection) => Err(rejection.into()),
+        _ => Err(ApiError::Internal(
+            "token revocation produced something else",
+        )),
+    }
+}

@@ -79,6 +79,15 @@ pub struct NodeConfig {
     /// SHA-256 (hex) of the admin token `raft3d init` made (`node.json`).
     #[arg(skip)]
     pub admin_token_sha256: Option<String>,
+    /// Another host name (or IP) clients use for this node, besides the members' URLs,
+    /// this node's own address and the loopback names; repeat for several. Requests
+    /// naming any other `Host` are refused (DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "RAFT3D_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
     /// Let callers without a token read the farm and the cluster view (a wall screen);
     /// writes still need one.
     #[arg(long, env = "RAFT3D_ANONYMOUS_READS")]
@@ -105,7 +114,8 @@ pub struct NodeConfig {
     /// unknown; retry with the same Idempotency-Key).
     #[arg(long, env = "RAFT3D_WRITE_TIMEOUT_MS", default_value_t = 5_000)]
     pub write_timeout_ms: u64,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes. Give every node the same value: a node
+    /// accepts Raft entries sized for its own limit (`raft::frame::max_append_frame`).
     #[arg(long, env = "RAFT3D_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
     /// Serve the dashboard bundle from DIR/pkg (e.g. `target/site`, where
@@ -296,6 +306,7 @@ impl NodeConfig {
             client_auth: false,
             admin_token_sha256: None,
             anonymous_reads: false,
+            allowed_hosts: Vec::new(),
             peer_source_ip: None,
             heartbeat_ms: HEARTBEAT_MS,
             election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,

@@ -169,6 +169,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             metrics: HttpMetrics::default(),
             log_appends,
             max_body_bytes: config.max_body_bytes,
+            allowed_hosts: std::sync::Arc::new(allowed_hosts(&config, http_addr, &http_url)),
             auth: AuthConfig {
                 enabled: config.client_auth,
                 admin_sha256: config.admin_token_sha256.clone(),
@@ -202,7 +203,15 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let peers = PeerState::new(raft.clone(), http_url, identity, peer_tls, stopped.clone());
+    let max_frame = raft::frame::max_append_frame(config.max_body_bytes, raft::batcher::MAX_BATCH);
+    let peers = PeerState::new(
+        raft.clone(),
+        http_url,
+        identity,
+        peer_tls,
+        max_frame,
+        stopped.clone(),
+    );
     tasks.spawn(listener::serve(
         raft_listener,
         raft::service::router(peers),
@@ -253,6 +262,20 @@ impl Node {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// The host names this node answers to besides its members' URLs (`http::hosts`).
+fn allowed_hosts(config: &NodeConfig, bound: SocketAddr, url: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = config
+        .allowed_hosts
+        .iter()
+        .map(|host| http::hosts::host_of(host))
+        .collect();
+    hosts.push(http::hosts::host_of(url));
+    if !bound.ip().is_unspecified() {
+        hosts.push(bound.ip().to_string());
+    }
+    hosts
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// site can send without asking).
     #[error("the body must be JSON (Content-Type: application/json), not {0}")]
     NotJson(String),
+    /// A `Host` that is not one of the cluster's names (DNS rebinding).
+    #[error("this node does not answer to host '{0}' (give --allowed-host to add a name)")]
+    UnknownHost(String),
     #[error("not authenticated: {0}")]
     Unauthenticated(&'static str),
     #[error("a {role} token may not do this: it needs {needed}")]
@@ -77,6 +80,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::CrossSiteWrite(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::SecretShownOnce(_) => StatusCode::CONFLICT,
             Self::NotJson(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,6 +116,7 @@ impl ApiError {
             Self::CrossSiteWrite(_) => ("cross-site-write", "Cross-site write refused"),
             Self::NotJson(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unauthenticated(_) => ("unauthenticated", "Not authenticated"),
+            Self::UnknownHost(_) => ("unknown-host", "Unknown host"),
             Self::Forbidden { .. } => ("forbidden", "Not allowed"),
             Self::SecretShownOnce(_) => ("secret-shown-once", "Token secret already shown"),
             Self::Internal(_) => ("internal", "Internal error"),

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod error;
 pub mod farm;
 pub mod filaments;
+pub mod hosts;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub log_appends: SharedHistogram,
     pub max_body_bytes: usize,
     pub auth: auth::AuthConfig,
+    /// Host names this node answers to besides its members' (see `hosts`).
+    pub allowed_hosts: std::sync::Arc<Vec<String>>,
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
@@ -97,6 +100,11 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
             state.farm.clone(),
             state.auth.anonymous_may_read(),
             site_dir,
+        ))
+        // Pages too: a rebound host name must not get the dashboard's origin either.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            hosts::check_host,
         ))
         // Outermost, so that preflight requests are answered before routing.
         .layer(dashboard::cors(state.farm))

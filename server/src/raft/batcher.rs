@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Largest number of proposals in one entry (a proposal is at most a request body).
-const MAX_BATCH: usize = 128;
+pub const MAX_BATCH: usize = 128;
 /// Entries submitted to openraft and not yet answered. One measured best every time it
 /// was measured (docs/perf.md): while an entry commits, the next batch grows, a bigger
 /// entry costs little more than a small one, and openraft 0.9 awaits the leader's own

@@ -572,7 +572,9 @@ impl PeerClient {
         frame::write_encoded(stream, frame)
             .await
             .map_err(PeerCallError::Stream)?;
-        frame::read(stream).await.map_err(PeerCallError::Stream)
+        frame::read(stream, frame::MAX_ANSWER_FRAME)
+            .await
+            .map_err(PeerCallError::Stream)
     }
 
     /// Records the outcome of a call and turns it into openraft's error types.

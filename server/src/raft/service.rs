@@ -52,6 +52,8 @@ pub struct PeerState {
     pub identity: LocalIdentity,
     /// `None` with `--insecure`: then peers are not authenticated.
     pub tls: Option<PeerTls>,
+    /// Largest append-entries frame accepted (`frame::max_append_frame`).
+    pub max_frame: usize,
     pub stopped: watch::Receiver<bool>,
     refusals: RefusalLog,
 }
@@ -62,6 +64,7 @@ impl PeerState {
         http_url: String,
         identity: LocalIdentity,
         tls: Option<PeerTls>,
+        max_frame: usize,
         stopped: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -69,6 +72,7 @@ impl PeerState {
             http_url,
             identity,
             tls,
+            max_frame,
             stopped,
             refusals: RefusalLog::default(),
         }
@@ -218,7 +222,7 @@ where
     loop {
         let request = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return,
-            request = frame::read::<_, AppendEntriesRequest<TypeConfig>>(&mut io) => request,
+            request = frame::read::<_, AppendEntriesRequest<TypeConfig>>(&mut io, state.max_frame) => request,
         };
         let request = match request {
             Ok(request) => request,

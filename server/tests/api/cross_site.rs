@@ -75,3 +75,52 @@ async fn a_page_of_another_site_cannot_write_and_a_form_body_is_not_json() {
         .await;
     assert_eq!(plain.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_host_name_that_is_not_the_clusters_is_refused_dns_rebinding() {
+    let node = spawn_node().await;
+    let port = node.base.rsplit(':').next().expect("port").to_owned();
+    // A rebinding page's requests name its own host: refused, reads and writes, pages too.
+    for path in ["/api/v1/printers", "/printers"] {
+        let answer = node
+            .client
+            .get(node.url(path))
+            .header("host", format!("evil.example:{port}"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), StatusCode::MISDIRECTED_REQUEST, "{path}");
+    }
+    let write = node
+        .client
+        .post(node.url("/api/v1/printers"))
+        .header("host", "evil.example")
+        .json(&serde_json::json!({"id": "evil", "company": "A", "model": "B"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(write.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert_eq!(
+        node.get("/api/v1/printers/evil").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // The node's own names work; health checks answer any name.
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let answer = node
+            .client
+            .get(node.url("/api/v1/printers"))
+            .header("host", host.as_str())
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), StatusCode::OK, "{host}");
+    }
+    let health = node
+        .client
+        .get(node.url("/healthz"))
+        .header("host", "lb.internal")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(health.status(), StatusCode::OK);
+}

@@ -10,6 +10,7 @@ mod cross_site;
 mod errors;
 mod idempotency;
 mod jobs;
+mod limits;
 mod ops;
 mod page;
 mod peer;

@@ -44,6 +44,20 @@ async fn a_follower_answers_writes_with_307_to_the_leader() {
     let cluster = Cluster::start(3, &[]);
     let leader = cluster.wait_for_leader().await;
     let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    // Until the follower has applied the entry that records the leader's client URL it
+    // answers 503 (retry) instead: that is not what this test is about.
+    let knows_the_leader_url = raft3d_testkit::eventually(
+        "the follower knows the leader's URL",
+        crate::harness::WAIT,
+        || async {
+            match cluster.view(follower).await {
+                Some(view) if view["leader_url"].is_string() => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(knows_the_leader_url.is_ok(), "{knows_the_leader_url:?}");
 
     let (status, headers, body) = cluster
         .raw(

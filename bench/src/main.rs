@@ -126,6 +126,10 @@ pub struct BenchArgs {
     /// Measure Raft3D alone (no etcd, no ratios).
     #[arg(long)]
     pub without_etcd: bool,
+    /// One more flag for every `raft3d serve`, e.g. `--raft3d-arg=--insecure` to measure
+    /// without peer TLS and API tokens; repeat for several.
+    #[arg(long = "raft3d-arg", allow_hyphen_values = true)]
+    pub raft3d_args: Vec<String>,
     /// The `raft3d` executable [default: `raft3d` next to this executable].
     #[arg(long)]
     pub raft3d_bin: Option<PathBuf>,
@@ -303,7 +307,13 @@ async fn run(args: BenchArgs) -> Result<report::BenchReport, BenchError> {
             false => Some(etcd::check_runs(&args.etcd)?),
         },
     };
-    let settings = settings::plan(&args, &exes)?;
+    let mut settings = settings::plan(&args, &exes)?;
+    // Extra flags show in the report with the settings' own.
+    for setting in &mut settings {
+        setting
+            .raft3d_flags
+            .extend(args.raft3d_args.iter().cloned());
+    }
     let started_at_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -278,6 +278,24 @@ impl Client {
         })
     }
 
+    /// This client, trusting the CA certificate(s) in `pem` (e.g. `raft3d init`'s
+    /// `ca.pem`) for `https://` members, besides none other: a cluster's own CA is what
+    /// its HTTPS certificates chain to.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        let roots = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ClientError::Invalid(format!("CA certificates: {e}")))?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.policy.request_timeout);
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+        self.http = builder
+            .build()
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        Ok(self)
+    }
+
     /// This client with an API token (`raft3d init`'s `admin.token`, or one made with
     /// `raft3d ctl tokens create`); `None` calls without one.
     pub fn with_token(mut self, token: Option<String>) -> Self {

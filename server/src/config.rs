@@ -79,6 +79,24 @@ pub struct NodeConfig {
     /// SHA-256 (hex) of the admin token `raft3d init` made (`node.json`).
     #[arg(skip)]
     pub admin_token_sha256: Option<String>,
+    /// Serve the client port over HTTPS with this certificate (PEM chain; with
+    /// --https-key). `raft3d init --https` makes one signed by the cluster's CA; any
+    /// other (your own CA, a public one) works too.
+    #[arg(
+        long,
+        env = "RAFT3D_HTTPS_CERT",
+        requires = "https_key",
+        value_name = "FILE"
+    )]
+    pub https_cert: Option<PathBuf>,
+    /// The private key of --https-cert (PEM).
+    #[arg(
+        long,
+        env = "RAFT3D_HTTPS_KEY",
+        requires = "https_cert",
+        value_name = "FILE"
+    )]
+    pub https_key: Option<PathBuf>,
     /// Another host name (or IP) clients use for this node, besides the members' URLs,
     /// this node's own address and the loopback names; repeat for several. Requests
     /// naming any other `Host` are refused (DNS rebinding).
@@ -193,6 +211,9 @@ pub struct NodeFile {
     /// SHA-256 (hex) of the cluster's first admin token (`raft3d init` prints where it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token_sha256: Option<String>,
+    /// The client port serves HTTPS with the directory's `https.pem` / `https.key`.
+    #[serde(default)]
+    pub https: bool,
 }
 
 /// The node file's name in a node directory.
@@ -249,6 +270,14 @@ impl ServeArgs {
                 })?,
             _ => self.peers,
         };
+        if let (Some(dir), true, None) = (
+            &self.node_dir,
+            file.as_ref().is_some_and(|f| f.https),
+            &config.https_cert,
+        ) {
+            config.https_cert = Some(dir.join(crate::pki::HTTPS_CERT_FILE));
+            config.https_key = Some(dir.join(crate::pki::HTTPS_KEY_FILE));
+        }
         config.client_auth = !self.insecure;
         config.admin_token_sha256 = file.as_ref().and_then(|f| f.admin_token_sha256.clone());
         config.peer_tls = match (self.insecure, &self.node_dir) {
@@ -307,6 +336,8 @@ impl NodeConfig {
             admin_token_sha256: None,
             anonymous_reads: false,
             allowed_hosts: Vec::new(),
+            https_cert: None,
+            https_key: None,
             peer_source_ip: None,
             heartbeat_ms: HEARTBEAT_MS,
             election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,
@@ -365,6 +396,17 @@ impl NodeConfig {
             );
         }
         warnings
+    }
+
+    /// The URL clients reach this node at, given the address its client listener bound.
+    pub fn http_url(&self, bound: SocketAddr) -> String {
+        let scheme = match self.https_cert {
+            Some(_) => "https",
+            None => "http",
+        };
+        self.advertise_http
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{bound}"))
     }
 
     pub fn write_timeout(&self) -> Duration {

@@ -41,6 +41,9 @@ pub struct CtlArgs {
     pub idempotency_key: Option<String>,
     #[command(flatten)]
     pub token: TokenArgs,
+    /// CA certificate(s) to trust for `https://` members, e.g. `raft3d init`'s `ca.pem`.
+    #[arg(long, env = "RAFT3D_CA_FILE", global = true, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -280,9 +283,16 @@ async fn execute(args: &CtlArgs) -> Result<String, Failure> {
         ..RetryPolicy::default()
     };
     let token = args.token.resolve().map_err(|e| (e, None))?;
-    let client = Client::with_policy(&args.cluster, policy)
+    let mut client = Client::with_policy(&args.cluster, policy)
         .map_err(|e| (e, None))?
         .with_token(token);
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            let why = format!("cannot read {}: {e}", path.display());
+            (ClientError::Invalid(why), None)
+        })?;
+        client = client.with_ca_pem(&pem).map_err(|e| (e, None))?;
+    }
     let ctl = Ctl {
         client,
         json: args.json,

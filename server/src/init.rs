@@ -36,6 +36,11 @@ pub struct InitArgs {
     /// Each node's client (HTTP) port is its Raft port minus this: 9081 gives 8081.
     #[arg(long, default_value_t = 1000)]
     pub http_port_offset: u16,
+    /// Also give each node an HTTPS certificate for its client port, for the host name
+    /// or address in its peer address, signed by the cluster's CA (clients trust
+    /// `DIR/ca.pem`: `raft3d ctl --ca-file`, `curl --cacert`); URLs become `https://`.
+    #[arg(long)]
+    pub https: bool,
 }
 
 /// Why `init` could not write the cluster.
@@ -131,8 +136,23 @@ fn write_node(
     if dir.join(NODE_FILE).exists() {
         return Err(InitError::NodeExists(*id));
     }
-    let listen = Listen::from_peer(peer_addr, args.http_port_offset)?;
+    let mut listen = Listen::from_peer(peer_addr, args.http_port_offset)?;
     ca.issue(*id, &dir)?;
+    if args.https {
+        let host = crate::http::hosts::host_of(peer_addr);
+        let mut names = vec![host.clone()];
+        if listen.raft.ip().is_loopback() {
+            names.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
+        }
+        names.sort();
+        names.dedup();
+        ca.issue_https(*id, names, &dir)?;
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => format!("[{host}]"),
+            Err(_) => host,
+        };
+        listen.advertise_http = Some(format!("https://{host}:{}", listen.http.port()));
+    }
     let file = NodeFile {
         id: *id,
         cluster_id: cluster.cluster_id.clone(),
@@ -141,6 +161,7 @@ fn write_node(
         advertise_http: listen.advertise_http,
         peers: peers.to_vec(),
         admin_token_sha256: cluster.admin_token_sha256.clone(),
+        https: args.https,
     };
     let path = dir.join(NODE_FILE);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -250,6 +271,7 @@ mod tests {
             peers: vec![(1, "127.0.0.1:9081".into()), (2, "127.0.0.1:9082".into())],
             add_node: None,
             http_port_offset: 1000,
+            https: false,
         };
         let dirs = run(&args).expect("init");
         assert_eq!(dirs.len(), 2);

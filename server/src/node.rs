@@ -50,6 +50,8 @@ pub enum StartError {
     RaftConfig(#[from] openraft::ConfigError),
     #[error("cannot build the peer HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::pki::PkiError),
     #[error("openraft failed to start: {0}")]
     Raft(#[from] openraft::error::Fatal<NodeId>),
 }
@@ -114,10 +116,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let raft_listener = bind(config.raft_addr).await?;
     let http_addr = local_addr(&http_listener, config.http_addr)?;
     let raft_addr = local_addr(&raft_listener, config.raft_addr)?;
-    let http_url = config
-        .advertise_http
-        .clone()
-        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let http_url = config.http_url(http_addr);
+    let https = match (&config.https_cert, &config.https_key) {
+        (Some(cert), Some(key)) => Some(crate::pki::https_acceptor(cert, key)?),
+        _ => None,
+    };
 
     let raft_config = Arc::new(
         openraft::Config {
@@ -188,7 +191,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     tasks.spawn(listener::serve(
         http_listener,
         api,
-        None,
+        https,
         limits(API_REQUEST_TIMEOUT),
         stopped.clone(),
     ));

@@ -33,6 +33,9 @@ pub const CA_CERT_FILE: &str = "ca.pem";
 pub const CA_KEY_FILE: &str = "ca.key";
 pub const NODE_CERT_FILE: &str = "node.pem";
 pub const NODE_KEY_FILE: &str = "node.key";
+/// The client port's certificate (`raft3d init --https`), for the names clients use.
+pub const HTTPS_CERT_FILE: &str = "https.pem";
+pub const HTTPS_KEY_FILE: &str = "https.key";
 
 /// How long a new CA and a new node certificate are valid. Rotation (docs/operations.md)
 /// re-issues node certificates from the same CA; a new CA means a new cluster CA rollout.
@@ -136,17 +139,44 @@ impl ClusterCa {
     /// Issues node `node`'s certificate and writes a node's certificate directory into
     /// `dir`: the CA certificate, the node certificate and its key.
     pub fn issue(&self, node: NodeId, dir: &Path) -> Result<(), PkiError> {
+        // The same certificate serves the node's listener and its calls to peers.
+        let usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let names = vec![peer_name(&self.cluster_id, node)];
+        let files = (NODE_CERT_FILE, NODE_KEY_FILE);
+        self.issue_files(node, names, usages, dir, files)
+    }
+
+    /// Issues node `node`'s client-port (HTTPS) certificate for `names` (host names or IP
+    /// addresses clients use) into `dir`; clients trust it through the CA certificate.
+    pub fn issue_https(
+        &self,
+        node: NodeId,
+        names: Vec<String>,
+        dir: &Path,
+    ) -> Result<(), PkiError> {
+        let usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let files = (HTTPS_CERT_FILE, HTTPS_KEY_FILE);
+        self.issue_files(node, names, usages, dir, files)
+    }
+
+    fn issue_files(
+        &self,
+        node: NodeId,
+        names: Vec<String>,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+        dir: &Path,
+        (cert_file, key_file): (&str, &str),
+    ) -> Result<(), PkiError> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![peer_name(&self.cluster_id, node)])?;
+        let mut params = CertificateParams::new(names)?;
         params
             .distinguished_name
             .push(DnType::CommonName, format!("raft3d node {node}"));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        // The same certificate serves the node's listener and its calls to peers.
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = usages;
         let now = OffsetDateTime::now_utc();
         params.not_before = now - TimeSpan::days(1);
         params.not_after = now + TimeSpan::days(NODE_VALIDITY_DAYS);
@@ -156,8 +186,8 @@ impl ClusterCa {
             source,
         })?;
         write(&dir.join(CA_CERT_FILE), &self.cert_pem, false)?;
-        write(&dir.join(NODE_CERT_FILE), &cert.pem(), false)?;
-        write(&dir.join(NODE_KEY_FILE), &key.serialize_pem(), true)
+        write(&dir.join(cert_file), &cert.pem(), false)?;
+        write(&dir.join(key_file), &key.serialize_pem(), true)
     }
 }
 
@@ -263,6 +293,23 @@ impl PeerTls {
     pub fn names(&self, cert: &CertificateDer<'_>, claimed: NodeId) -> bool {
         names(cert, &self.cluster_id, claimed).is_ok()
     }
+}
+
+/// The client port's TLS (HTTPS): a certificate chain and key, no client certificates
+/// (clients authenticate with tokens).
+pub fn https_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, PkiError> {
+    let chain = load_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| PkiError::BadPem {
+        path: key.to_owned(),
+        what: "private key",
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    // HTTP/1.1 only: the listener serves no HTTP/2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 fn names(cert: &CertificateDer<'_>, cluster_id: &str, node: NodeId) -> Result<(), ()> {

@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod cross_site;
 mod errors;
+mod https;
 mod idempotency;
 mod jobs;
 mod limits;

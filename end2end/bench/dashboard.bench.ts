@@ -1,6 +1,9 @@
 // Numbers for the dashboard (issue #5): bundle size, time from navigation to farm data
 // on screen and to a live (hydrated, polled) page, and what the page shows while the
 // leader is SIGKILLed. Prints them and writes end2end/results/ui-bench.json.
+// Clusters run with `--anonymous-reads` (a wall screen), so that pages arrive with the
+// farm in them as before sign-in existed; the page writes with the admin token, put into
+// the tab's sessionStorage as if the user had signed in.
 import { test } from "@playwright/test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -12,10 +15,12 @@ const PKG = resolve(__dirname, "../../target/site/pkg");
 const ROUNDS = 5;
 const KILLS = 3;
 
-async function post(url: string, body: object): Promise<{ id: string }> {
+const SERVE_ARGS = ["--anonymous-reads"];
+
+async function post(cluster: Cluster, url: string, body: object): Promise<{ id: string }> {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${cluster.adminToken}` },
     body: JSON.stringify(body),
   });
   if (response.status !== 201) throw new Error(`${url}: HTTP ${response.status}`);
@@ -26,13 +31,13 @@ async function post(url: string, body: object): Promise<{ id: string }> {
 async function fill(cluster: Cluster): Promise<void> {
   const leader = cluster.url(await cluster.waitForLeader());
   const printers = [];
-  for (let i = 0; i < 20; i++) printers.push(await post(`${leader}/api/v1/printers`, { company: "Prusa", model: `MK4 #${i}` }));
+  for (let i = 0; i < 20; i++) printers.push(await post(cluster, `${leader}/api/v1/printers`, { company: "Prusa", model: `MK4 #${i}` }));
   const spools = [];
   for (let i = 0; i < 10; i++) {
-    spools.push(await post(`${leader}/api/v1/filaments`, { type: "PLA", color: `colour ${i}`, total_weight_in_grams: 100000 }));
+    spools.push(await post(cluster, `${leader}/api/v1/filaments`, { type: "PLA", color: `colour ${i}`, total_weight_in_grams: 100000 }));
   }
   for (let i = 0; i < 200; i++) {
-    await post(`${leader}/api/v1/print_jobs`, {
+    await post(cluster, `${leader}/api/v1/print_jobs`, {
       printer_id: printers[i % 20].id,
       filament_id: spools[i % 10].id,
       filepath: `part-${i}.gcode`,
@@ -60,7 +65,7 @@ test("dashboard numbers", async ({ browser }) => {
   const firstData: number[] = [];
   const live: number[] = [];
   {
-    const cluster = await Cluster.start(3);
+    const cluster = await Cluster.start(3, { serveArgs: SERVE_ARGS });
     try {
       await fill(cluster);
       const leader = await cluster.waitForLeader();
@@ -88,11 +93,12 @@ test("dashboard numbers", async ({ browser }) => {
   // Leader kill with the page open on a follower: sample every 50 ms.
   const kills = [];
   for (let round = 0; round < KILLS; round++) {
-    const cluster = await Cluster.start(3);
+    const cluster = await Cluster.start(3, { serveArgs: SERVE_ARGS });
     const context = await browser.newContext();
+    await context.addInitScript((token) => sessionStorage.setItem("raft3d.token", token), cluster.adminToken);
     try {
       const leaderUrl = cluster.url(await cluster.waitForLeader());
-      await post(`${leaderUrl}/api/v1/printers`, { company: "Prusa", model: "MK4" });
+      await post(cluster, `${leaderUrl}/api/v1/printers`, { company: "Prusa", model: "MK4" });
       const leader = await cluster.waitForLeader();
       const follower = [1, 2, 3].find((id) => id !== leader)!;
       const page = await context.newPage();

@@ -46,8 +46,8 @@ test("a write completes after the leader is killed, without a reload", async ({ 
   });
   const newLeader = await cluster.waitForLeader();
   expect(newLeader).not.toBe(leader);
-  const printers = await (await fetch(`${cluster.url(newLeader)}/api/v1/printers`)).json();
-  expect(printers.filter((p: { model: string }) => p.model === "2.4")).toHaveLength(1);
+  const printers = await cluster.getJson<{ model: string }[]>(newLeader, "/api/v1/printers");
+  expect(printers.filter((p) => p.model === "2.4")).toHaveLength(1);
   const leadership = newLeader === follower ? "this node leads" : `leader: node ${newLeader}`;
   await expect(dashboard.connection()).toContainText(leadership);
   await expect(page.getByTestId("printer-error")).toBeEmpty();

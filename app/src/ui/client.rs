@@ -1,6 +1,10 @@
 //! The dashboard's only door to the cluster (browser only): builds every URL, sends it
 //! with `gloo-net`, and turns what comes back into [`FarmData`] or an [`ApiFailure`].
 //!
+//! Every request carries the tab's token, if it holds one, as `Authorization: Bearer`,
+//! whichever member it goes to (see "Signing in" in [`super::store`]): the browser adds
+//! no credential of its own, so nothing here depends on cookies.
+//!
 //! Writes never follow redirects by themselves (`redirect: manual`): a `307` from a
 //! follower becomes [`ApiFailure::NotLeader`] and the store asks the cluster where the
 //! leader is, so a write is never replayed by the browser behind our back.
@@ -8,7 +12,7 @@
 use super::model::FarmData;
 use super::store::{ApiFailure, Write};
 use crate::api::{ClusterView, Problem, IDEMPOTENCY_KEY_HEADER};
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use web_sys::{AbortSignal, RequestRedirect, ResponseType};
 
@@ -23,6 +27,9 @@ const READ_TIMEOUT_MS: u32 = 4_000;
 /// How long a cluster probe may take: these only ask a node about itself.
 const PROBE_TIMEOUT_MS: u32 = 1_500;
 const WRITE_TIMEOUT_MS: u32 = 6_000;
+
+/// The `sessionStorage` key of the tab's token.
+const TOKEN_KEY: &str = "raft3d.token";
 
 /// Where a write goes and what it carries.
 impl Write {
@@ -66,14 +73,18 @@ fn url(base: &str, path: &str) -> String {
 
 /// Printers, spools, jobs and the cluster view from one node. `stale` asks for the node's
 /// own copy (answers without a leader); otherwise reads are linearizable.
-pub async fn fetch_farm(base: &str, stale: bool) -> Result<FarmData, ApiFailure> {
+pub async fn fetch_farm(
+    base: &str,
+    stale: bool,
+    token: Option<&str>,
+) -> Result<FarmData, ApiFailure> {
     let query = if stale { "?consistency=stale" } else { "" };
     let paths = [PRINTERS, FILAMENTS, PRINT_JOBS].map(|path| format!("{path}{query}"));
     let (printers, filaments, jobs, cluster) = futures::join!(
-        get(base, &paths[0], READ_TIMEOUT_MS),
-        get(base, &paths[1], READ_TIMEOUT_MS),
-        get(base, &paths[2], READ_TIMEOUT_MS),
-        cluster_view(base),
+        get(base, &paths[0], READ_TIMEOUT_MS, token),
+        get(base, &paths[1], READ_TIMEOUT_MS, token),
+        get(base, &paths[2], READ_TIMEOUT_MS, token),
+        cluster_view(base, token),
     );
     Ok(FarmData {
         printers: printers?,
@@ -85,8 +96,8 @@ pub async fn fetch_farm(base: &str, stale: bool) -> Result<FarmData, ApiFailure>
 }
 
 /// One node's view of the cluster (never waits for a leader).
-pub async fn cluster_view(base: &str) -> Result<ClusterView, ApiFailure> {
-    get(base, CLUSTER, PROBE_TIMEOUT_MS).await
+pub async fn cluster_view(base: &str, token: Option<&str>) -> Result<ClusterView, ApiFailure> {
+    get(base, CLUSTER, PROBE_TIMEOUT_MS, token).await
 }
 
 /// Sends a write to `base` once. Retrying (with the same key) is the store's business.
@@ -94,12 +105,14 @@ pub async fn send_write(
     base: &str,
     write: &Write,
     idempotency_key: &str,
+    token: Option<&str>,
 ) -> Result<(), ApiFailure> {
     let signal = AbortSignal::timeout_with_u32(WRITE_TIMEOUT_MS);
     let builder = Request::post(&url(base, &write.path()))
         .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
         .redirect(RequestRedirect::Manual)
         .abort_signal(Some(&signal));
+    let builder = authorized(builder, token);
     let request = match write.body() {
         Some(body) => builder.json(body),
         None => builder.build(),
@@ -113,14 +126,24 @@ async fn get<T: DeserializeOwned>(
     base: &str,
     path: &str,
     timeout_ms: u32,
+    token: Option<&str>,
 ) -> Result<T, ApiFailure> {
     let signal = AbortSignal::timeout_with_u32(timeout_ms);
-    let response = Request::get(&url(base, path))
-        .abort_signal(Some(&signal))
+    let builder = Request::get(&url(base, path)).abort_signal(Some(&signal));
+    let response = authorized(builder, token)
         .send()
         .await
         .map_err(|e| unreachable(base, e))?;
     decode(base, response).await
+}
+
+/// Adds the tab's token. Cross-origin (another member), this header makes the browser
+/// ask first (CORS preflight, cached for 10 minutes); nodes allow it from member origins.
+fn authorized(builder: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+    match token {
+        Some(token) => builder.header("Authorization", &format!("Bearer {token}")),
+        None => builder,
+    }
 }
 
 async fn decode<T: DeserializeOwned>(base: &str, response: Response) -> Result<T, ApiFailure> {
@@ -163,6 +186,33 @@ pub fn initial_data(element_id: &str) -> FarmData {
         .and_then(|e| e.text_content())
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default()
+}
+
+/// This tab's `sessionStorage` (per tab and per origin, emptied when the tab closes).
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.session_storage().ok().flatten())
+}
+
+/// The token this tab signed in with, if any. Called after hydration only: the node that
+/// rendered the page cannot see it, so reading it earlier would change the first render.
+pub fn stored_token() -> Option<String> {
+    session_storage()
+        .and_then(|s| s.get_item(TOKEN_KEY).ok().flatten())
+        .filter(|token| !token.is_empty())
+}
+
+/// Keeps `token` for this tab, so a reload stays signed in.
+pub fn remember_token(token: &str) {
+    if let Some(storage) = session_storage() {
+        // Storage can be full or disabled: the token then lives in the page's memory only.
+        let _ = storage.set_item(TOKEN_KEY, token);
+    }
+}
+
+pub fn forget_token() {
+    if let Some(storage) = session_storage() {
+        let _ = storage.remove_item(TOKEN_KEY);
+    }
 }
 
 /// `scheme://host:port` of the page, i.e. of the node that served it.

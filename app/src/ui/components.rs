@@ -1,6 +1,6 @@
 //! Small pieces every page uses: labelled fields that show the API's error next to
 //! them, status badges that carry text as well as colour, spool bars, and the header's
-//! connection state and failover banner.
+//! connection state and failover banner, and the login form.
 
 use super::model::{grams, spool_bar};
 use super::store::{ApiFailure, FarmStore, Write};
@@ -214,6 +214,9 @@ pub fn ConnectionBadge() -> impl IntoView {
         })
     };
     let freshness = move || {
+        if store.show_login() {
+            return "signed out: sign in to see the farm".to_owned();
+        }
         store
             .link
             .with(|l| match (&l.trouble, l.stale, &l.refreshed_at) {
@@ -224,6 +227,9 @@ pub fn ConnectionBadge() -> impl IntoView {
             })
     };
     let state_class = move || {
+        if store.show_login() {
+            return "connection signed-out";
+        }
         store.link.with(|l| {
             if l.trouble.is_some() {
                 "connection trouble"
@@ -282,5 +288,79 @@ pub fn NodeWarnings() -> impl IntoView {
                 {warning}
             </div>
         </For>
+    }
+}
+
+/// Asks for an API token when the cluster wants one and this tab has none (see
+/// "Signing in" in [`super::store`]). The button stays disabled until the bundle has
+/// hydrated the page: a form submitted before that would be sent by the browser itself.
+#[component]
+pub fn LoginForm() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let typed = RwSignal::new(String::new());
+    // Effects run only in the browser, after hydration: the node and the first render
+    // in the browser both have the button disabled.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        store.sign_in(&typed.get_untracked());
+        typed.set(String::new());
+    };
+    let message = move || store.session.with(|s| s.message.clone());
+    view! {
+        <Show when=move || store.show_login()>
+            // `post`: should it ever be submitted by the browser, the token is not put
+            // into the URL (history, logs).
+            <form
+                class="panel login"
+                method="post"
+                data-testid="login-form"
+                aria-labelledby="login-title"
+                on:submit=on_submit
+            >
+                <h2 id="login-title">"Sign in"</h2>
+                <p class="hint">
+                    "This cluster needs an API token to show or change the farm. Ask its admin for one ("
+                    <code>"raft3d ctl tokens create"</code>
+                    "). It stays in this tab only and is gone when the tab closes."
+                </p>
+                <div class="field" class:invalid=move || message().is_some()>
+                    <label for="login-token">"API token"</label>
+                    <input
+                        id="login-token"
+                        name="token"
+                        type="password"
+                        autocomplete="off"
+                        spellcheck="false"
+                        data-testid="login-token"
+                        aria-describedby="login-error"
+                        bind:value=typed
+                    />
+                    <p class="field-error" id="login-error" data-testid="login-error" aria-live="polite">
+                        {message}
+                    </p>
+                </div>
+                <button type="submit" disabled=move || !hydrated.get()>"Sign in"</button>
+            </form>
+        </Show>
+    }
+}
+
+/// "Sign out" in the header while this tab holds a token.
+#[component]
+pub fn SignOut() -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    view! {
+        <Show when=move || store.signed_in()>
+            <button
+                type="button"
+                class="quiet sign-out"
+                data-testid="sign-out"
+                on:click=move |_| store.sign_out()
+            >
+                "Sign out"
+            </button>
+        </Show>
     }
 }

@@ -59,10 +59,13 @@ pub fn App() -> impl IntoView {
                     <A href="/cluster">"Cluster"</A>
                 </nav>
                 <components::ConnectionBadge/>
+                <components::SignOut/>
             </header>
             <components::FailoverBanner/>
             <components::NodeWarnings/>
-            <main>
+            <components::LoginForm/>
+            // Without a token there is no farm to show, only the login form above.
+            <main hidden=move || store.data.with(|d| d.login_required)>
                 <Routes fallback=|| view! { <p class="empty">"No such page."</p> }>
                     <Route path=path!("/") view=pages::overview::OverviewPage/>
                     <Route path=path!("/printers") view=pages::printers::PrintersPage/>

@@ -10,10 +10,47 @@
 //!   write that did land is not applied twice, for at most [`WRITE_PATIENCE_MS`].
 //!
 //! On the server the store only holds the data the page is rendered with.
+//!
+//! # Signing in: the page holds the token
+//!
+//! Nodes of a secured cluster want `Authorization: Bearer <token>` on `/api/v1` (roles
+//! viewer < operator < admin). The dashboard asks for the token in a login form and keeps
+//! it in [`FarmStore::session`] and in the tab's `sessionStorage` (this tab and this
+//! node's origin only; it survives a reload and is gone when the tab closes). `client.rs`
+//! puts it on every API request, to whichever member the page talks to: the node that
+//! served it, a leader on another host, the member it fails over to. Nodes let member
+//! origins send that header (CORS), so this works across every node's origin.
+//!
+//! - CSRF-proof by construction: the browser attaches nothing by itself. A page of
+//!   another site that makes the browser post to a node (a form, a `no-cors` fetch)
+//!   cannot send the token, because it cannot read it; the node answers 401 (and, besides,
+//!   refuses foreign `Origin`s with 403 and non-JSON bodies with 415).
+//! - Cost: a navigation carries no token, so a node of a cluster that needs one renders
+//!   pages without the farm ([`FarmData::login_required`]) unless it runs with
+//!   `--anonymous-reads`; the bundle loads the farm after sign-in. `sessionStorage` is per
+//!   origin: opening another node's URL in a new tab asks again. A script injected into
+//!   the page could read the token (an HttpOnly cookie would hide it, though such a
+//!   script could still send requests with it).
+//! - Why not an HttpOnly cookie set by the node at sign-in: a cookie belongs to the host
+//!   that set it, so a leader or failover member on another host never gets it (writes
+//!   go there from the page, cross-origin), unless every node shares a cookie domain; a
+//!   cross-origin fetch only carries it with `credentials: include`, and a cross-site one
+//!   only with `SameSite=None`, which again lets other sites' requests carry it. Cookies
+//!   also ignore ports, so nodes on one host would share them with anything else served
+//!   there. A cookie is attached by the browser to requests any page makes, so CSRF
+//!   defence would rest on `Origin` checks and `SameSite` alone.
+//! - Hydration: the node cannot see `sessionStorage`, so the stored token is read after
+//!   hydration (in [`FarmStore::start`]'s task); the first render in the browser equals
+//!   the node's. A stored token makes the form disappear a moment after the page loads.
+//! - A `401` to any call, or a sign-out, forgets the token and the farm on screen and
+//!   shows the form again ([`REFUSED`] when a token was refused).
 
 use super::model::FarmData;
 use crate::api::{ClusterView, Problem};
 use leptos::prelude::*;
+
+/// Shown above the login form when the cluster refused the tab's token.
+pub const REFUSED: &str = "That token was refused (unknown or revoked)";
 
 /// How long a write keeps looking for a leader before the form reports failure.
 pub const WRITE_PATIENCE_MS: f64 = 15_000.0;
@@ -60,6 +97,11 @@ impl ApiFailure {
         }
     }
 
+    /// The node does not know the caller: no token, or an unknown or revoked one (`401`).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self, Self::Problem(problem) if problem.status == 401)
+    }
+
     /// The request field this failure is about, if the server named one.
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -84,6 +126,18 @@ pub struct Link {
     pub refreshed_at: Option<String>,
 }
 
+/// This tab's sign-in (see "Signing in" above).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The token every API request carries. Only ever set in the browser, after hydration.
+    pub token: Option<String>,
+    /// The cluster wants a token: the page was rendered without the farm, or a call
+    /// answered `401`.
+    pub login_needed: bool,
+    /// Why the login form is shown again, e.g. [`REFUSED`].
+    pub message: Option<String>,
+}
+
 /// Shared by every component through the context. Cheap to copy (signals are handles).
 #[derive(Debug, Clone, Copy)]
 pub struct FarmStore {
@@ -91,6 +145,7 @@ pub struct FarmStore {
     /// Each member's own view, as last probed by this browser (`None`: did not answer).
     pub member_views: RwSignal<Vec<(u64, Option<ClusterView>)>>,
     pub link: RwSignal<Link>,
+    pub session: RwSignal<Session>,
     /// Refreshes are numbered so that a slow older answer never replaces a newer one.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     refresh_seq: StoredValue<(u64, u64)>,
@@ -103,7 +158,12 @@ impl FarmStore {
             .as_ref()
             .map(|c| vec![(c.node_id, Some(c.clone()))])
             .unwrap_or_default();
+        let session = Session {
+            login_needed: initial.login_required,
+            ..Session::default()
+        };
         Self {
+            session: RwSignal::new(session),
             data: RwSignal::new(initial),
             member_views: RwSignal::new(member_views),
             link: RwSignal::new(Link::default()),
@@ -126,6 +186,89 @@ impl FarmStore {
     }
 }
 
+/// Signing in and out (the browser's half is in the `hydrate` impl below).
+impl FarmStore {
+    /// Whether the page shows the login form: the cluster wants a token and the tab has
+    /// none.
+    pub fn show_login(&self) -> bool {
+        self.session.with(|s| s.login_needed && s.token.is_none())
+    }
+
+    /// Whether the tab holds a token (the header then offers "Sign out").
+    pub fn signed_in(&self) -> bool {
+        self.session.with(|s| s.token.is_some())
+    }
+
+    /// Takes the token typed into the login form, keeps it for this tab and reloads the
+    /// farm with it at once.
+    pub fn sign_in(self, typed: &str) {
+        let token = typed.trim();
+        if token.is_empty() {
+            self.session
+                .update(|s| s.message = Some("Paste a token first".to_owned()));
+            return;
+        }
+        #[cfg(feature = "hydrate")]
+        super::client::remember_token(token);
+        self.session.update(|s| {
+            s.token = Some(token.to_owned());
+            s.message = None;
+        });
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(self.refresh());
+    }
+
+    /// Forgets the token and the farm on screen; the login form comes back.
+    pub fn sign_out(self) {
+        self.signed_out(None);
+    }
+
+    /// Forgets the token (here and in `sessionStorage`) and everything read with it, and
+    /// asks for a token, saying `message`.
+    fn signed_out(self, message: Option<String>) {
+        #[cfg(feature = "hydrate")]
+        super::client::forget_token();
+        // Answers to requests already under way carry the old token's data: drop them.
+        self.refresh_seq.update_value(|s| {
+            s.0 += 1;
+            s.1 = s.0;
+        });
+        self.session.set(Session {
+            token: None,
+            login_needed: true,
+            message,
+        });
+        self.data.update(|d| {
+            *d = FarmData {
+                cluster: d.cluster.take(),
+                ..FarmData::login_required()
+            }
+        });
+        self.link.update(|l| {
+            l.stale = false;
+            l.trouble = None;
+            l.refreshed_at = None;
+        });
+    }
+
+    /// A call sent with `used` answered `401`. Ignored if the tab has changed its token
+    /// since (an old answer must not sign out a newer token).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn refused(self, used: Option<&str>) {
+        let current = self.session.with_untracked(|s| s.token.clone());
+        if current.as_deref() != used {
+            return;
+        }
+        self.signed_out(used.map(|_| REFUSED.to_owned()));
+    }
+
+    /// The token requests carry now.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn token(&self) -> Option<String> {
+        self.session.with_untracked(|s| s.token.clone())
+    }
+}
+
 #[cfg(not(feature = "hydrate"))]
 impl FarmStore {
     /// Never called during server-side rendering; there is nothing to send from there.
@@ -141,6 +284,11 @@ impl FarmStore {
         self.link
             .update(|l| l.base_url = super::client::page_origin());
         leptos::task::spawn_local(async move {
+            // After hydration (this task runs once `hydrate_body` has returned): the
+            // node rendered the page without knowing this tab's token.
+            if let Some(token) = super::client::stored_token() {
+                self.session.update(|s| s.token = Some(token));
+            }
             loop {
                 self.refresh().await;
                 self.probe_members().await;
@@ -158,10 +306,15 @@ impl FarmStore {
         let started = now_ms();
         loop {
             let target = self.write_target();
-            match send_write(&target, &write, &key).await {
+            let token = self.token();
+            match send_write(&target, &write, &key, token.as_deref()).await {
                 Ok(()) => {
                     self.refresh().await;
                     return Ok(());
+                }
+                Err(failure) if failure.is_unauthenticated() => {
+                    self.refused(token.as_deref());
+                    return Err(failure);
                 }
                 Err(failure) if !failure.is_transient() => return Err(failure),
                 Err(failure) if now_ms() - started > WRITE_PATIENCE_MS => return Err(failure),
@@ -190,11 +343,19 @@ impl FarmStore {
             s.0
         });
         let Some(seq) = seq else { return };
+        let token = self.token();
+        if token.is_none() && self.session.with_untracked(|s| s.login_needed) {
+            // Nothing to read without a token; the open cluster view keeps the header
+            // (and failover) current until someone signs in.
+            self.relearn_cluster().await;
+            return;
+        }
+        let token = token.as_deref();
         for _ in 0..2 {
             let base = self.link.with_untracked(|l| l.base_url.clone());
-            let result = match fetch_farm(&base, false).await {
+            let result = match fetch_farm(&base, false, token).await {
                 Err(ApiFailure::Problem(p)) if p.status == 503 => {
-                    fetch_farm(&base, true).await.map(|d| (d, true))
+                    fetch_farm(&base, true, token).await.map(|d| (d, true))
                 }
                 other => other.map(|d| (d, false)),
             };
@@ -210,6 +371,10 @@ impl FarmStore {
                             l.refreshed_at = Some(clock_time());
                         });
                     }
+                    return;
+                }
+                Err(failure) if failure.is_unauthenticated() => {
+                    self.refused(token);
                     return;
                 }
                 Err(ApiFailure::Unreachable { .. }) => {
@@ -243,7 +408,7 @@ impl FarmStore {
     /// Asks the current node (or, if it is silent, another member) who leads now.
     async fn relearn_cluster(self) {
         let base = self.link.with_untracked(|l| l.base_url.clone());
-        match super::client::cluster_view(&base).await {
+        match super::client::cluster_view(&base, self.token().as_deref()).await {
             Ok(view) => self.data.update(|d| d.cluster = Some(view)),
             Err(_) => {
                 self.fail_over(&base).await;
@@ -267,8 +432,9 @@ impl FarmStore {
                 .unwrap_or_default();
             (silent_id, candidates)
         });
+        let token = self.token();
         for (id, url) in candidates {
-            if let Ok(view) = super::client::cluster_view(&url).await {
+            if let Ok(view) = super::client::cluster_view(&url, token.as_deref()).await {
                 let from = match silent_id {
                     Some(old) => format!("Node {old} ({silent_base})"),
                     None => format!("The node at {silent_base}"),
@@ -301,9 +467,11 @@ impl FarmStore {
                 })
                 .unwrap_or_default()
         });
+        let token = self.token();
+        let token = token.as_deref();
         let probes = members.into_iter().map(|(id, url)| async move {
             let view = match url {
-                Some(url) => super::client::cluster_view(&url).await.ok(),
+                Some(url) => super::client::cluster_view(&url, token).await.ok(),
                 None => None,
             };
             (id, view)

@@ -72,7 +72,9 @@ impl ApiError {
                 leader_url: Some(_),
                 ..
             }) => StatusCode::TEMPORARY_REDIRECT,
-            Self::Farm(FarmError::Membership(_)) => StatusCode::CONFLICT,
+            Self::Farm(FarmError::Membership(_) | FarmError::LearnerBehind { .. }) => {
+                StatusCode::CONFLICT
+            }
             Self::Farm(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +110,9 @@ impl ApiError {
                 ..
             }) => ("not-leader", "Not the leader"),
             Self::Farm(FarmError::Membership(_)) => ("conflict", "Membership change refused"),
+            Self::Farm(FarmError::LearnerBehind { .. }) => {
+                ("learner-behind", "New node has not caught up")
+            }
             Self::Farm(_) => ("unavailable", "Cluster unavailable"),
             Self::NotFound { .. } | Self::NoRoute(_) => ("not-found", "Not found"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),

@@ -48,7 +48,18 @@ pub enum FarmError {
     Stopped,
     #[error("membership change refused: {0}")]
     Membership(#[from] ChangeMembershipError<NodeId>),
+    #[error(
+        "node {id} was added as a learner but has not caught up within {within:?}: is it \
+         running, reachable at its Raft address, with a certificate of this cluster? It \
+         stays a learner (not counted for quorum): run add-node again once it has caught \
+         up, or remove-node"
+    )]
+    LearnerBehind { id: NodeId, within: Duration },
 }
+
+/// How long adding a node waits for it to catch up as a learner before promoting it
+/// (below the API's 30 s request timeout, so the client gets this answer, not a 408).
+const LEARNER_CATCH_UP: Duration = Duration::from_secs(20);
 
 /// Cheap to clone; one per node.
 #[derive(Clone)]
@@ -257,11 +268,35 @@ impl Farm {
             raft_addr,
             ..NodeAddr::default()
         };
-        self.inner
+        let added = self
+            .inner
             .raft
-            .add_learner(id, node, true)
+            .add_learner(id, node, false)
             .await
             .map_err(|e| self.membership_error(e))?;
+        // Promoted only once it holds the log up to its own addition: a voter that cannot
+        // be reached (or is far behind) would count toward quorum from the joint
+        // configuration on, and a one-node cluster would stop writing. openraft's own
+        // "blocking" add_learner waits 500 ms and then returns Ok regardless.
+        // On timeout the learner stays in the membership (replicated to, not counted);
+        // the next add-node promotes it.
+        let caught_up = |metrics: &openraft::RaftMetrics<NodeId, NodeAddr>| {
+            let matched = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&id))
+                .cloned();
+            matched.flatten() >= Some(added.log_id)
+        };
+        self.inner
+            .raft
+            .wait(Some(LEARNER_CATCH_UP))
+            .metrics(caught_up, "the new learner to catch up")
+            .await
+            .map_err(|_| FarmError::LearnerBehind {
+                id,
+                within: LEARNER_CATCH_UP,
+            })?;
         self.inner
             .raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)

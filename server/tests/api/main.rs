@@ -12,6 +12,7 @@ mod https;
 mod idempotency;
 mod jobs;
 mod limits;
+mod membership;
 mod ops;
 mod page;
 mod peer;

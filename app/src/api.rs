@@ -119,6 +119,8 @@ pub enum FieldProblem {
     Consistency,
     #[error("must be one of viewer, operator, admin")]
     AccessRole,
+    #[error("must be http://host:port or https://host:port")]
+    ClientUrl,
     #[error("must be host:port (a host name, an IPv4 address or a [bracketed] IPv6 address, and a port 1-65535)")]
     Address,
 }
@@ -174,6 +176,20 @@ pub struct CreatedToken {
     pub token: TokenView,
     /// Send as `Authorization: Bearer <secret>`. Shown only in this answer.
     pub secret: String,
+}
+
+/// A node's client URL, `http(s)://host:port` (an optional trailing `/`), checked: it is
+/// recorded in the membership, sent to every client in redirects, and trusted as a
+/// browser origin (CORS, cross-site writes) and host name. Returned without the `/`.
+pub fn parse_client_url(raw: &str) -> Result<String, FieldProblem> {
+    let raw = raw.trim();
+    let rest = raw
+        .strip_prefix("http://")
+        .or_else(|| raw.strip_prefix("https://"))
+        .ok_or(FieldProblem::ClientUrl)?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    parse_address(authority).map_err(|_| FieldProblem::ClientUrl)?;
+    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 impl NewPrinter {

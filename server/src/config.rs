@@ -181,6 +181,8 @@ pub enum ConfigError {
     Timeouts { heartbeat: u64, min: u64, max: u64 },
     #[error("--http-addr {0} is a wildcard address: give --advertise-http with the URL clients should use")]
     NeedAdvertise(SocketAddr),
+    #[error("--advertise-http {0}: must be http://host:port or https://host:port")]
+    AdvertiseUrl(String),
     #[error("give --{0} (or --node-dir, a node directory made by `raft3d init`)")]
     Missing(&'static str),
     #[error(
@@ -368,6 +370,9 @@ impl NodeConfig {
                 min,
                 max,
             });
+        }
+        if let Some(url) = &self.advertise_http {
+            app::api::parse_client_url(url).map_err(|_| ConfigError::AdvertiseUrl(url.clone()))?;
         }
         if self.advertise_http.is_none()
             && self.http_addr.ip().is_unspecified()

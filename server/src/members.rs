@@ -66,6 +66,20 @@ impl MemberChange {
     }
 }
 
+/// The client URL a member reported, if it is one (`app::api::parse_client_url`):
+/// it is recorded in the membership and trusted as an origin and host name everywhere,
+/// so a malformed one (a peer of another version, a broken `--advertise-http`) is not
+/// recorded; the member keeps the URL recorded before.
+fn reported_url(report: &NodeInfo) -> Option<String> {
+    match app::api::parse_client_url(&report.http_url) {
+        Ok(url) => Some(url),
+        Err(problem) => {
+            tracing::warn!(node = report.id, url = %report.http_url, %problem, "member reports a client URL that is not one; not recorded");
+            None
+        }
+    }
+}
+
 /// The next change, given what each member reported (`None`: it did not answer; this
 /// leader's own report included). Rejoins come first: until they are done the cluster
 /// runs with one voter fewer.
@@ -84,7 +98,7 @@ pub fn next_change(
                         *id,
                         NodeAddr {
                             raft_addr: node.raft_addr.clone(),
-                            http_url: Some(report.http_url.clone()),
+                            http_url: reported_url(report),
                             incarnation: Some(report.incarnation.clone()),
                             rejoining: true,
                         },
@@ -107,7 +121,7 @@ pub fn next_change(
                 raft_addr: node.raft_addr.clone(),
                 // A member that does not answer keeps what is recorded.
                 http_url: report
-                    .map(|r| r.http_url.clone())
+                    .and_then(reported_url)
                     .or_else(|| node.http_url.clone()),
                 incarnation: node
                     .incarnation
@@ -189,7 +203,7 @@ mod tests {
     fn node(incarnation: Option<&str>, rejoining: bool) -> NodeAddr {
         NodeAddr {
             raft_addr: "r".into(),
-            http_url: Some("u".into()),
+            http_url: Some("http://n:8081".into()),
             incarnation: incarnation.map(str::to_owned),
             rejoining,
         }
@@ -198,7 +212,7 @@ mod tests {
     fn report(id: NodeId, incarnation: &str) -> (NodeId, NodeInfo) {
         let info = NodeInfo {
             id,
-            http_url: "u".into(),
+            http_url: "http://n:8081".into(),
             incarnation: incarnation.into(),
             initialized: true,
         };

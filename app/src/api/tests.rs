@@ -294,3 +294,26 @@ fn peer_addresses_are_host_and_port_and_nothing_else() {
         assert_eq!(parse_address(bad), Err(FieldProblem::Address), "{bad:?}");
     }
 }
+
+#[test]
+fn client_urls_are_scheme_host_and_port_only() {
+    assert_eq!(
+        parse_client_url("http://farm1.shop:8081/"),
+        Ok("http://farm1.shop:8081".to_owned())
+    );
+    assert_eq!(
+        parse_client_url("https://[::1]:8443"),
+        Ok("https://[::1]:8443".to_owned())
+    );
+    for bad in [
+        "farm1:8081",
+        "ftp://farm1:8081",
+        "http://farm1",
+        "http://farm1:8081/path",
+        "http://user@farm1:8081",
+        "http://evil.example:80\r\nX: y",
+        "javascript:alert(1)",
+    ] {
+        assert_eq!(parse_client_url(bad), Err(FieldProblem::ClientUrl), "{bad}");
+    }
+}

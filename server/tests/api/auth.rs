@@ -48,6 +48,11 @@ async fn call(
     (status, body)
 }
 
+/// `GET path` with `token`.
+async fn get_as(node: &TestNode, token: &str, path: &str) -> (StatusCode, Value) {
+    call(node, Some(token), Method::GET, path, None, None).await
+}
+
 async fn make_token(node: &TestNode, name: &str, role: &str) -> (String, String) {
     let body = json!({"name": name, "role": role});
     let (status, made) = call(
@@ -128,15 +133,7 @@ async fn without_a_token_nothing_of_the_farm_is_read_or_changed() {
     );
     assert!(page.contains("login_required\":true"), "{page}");
     // Nothing changed.
-    let (_, printers) = call(
-        &node,
-        Some(ADMIN),
-        Method::GET,
-        "/api/v1/printers",
-        None,
-        None,
-    )
-    .await;
+    let (_, printers) = get_as(&node, ADMIN, "/api/v1/printers").await;
     assert_eq!(printers.as_array().map(Vec::len), Some(1), "{printers}");
     let view = node.cluster_view().await;
     assert_eq!(view.members.len(), 1);
@@ -166,15 +163,7 @@ async fn each_role_does_what_it_may_and_no_more() {
     let (status, problem) = create(viewer.clone(), "B").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(problem["type"], "https://raft3d.dev/problems/forbidden");
-    let (status, printers) = call(
-        &node,
-        Some(&viewer),
-        Method::GET,
-        "/api/v1/printers",
-        None,
-        None,
-    )
-    .await;
+    let (status, printers) = get_as(&node, &viewer, "/api/v1/printers").await;
     assert_eq!(
         (status, printers.as_array().map(Vec::len)),
         (StatusCode::OK, Some(1))
@@ -194,15 +183,7 @@ async fn each_role_does_what_it_may_and_no_more() {
     }
 
     // The list never shows secrets or their hashes.
-    let (_, tokens) = call(
-        &node,
-        Some(ADMIN),
-        Method::GET,
-        "/api/v1/tokens",
-        None,
-        None,
-    )
-    .await;
+    let (_, tokens) = get_as(&node, ADMIN, "/api/v1/tokens").await;
     let listed = tokens.to_string();
     assert_eq!(tokens.as_array().map(Vec::len), Some(2), "{listed}");
     assert!(
@@ -304,14 +285,6 @@ async fn tokens_survive_a_restart() {
     }
     let config = auth_config(&dir, raft_port);
     let node = TestNode::start(config, dir, raft_port).await;
-    let (status, _) = call(
-        &node,
-        Some(&viewer),
-        Method::GET,
-        "/api/v1/printers",
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = get_as(&node, &viewer, "/api/v1/printers").await;
     assert_eq!(status, StatusCode::OK);
 }

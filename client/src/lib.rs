@@ -45,6 +45,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long `add_node` waits for its answer.
+const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(35);
+
 /// How hard one operation tries before it gives up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -83,6 +86,8 @@ pub struct Call {
     path: String,
     body: Option<Vec<u8>>,
     idempotency_key: Option<String>,
+    /// Overrides the policy's `request_timeout` for this call.
+    timeout: Option<Duration>,
 }
 
 impl Call {
@@ -113,6 +118,7 @@ impl Call {
             path: path.into(),
             body: None,
             idempotency_key: None,
+            timeout: None,
         }
     }
 
@@ -139,7 +145,15 @@ impl Call {
             path,
             body,
             idempotency_key: Some(uuid::Uuid::now_v7().to_string()),
+            timeout: None,
         }
+    }
+
+    /// A call that may take longer (or must answer sooner) than the policy's
+    /// `request_timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Replaces the key, e.g. to retry a write whose outcome was unknown in an earlier
@@ -407,7 +421,9 @@ impl Client {
             id,
             raft_addr: raft_addr.to_owned(),
         };
-        let call = Call::post("/api/v1/cluster/nodes", &request)?;
+        // The server waits up to 20 s for the new node to catch up before it promotes it
+        // (or answers 409 learner-behind): longer than a usual request.
+        let call = Call::post("/api/v1/cluster/nodes", &request)?.with_timeout(ADD_NODE_TIMEOUT);
         self.execute(&call).await?.json()
     }
 
@@ -547,6 +563,9 @@ impl Client {
         }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(timeout) = call.timeout {
+            request = request.timeout(timeout);
         }
         let response = request.send().await.map_err(unreachable)?;
         let node = origin(response.url().as_str());

@@ -144,6 +144,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         // starts an election and deposes a healthy leader. Retries of a dead peer log
         // nothing (network::PeerHealth reports a long outage once).
         unreachable_retry: Duration::from_millis(config.heartbeat_ms),
+        pool_idle: Duration::from_secs(config.header_timeout_secs) / 2,
     };
     let network = Network::new(
         timeouts,

@@ -63,6 +63,10 @@ pub struct PeerTimeouts {
     /// Pause between append-entries to a peer that could not be reached (openraft's
     /// default is 500 ms; see [`PeerClient`]'s `backoff`).
     pub unreachable_retry: Duration,
+    /// How long an idle pooled connection to a peer is kept: shorter than the peers'
+    /// own idle limit (`--header-timeout-secs`), so a call never goes out on a
+    /// connection the peer is closing at that moment.
+    pub pool_idle: Duration,
 }
 
 /// The last outcome of calls to each peer, as seen from this node, and the reports of
@@ -193,20 +197,20 @@ pub struct Network {
 struct PeerClients {
     tls: Option<PeerTls>,
     source_ip: Option<std::net::IpAddr>,
-    connect_timeout: Duration,
+    timeouts: PeerTimeouts,
     plain: reqwest::Client,
     by_peer: Arc<Mutex<HashMap<NodeId, reqwest::Client>>>,
 }
 
 impl PeerClients {
     fn builder(
+        timeouts: &PeerTimeouts,
         source_ip: Option<std::net::IpAddr>,
-        connect_timeout: Duration,
     ) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .local_address(source_ip)
-            .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            .connect_timeout(timeouts.rpc)
+            .pool_idle_timeout(timeouts.pool_idle)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
     }
@@ -226,7 +230,7 @@ impl PeerClients {
         let config = tls
             .client_config(target)
             .map_err(|e| PeerCallError::Tls(e.to_string()))?;
-        let client = Self::builder(self.source_ip, self.connect_timeout)
+        let client = Self::builder(&self.timeouts, self.source_ip)
             .use_preconfigured_tls(config)
             .build()?;
         by_peer.insert(target, client.clone());
@@ -249,10 +253,10 @@ impl Network {
         tls: Option<PeerTls>,
     ) -> Result<Self, reqwest::Error> {
         let clients = PeerClients {
-            plain: PeerClients::builder(source_ip, timeouts.rpc).build()?,
+            plain: PeerClients::builder(&timeouts, source_ip).build()?,
             tls,
             source_ip,
-            connect_timeout: timeouts.rpc,
+            timeouts,
             by_peer: Arc::default(),
         };
         Ok(Self {

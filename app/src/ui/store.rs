@@ -40,7 +40,7 @@
 //!   there. A cookie is attached by the browser to requests any page makes, so CSRF
 //!   defence would rest on `Origin` checks and `SameSite` alone.
 //! - Hydration: the node cannot see `sessionStorage`, so the stored token is read after
-//!   hydration (in [`FarmStore::start`]'s task); the first render in the browser equals
+//!   hydration (in `FarmStore::start`'s task); the first render in the browser equals
 //!   the node's. A stored token makes the form disappear a moment after the page loads.
 //! - A `401` to any call, or a sign-out, forgets the token and the farm on screen and
 //!   shows the form again ([`REFUSED`] when a token was refused).

@@ -41,6 +41,12 @@ pub struct InitArgs {
     /// `DIR/ca.pem`: `raft3d ctl --ca-file`, `curl --cacert`); URLs become `https://`.
     #[arg(long)]
     pub https: bool,
+    /// The cluster id to use instead of a new random one: to move a running cluster
+    /// (started with --peers, without certificates) to TLS, give the id its nodes
+    /// already have (their log says `node identity cluster=...` at start), then restart
+    /// each node with its new directory and `--data-dir` of its existing data.
+    #[arg(long, conflicts_with = "add_node")]
+    pub cluster_id: Option<String>,
 }
 
 /// Why `init` could not write the cluster.
@@ -97,9 +103,12 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
         return Err(InitError::Exists(args.dir.clone()));
     }
     crate::config::check_peers(&args.peers)?;
+    if let Some(id) = &args.cluster_id {
+        crate::pki::check_cluster_id(id)?;
+    }
     create_dir(&args.dir)?;
     let cluster = ClusterFile {
-        cluster_id: new_cluster_id(),
+        cluster_id: args.cluster_id.clone().unwrap_or_else(new_cluster_id),
         admin_token_sha256: Some(write_admin_token(&args.dir)?),
     };
     let ca = ClusterCa::create(&cluster.cluster_id)?;
@@ -272,6 +281,7 @@ mod tests {
             add_node: None,
             http_port_offset: 1000,
             https: false,
+            cluster_id: None,
         };
         let dirs = run(&args).expect("init");
         assert_eq!(dirs.len(), 2);
@@ -296,5 +306,31 @@ mod tests {
         assert_eq!((file.cluster_id, file.peers.len()), (node.cluster_id, 0));
         assert_eq!(file.admin_token_sha256, node.admin_token_sha256);
         assert!(matches!(run(&add), Err(InitError::NodeExists(3))));
+    }
+
+    #[test]
+    fn an_existing_cluster_id_can_be_kept_and_must_be_a_dns_label() {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let peers = vec![(1, "127.0.0.1:9081".to_owned())];
+        let existing = crate::identity::cluster_id_from_peers(&peers);
+        let args = InitArgs {
+            dir: dir.path().join("farm"),
+            peers,
+            add_node: None,
+            http_port_offset: 1000,
+            https: false,
+            cluster_id: Some(existing.clone()),
+        };
+        let dirs = run(&args).expect("init");
+        assert_eq!(
+            NodeFile::load(&dirs[0]).expect("node.json").cluster_id,
+            existing
+        );
+        let bad = InitArgs {
+            dir: dir.path().join("other"),
+            cluster_id: Some("Not A Label".into()),
+            ..args
+        };
+        assert!(matches!(run(&bad), Err(InitError::Pki(_))));
     }
 }

@@ -349,6 +349,9 @@ pub struct Problem {
 /// `GET /api/v1/cluster`: this node's view of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {
+    /// The cluster this node belongs to (`None`: not joined yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
     pub node_id: u64,
     pub role: Role,
     pub leader_id: Option<u64>,

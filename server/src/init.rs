@@ -43,7 +43,7 @@ pub struct InitArgs {
     pub https: bool,
     /// The cluster id to use instead of a new random one: to move a running cluster
     /// (started with --peers, without certificates) to TLS, give the id its nodes
-    /// already have (their log says `node identity cluster=...` at start), then restart
+    /// already have (`cluster_id` in `GET /api/v1/cluster`), then restart
     /// each node with its new directory and `--data-dir` of its existing data.
     #[arg(long, conflicts_with = "add_node")]
     pub cluster_id: Option<String>,

@@ -166,6 +166,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         write_timeout: config.write_timeout(),
         election_timeout_max: config.election_timeout_max(),
         warnings: config.warnings(),
+        identity: identity.clone(),
     });
     let api = http::router(
         ApiState {

@@ -133,6 +133,7 @@ mod tests {
 
     fn view(node_id: u64, role: Role, leader_id: Option<u64>, term: u64) -> (String, ClusterView) {
         let view = ClusterView {
+            cluster_id: None,
             node_id,
             role,
             leader_id,

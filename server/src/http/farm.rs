@@ -82,6 +82,8 @@ pub struct FarmParts {
     pub election_timeout_max: Duration,
     /// Shown in the cluster view (`ClusterView::warnings`).
     pub warnings: Vec<String>,
+    /// Who this node is (its cluster id is shown in the cluster view).
+    pub identity: crate::identity::LocalIdentity,
 }
 
 /// Who leads, as far as this node knows.
@@ -388,6 +390,7 @@ impl Farm {
             ServerState::Shutdown => Role::Shutdown,
         };
         ClusterView {
+            cluster_id: self.inner.identity.get().cluster_id,
             node_id: self.inner.id,
             role,
             leader_id: metrics.current_leader,

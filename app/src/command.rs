@@ -13,9 +13,19 @@ pub enum Command {
     CreatePrinter(Printer),
     CreateFilament(Filament),
     CreatePrintJob(PrintJob),
-    SetJobStatus { job_id: Id, status: JobStatus },
+    SetJobStatus {
+        job_id: Id,
+        status: JobStatus,
+    },
     CreateToken(ApiToken),
-    RevokeToken { token_id: Id },
+    RevokeToken {
+        token_id: Id,
+    },
+    /// Revokes the admin token `raft3d init` made, which the nodes know by its hash
+    /// (`node.json`) only: the hash is recorded as a revoked token.
+    RevokeBootstrapToken {
+        secret_sha256: String,
+    },
 }
 
 /// A client's claim that this request must be applied at most once.

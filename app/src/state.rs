@@ -221,6 +221,9 @@ impl FarmState {
             Command::SetJobStatus { job_id, status } => self.set_job_status(job_id, *status),
             Command::CreateToken(token) => self.create_token(token),
             Command::RevokeToken { token_id } => self.revoke_token(token_id),
+            Command::RevokeBootstrapToken { secret_sha256 } => {
+                self.revoke_bootstrap_token(secret_sha256)
+            }
         };
         if let Some(claim) = &proposal.idempotency {
             self.remember(claim, outcome.clone());
@@ -350,11 +353,39 @@ impl FarmState {
         Outcome::Created(Entity::Token(token.clone()))
     }
 
+    /// Revoked tokens stay, marked: revoking one again answers the same.
     fn revoke_token(&mut self, token_id: &Id) -> Outcome {
-        match self.remove_token(token_id) {
-            Some(token) => Outcome::Updated(Entity::Token(token)),
-            None => Outcome::Rejected(Rejection::UnknownToken(token_id.clone())),
+        let Some(token) = self.tokens.get(token_id) else {
+            return Outcome::Rejected(Rejection::UnknownToken(token_id.clone()));
+        };
+        if token.revoked_ms.is_some() {
+            return Outcome::Updated(Entity::Token(token.clone()));
         }
+        let revoked = ApiToken {
+            revoked_ms: Some(self.clock_ms),
+            ..token.clone()
+        };
+        self.put_token(revoked.clone());
+        Outcome::Updated(Entity::Token(revoked))
+    }
+
+    fn revoke_bootstrap_token(&mut self, secret_sha256: &str) -> Outcome {
+        let id = Id::parse(crate::domain::BOOTSTRAP_TOKEN_ID)
+            .unwrap_or_else(|_| unreachable!("a valid id"));
+        if let Some(token) = self.tokens.get(&id) {
+            return Outcome::Updated(Entity::Token(token.clone()));
+        }
+        let token = ApiToken {
+            id,
+            name: crate::domain::Text::parse("admin token of raft3d init")
+                .unwrap_or_else(|_| unreachable!("valid text")),
+            role: crate::domain::AccessRole::Admin,
+            secret_sha256: secret_sha256.to_owned(),
+            created_ms: 0,
+            revoked_ms: Some(self.clock_ms),
+        };
+        self.put_token(token.clone());
+        Outcome::Updated(Entity::Token(token))
     }
 
     fn set_job_status(&mut self, job_id: &Id, next: JobStatus) -> Outcome {
@@ -482,22 +513,16 @@ impl FarmState {
 
     fn put_token(&mut self, token: ApiToken) {
         let id = token.id.clone();
-        self.digest = self.digest.wrapping_add(hash("token", &token));
-        self.token_by_hash
-            .insert(token.secret_sha256.clone(), id.clone());
-        if let Some(old) = self.tokens.insert(id.clone(), token) {
+        // The old one out first: a revoked token keeps its hash.
+        if let Some(old) = self.tokens.remove(&id) {
             self.digest = self.digest.wrapping_sub(hash("token", &old));
             self.token_by_hash.remove(&old.secret_sha256);
         }
+        self.digest = self.digest.wrapping_add(hash("token", &token));
+        self.token_by_hash
+            .insert(token.secret_sha256.clone(), id.clone());
+        self.tokens.insert(id.clone(), token);
         self.changes.insert(Change::Token(id));
-    }
-
-    fn remove_token(&mut self, id: &Id) -> Option<ApiToken> {
-        let old = self.tokens.remove(id)?;
-        self.digest = self.digest.wrapping_sub(hash("token", &old));
-        self.token_by_hash.remove(&old.secret_sha256);
-        self.changes.insert(Change::Token(id.clone()));
-        Some(old)
     }
 
     fn forget_idempotency(&mut self, key: &str) {

@@ -9,7 +9,7 @@ pub mod token;
 pub use filament::{Filament, FilamentType};
 pub use job::{JobStatus, PrintJob};
 pub use printer::Printer;
-pub use token::{AccessRole, ApiToken, TokenView};
+pub use token::{AccessRole, ApiToken, TokenView, BOOTSTRAP_TOKEN_ID};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -56,7 +56,16 @@ pub struct ApiToken {
     pub secret_sha256: String,
     /// When it was made: the proposing leader's clock, milliseconds since the epoch.
     pub created_ms: u64,
+    /// When it was revoked. A revoked token is kept (refused, listed as revoked): its
+    /// hash must keep being recognised, which is also how the admin token of
+    /// `raft3d init` (known to the nodes by its hash alone) is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_ms: Option<u64>,
 }
+
+/// The id under which the admin token of `raft3d init` is revoked
+/// (`DELETE /api/v1/tokens/bootstrap`). Ids the server makes are 32 hex digits.
+pub const BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
 
 /// A token as the API lists it: everything but its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +74,8 @@ pub struct TokenView {
     pub name: Text,
     pub role: AccessRole,
     pub created_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_ms: Option<u64>,
 }
 
 impl From<&ApiToken> for TokenView {
@@ -74,6 +85,7 @@ impl From<&ApiToken> for TokenView {
             name: token.name.clone(),
             role: token.role,
             created_ms: token.created_ms,
+            revoked_ms: token.revoked_ms,
         }
     }
 }

@@ -54,6 +54,7 @@ fn token(raw: &str, hash: &str, role: AccessRole) -> Command {
         role,
         secret_sha256: hash.to_owned(),
         created_ms: 0,
+        revoked_ms: None,
     })
 }
 fn revoke(raw: &str) -> Command {
@@ -310,6 +311,9 @@ fn arb_command() -> impl Strategy<Value = Command> {
         )
             .prop_map(|(t, h, role)| token(t, h, role)),
         tokens.prop_map(revoke),
+        prop::sample::select(vec!["aa", "dd"]).prop_map(|h| Command::RevokeBootstrapToken {
+            secret_sha256: h.to_owned()
+        }),
     ]
 }
 
@@ -386,7 +390,7 @@ fn the_digest_differs_when_the_state_differs() {
 }
 
 #[test]
-fn tokens_are_found_by_their_hash_refused_twice_and_gone_once_revoked() {
+fn tokens_are_found_by_their_hash_refused_twice_and_kept_marked_once_revoked() {
     let mut state = farm(vec![token("t1", "aa", AccessRole::Operator)]);
     let found = state.token_by_secret_hash("aa").expect("found by hash");
     assert_eq!(
@@ -409,15 +413,36 @@ fn tokens_are_found_by_their_hash_refused_twice_and_gone_once_revoked() {
     assert_eq!(state.digest(), before);
     assert!(state.token_by_secret_hash("bb").is_none());
 
-    assert!(matches!(
-        state.apply(&propose(revoke("t1"))),
-        Outcome::Updated(Entity::Token(_))
-    ));
-    assert!(state.token_by_secret_hash("aa").is_none());
+    let revoked = state.apply(&propose(revoke("t1")));
+    assert!(matches!(&revoked, Outcome::Updated(Entity::Token(t)) if t.revoked_ms.is_some()));
+    let found = state
+        .token_by_secret_hash("aa")
+        .expect("still known by its hash");
+    assert!(found.revoked_ms.is_some(), "and marked revoked");
     assert_eq!(
-        rejection(&mut state, revoke("t1")),
-        Rejection::UnknownToken(id("t1"))
+        state.apply(&propose(revoke("t1"))),
+        revoked,
+        "again: the same answer"
     );
+    assert_eq!(
+        rejection(&mut state, revoke("t9")),
+        Rejection::UnknownToken(id("t9"))
+    );
+}
+
+#[test]
+fn the_bootstrap_token_is_revoked_by_its_hash_once() {
+    let mut state = FarmState::default();
+    let revoke = Command::RevokeBootstrapToken {
+        secret_sha256: "boot".to_owned(),
+    };
+    let first = state.apply(&propose(revoke.clone()));
+    let token = state.token_by_secret_hash("boot").expect("recorded");
+    assert_eq!(
+        (token.id.as_str(), token.role, token.revoked_ms.is_some()),
+        ("bootstrap", AccessRole::Admin, true)
+    );
+    assert_eq!(state.apply(&propose(revoke)), first);
 }
 
 #[test]

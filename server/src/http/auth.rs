@@ -108,18 +108,20 @@ impl AuthConfig {
                 "expected `Authorization: Bearer <token>`",
             ))?;
         let hash = secret_sha256(secret);
-        if self.admin_sha256.as_deref() == Some(hash.as_str()) {
-            return Ok(Caller {
-                role: Some(AccessRole::Admin),
-                scope: Some("admin".to_owned()),
-            });
-        }
+        // The replicated tokens first: a revoked bootstrap token is recorded there.
         match farm.token_by_secret_hash(&hash) {
+            Some(token) if token.revoked_ms.is_some() => {
+                Err(ApiError::Unauthenticated("this token was revoked"))
+            }
             Some(token) => Ok(Caller {
                 role: Some(token.role),
                 scope: Some(token.id.to_string()),
             }),
-            None => Err(ApiError::Unauthenticated("unknown or revoked token")),
+            None if self.admin_sha256.as_deref() == Some(hash.as_str()) => Ok(Caller {
+                role: Some(AccessRole::Admin),
+                scope: Some(app::domain::BOOTSTRAP_TOKEN_ID.to_owned()),
+            }),
+            None => Err(ApiError::Unauthenticated("unknown token")),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `/api/v1/tokens` (admin only, see `auth::required_role`): list, make and revoke the
 //! API tokens. The secret of a new token is made here, before proposing, and only its
-//! hash enters the log; the one answer that carries the secret is the first.
+//! hash enters the log; the one answer that carries the secret is the first. Revoked
+//! tokens stay listed, marked; `DELETE /api/v1/tokens/bootstrap` revokes the admin token
+//! of `raft3d init` (do it once admins have tokens of their own).
 
 use super::auth::{new_secret, secret_sha256};
 use super::error::ApiError;
@@ -8,6 +10,7 @@ use super::{
     idempotency_claim, path_id, read_list, ApiResult, ApiState, Body, QueryParams, WriteContext,
 };
 use app::api::{CreatedToken, NewToken};
+use app::domain::BOOTSTRAP_TOKEN_ID;
 use app::{ApiToken, Command, Entity, Outcome, TokenView};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -37,6 +40,7 @@ pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Bo
         role: request.role,
         secret_sha256: secret_sha256(&secret),
         created_ms: super::farm::now_ms(),
+        revoked_ms: None,
     };
     let ours = token.secret_sha256.clone();
     match state
@@ -66,11 +70,14 @@ pub async fn revoke(
 ) -> ApiResult<Response> {
     let token_id = path_id(path)?;
     let claim = idempotency_claim(&write, &token_id)?;
-    match state
-        .farm
-        .propose(Command::RevokeToken { token_id }, claim)
-        .await?
-    {
+    let command = match (token_id.as_str(), &state.auth.admin_sha256) {
+        // The admin token of `raft3d init`: the nodes know only its hash.
+        (BOOTSTRAP_TOKEN_ID, Some(hash)) => Command::RevokeBootstrapToken {
+            secret_sha256: hash.clone(),
+        },
+        _ => Command::RevokeToken { token_id },
+    };
+    match state.farm.propose(command, claim).await? {
         Outcome::Updated(Entity::Token(revoked)) => {
             Ok(Json(TokenView::from(&revoked)).into_response())
         }

@@ -191,21 +191,44 @@ async fn each_role_does_what_it_may_and_no_more() {
         "{listed}"
     );
 
-    // Revoked: refused from then on.
+    // Revoked: refused from then on, listed as revoked; revoking again answers the same.
     let path = format!("/api/v1/tokens/{operator_id}");
-    assert_eq!(
-        call(&node, Some(ADMIN), Method::DELETE, &path, None, None)
-            .await
-            .0,
-        StatusCode::OK
-    );
+    let revoke = |path: String| {
+        let node = &node;
+        async move { call(node, Some(ADMIN), Method::DELETE, &path, None, None).await }
+    };
+    let (status, revoked) = revoke(path.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_ms"].is_u64(), "{revoked}");
     assert_eq!(create(operator, "C").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(revoke(path).await, (StatusCode::OK, revoked));
+    let unknown = revoke("/api/v1/tokens/nope".to_owned()).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_admin_token_of_init_is_revoked_once_admins_have_their_own() {
+    let node = spawn_with_auth().await;
+    let (_, own_admin) = make_token(&node, "farm manager", "admin").await;
+    let (status, revoked) = call(
+        &node,
+        Some(&own_admin),
+        Method::DELETE,
+        "/api/v1/tokens/bootstrap",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, _) = get_as(&node, ADMIN, "/api/v1/printers").await;
     assert_eq!(
-        call(&node, Some(ADMIN), Method::DELETE, &path, None, None)
-            .await
-            .0,
-        StatusCode::NOT_FOUND
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the init token is refused now"
     );
+    let (status, tokens) = get_as(&node, &own_admin, "/api/v1/tokens").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(tokens.to_string().contains("bootstrap"), "{tokens}");
 }
 
 #[tokio::test]

@@ -430,17 +430,25 @@ impl Ctl {
     /// Polls every member's own view (the rule of `raft3d_testkit::leader`) until a
     /// leader is elected or `within` has passed.
     async fn leader(&self, within: Duration) -> Result<String, Failure> {
-        // Every member's URL, if one answers; else the ones given.
-        let _ = self.client.refresh_members().await;
-        let leader = leader::wait_for(&self.client.members(), within)
-            .await
-            .map_err(|e| {
-                read_failure(ClientError::GaveUp {
-                    attempts: 0,
-                    waited_ms: within.as_millis(),
-                    last: e.to_string(),
-                })
-            })?;
+        // The members are learned again every second: given one URL right after a start,
+        // the others are not published yet, and one node's view is never a majority.
+        let deadline = tokio::time::Instant::now() + within;
+        let leader = loop {
+            let _ = self.client.refresh_members().await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let slice = left.min(Duration::from_secs(1));
+            match leader::wait_for(&self.client.members(), slice).await {
+                Ok(leader) => break leader,
+                Err(e) if left <= slice => {
+                    return Err(read_failure(ClientError::GaveUp {
+                        attempts: 0,
+                        waited_ms: within.as_millis(),
+                        last: e.to_string(),
+                    }))
+                }
+                Err(_) => {}
+            }
+        };
         if self.json {
             return Ok(to_json(&leader));
         }

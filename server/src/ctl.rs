@@ -40,17 +40,15 @@ pub struct CtlArgs {
     #[arg(long, global = true)]
     pub idempotency_key: Option<String>,
     #[command(flatten)]
-    pub token: TokenArgs,
-    /// CA certificate(s) to trust for `https://` members, e.g. `raft3d init`'s `ca.pem`.
-    #[arg(long, env = "RAFT3D_CA_FILE", global = true, value_name = "FILE")]
-    pub ca_file: Option<std::path::PathBuf>,
+    pub credentials: Credentials,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
 
-/// The API token a command sends (`Authorization: Bearer`).
+/// How a command reaches the cluster: the API token it sends (`Authorization: Bearer`)
+/// and the CA it trusts for `https://` members.
 #[derive(Debug, Clone, Args)]
-pub struct TokenArgs {
+pub struct Credentials {
     /// API token. Prefer --token-file or the environment: a command line is visible to
     /// every user of the machine.
     #[arg(long, env = "RAFT3D_TOKEN", global = true, hide_env_values = true)]
@@ -63,16 +61,33 @@ pub struct TokenArgs {
         conflicts_with = "token"
     )]
     pub token_file: Option<std::path::PathBuf>,
+    /// CA certificate(s) to trust for `https://` members, e.g. `raft3d init`'s `ca.pem`.
+    #[arg(long, env = "RAFT3D_CA_FILE", global = true, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
-impl TokenArgs {
+impl Credentials {
+    /// A client of `urls` with `policy`, sending the token and trusting the CA given.
+    pub fn client<U: Into<String>>(
+        &self,
+        urls: impl IntoIterator<Item = U>,
+        policy: RetryPolicy,
+    ) -> Result<Client, ClientError> {
+        let client = Client::with_policy(urls, policy)?.with_token(self.token()?);
+        match &self.ca_file {
+            None => Ok(client),
+            Some(path) => client.with_ca_pem(&read(path)?),
+        }
+    }
+
     /// The token to send, if any.
-    pub fn resolve(&self) -> Result<Option<String>, ClientError> {
+    fn token(&self) -> Result<Option<String>, ClientError> {
         match (&self.token, &self.token_file) {
             (Some(token), _) => Ok(Some(token.trim().to_owned())),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|token| Some(token.trim().to_owned()))
-                .map_err(|e| ClientError::Invalid(format!("cannot read {}: {e}", path.display()))),
+            (None, Some(path)) => {
+                let token = String::from_utf8_lossy(&read(path)?).trim().to_owned();
+                Ok(Some(token))
+            }
             (None, None) => Ok(None),
         }
     }
@@ -277,22 +292,20 @@ pub async fn run(args: CtlArgs) -> ExitStatus {
 
 type Failure = (ClientError, Option<String>);
 
+fn read(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path)
+        .map_err(|e| ClientError::Invalid(format!("cannot read {}: {e}", path.display())))
+}
+
 async fn execute(args: &CtlArgs) -> Result<String, Failure> {
     let policy = RetryPolicy {
         deadline: Duration::from_secs(args.timeout_secs),
         ..RetryPolicy::default()
     };
-    let token = args.token.resolve().map_err(|e| (e, None))?;
-    let mut client = Client::with_policy(&args.cluster, policy)
-        .map_err(|e| (e, None))?
-        .with_token(token);
-    if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            let why = format!("cannot read {}: {e}", path.display());
-            (ClientError::Invalid(why), None)
-        })?;
-        client = client.with_ca_pem(&pem).map_err(|e| (e, None))?;
-    }
+    let client = args
+        .credentials
+        .client(&args.cluster, policy)
+        .map_err(|e| (e, None))?;
     let ctl = Ctl {
         client,
         json: args.json,

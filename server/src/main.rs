@@ -3,8 +3,9 @@
 
 use clap::{Parser, Subcommand};
 use raft3d::config::ServeArgs;
-use raft3d::ctl::{self, AddNodeArgs, CtlArgs, TokenArgs};
+use raft3d::ctl::{self, AddNodeArgs, Credentials, CtlArgs};
 use raft3d::{init, local_cluster};
+use raft3d_client::RetryPolicy;
 use std::process::ExitCode;
 
 // glibc malloc showed up as ~12% of a loaded leader's CPU (many small allocations per
@@ -57,7 +58,7 @@ enum Command {
         #[command(flatten)]
         node: AddNodeArgs,
         #[command(flatten)]
-        token: TokenArgs,
+        credentials: Credentials,
         /// Client URL of any member of the running cluster.
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         cluster: String,
@@ -67,7 +68,7 @@ enum Command {
         #[arg(long)]
         id: u64,
         #[command(flatten)]
-        token: TokenArgs,
+        credentials: Credentials,
         /// Client URL of any member of the running cluster.
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         cluster: String,
@@ -98,15 +99,19 @@ async fn main() -> ExitCode {
         Command::Ctl(args) => return ExitCode::from(ctl::run(args).await as u8),
         Command::AddNode {
             node,
-            token,
+            credentials,
             cluster,
-        } => match admin_client(cluster, &token) {
+        } => match credentials.client([cluster], RetryPolicy::default()) {
             Ok(client) => ctl::add_node(&client, &node).await,
             Err(e) => Err(e),
         }
         .map(print_view)
         .map_err(|e| e.to_string()),
-        Command::RemoveNode { id, token, cluster } => match admin_client(cluster, &token) {
+        Command::RemoveNode {
+            id,
+            credentials,
+            cluster,
+        } => match credentials.client([cluster], RetryPolicy::default()) {
             Ok(client) => client.remove_node(id).await,
             Err(e) => Err(e),
         }
@@ -145,13 +150,6 @@ async fn parent_exits(pid: u32) {
     while std::os::unix::process::parent_id() == pid {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-}
-
-fn admin_client(
-    cluster: String,
-    token: &TokenArgs,
-) -> Result<raft3d_client::Client, raft3d_client::ClientError> {
-    Ok(raft3d_client::Client::new([cluster])?.with_token(token.resolve()?))
 }
 
 fn print_view(view: app::api::ClusterView) {

@@ -45,6 +45,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The HTTP client under a [`Client`], trusting `roots` for `https://` members.
+fn http_client(
+    policy: &RetryPolicy,
+    roots: &[reqwest::Certificate],
+) -> Result<reqwest::Client, ClientError> {
+    let builder = reqwest::Client::builder()
+        // Redirects are followed by `Client`, where they are counted and the leader noted.
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(policy.request_timeout);
+    roots
+        .iter()
+        .fold(builder, |builder, root| {
+            builder.add_root_certificate(root.clone())
+        })
+        .build()
+        .map_err(|e| ClientError::Invalid(e.to_string()))
+}
+
 /// How long `add_node` waits for its answer.
 const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(35);
 
@@ -278,12 +296,7 @@ impl Client {
         policy: RetryPolicy,
     ) -> Result<Self, ClientError> {
         let members = Members::new(urls.into_iter().map(Into::into))?;
-        let http = reqwest::Client::builder()
-            // Redirects are followed here, where they are counted and the leader noted.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(policy.request_timeout)
-            .build()
-            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let http = http_client(&policy, &[])?;
         Ok(Self {
             http,
             policy,
@@ -298,15 +311,7 @@ impl Client {
     pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
         let roots = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| ClientError::Invalid(format!("CA certificates: {e}")))?;
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.policy.request_timeout);
-        for root in roots {
-            builder = builder.add_root_certificate(root);
-        }
-        self.http = builder
-            .build()
-            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        self.http = http_client(&self.policy, &roots)?;
         Ok(self)
     }
 

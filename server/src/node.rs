@@ -117,6 +117,10 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let http_addr = local_addr(&http_listener, config.http_addr)?;
     let raft_addr = local_addr(&raft_listener, config.raft_addr)?;
     let http_url = config.http_url(http_addr);
+    let warnings = config.warnings();
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     let https = match (&config.https_cert, &config.https_key) {
         (Some(cert), Some(key)) => Some(crate::pki::https_acceptor(cert, key)?),
         _ => None,
@@ -165,7 +169,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         health,
         write_timeout: config.write_timeout(),
         election_timeout_max: config.election_timeout_max(),
-        warnings: config.warnings(),
+        warnings,
         identity: identity.clone(),
     });
     let api = http::router(
@@ -205,9 +209,6 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     };
     let peer_tls = config.peer_tls.clone();
     let acceptor = peer_tls.as_ref().map(crate::pki::PeerTls::acceptor);
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
     let max_frame = raft::frame::max_append_frame(config.max_body_bytes, raft::batcher::MAX_BATCH);
     let peers = PeerState::new(
         raft.clone(),

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+mod list;
+pub use list::{JobFilter, Order, Paging, MAX_PAGE_LIMIT};
+
 /// A request to create a printer, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPrinter {
@@ -117,6 +120,12 @@ pub enum FieldProblem {
     AboveTotal,
     #[error("must be 'linearizable' or 'stale'")]
     Consistency,
+    #[error("must be a whole number from 1 to {}", list::MAX_PAGE_LIMIT)]
+    PageLimit,
+    #[error("must be 'asc' or 'desc'")]
+    Order,
+    #[error("must be a log index (a whole number)")]
+    LogIndex,
     #[error("must be one of viewer, operator, admin")]
     AccessRole,
     #[error("must be http://host:port or https://host:port")]
@@ -300,6 +309,10 @@ impl NewPrintJob {
             filepath: self.filepath,
             print_weight_in_grams: self.print_weight_in_grams,
             status: JobStatus::Queued,
+            // Stamped when applied.
+            created_at: None,
+            started_at: None,
+            finished_at: None,
         }
     }
 }
@@ -451,6 +464,10 @@ pub const LEADER_ID_HEADER: &str = "x-raft3d-leader-id";
 pub const LEADER_URL_HEADER: &str = "x-raft3d-leader-url";
 
 /// Prefix of every problem `type` URI.
+/// The log index an answer reflects (for a write: the index it was applied at). A read
+/// with `?min_index=` that value on any node sees at least as much.
+pub const INDEX_HEADER: &str = "x-raft3d-index";
+
 pub const PROBLEM_TYPE_BASE: &str = "https://raft3d.dev/problems/";
 
 fn invalid(field: &'static str, problem: FieldProblem) -> RequestError {

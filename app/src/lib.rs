@@ -29,6 +29,7 @@ pub mod ui;
 pub use command::{Command, IdempotencyClaim, Proposal};
 pub use domain::Id;
 pub use domain::{
-    AccessRole, ApiToken, Filament, FilamentType, JobStatus, PrintJob, Printer, TokenView,
+    AccessRole, ApiToken, Filament, FilamentType, JobStatus, PrintJob, Printer, Timestamp,
+    TokenView,
 };
 pub use state::{Change, Entity, FarmSnapshot, FarmState, Outcome, Rejection};

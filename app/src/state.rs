@@ -9,11 +9,13 @@
 //! *values* ([`Outcome::Rejected`]), not errors: a rejected command is still a committed
 //! log entry whose outcome every replica agrees on.
 
+use crate::api::{JobFilter, Order, Paging};
 use crate::command::{Command, IdempotencyClaim, Proposal};
 use crate::digest::fnv1a;
-use crate::domain::{ApiToken, Filament, Id, JobStatus, PrintJob, Printer};
+use crate::domain::{ApiToken, Filament, Id, JobStatus, PrintJob, Printer, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 /// How long an idempotency key is remembered after its first use.
 pub const IDEMPOTENCY_RETENTION_MS: u64 = 24 * 60 * 60 * 1000;
@@ -154,6 +156,11 @@ pub struct FarmState {
     clock_ms: u64,
     // Derived, rebuilt by `from_snapshot`:
     reserved: BTreeMap<Id, u64>,
+    /// Job ids by status, printer and spool: a filtered page walks only jobs it may show
+    /// (the few running jobs of a farm with a year of finished ones).
+    jobs_by_status: BTreeMap<JobStatus, BTreeSet<Id>>,
+    jobs_by_printer: BTreeMap<Id, BTreeSet<Id>>,
+    jobs_by_filament: BTreeMap<Id, BTreeSet<Id>>,
     idempotency_by_age: BTreeSet<(u64, String)>,
     token_by_hash: BTreeMap<String, Id>,
     digest: u64,
@@ -254,6 +261,57 @@ impl FarmState {
     pub fn jobs(&self) -> impl Iterator<Item = &PrintJob> {
         self.jobs.values()
     }
+    /// Printers in `paging`'s order, after its cursor (the caller takes its limit).
+    pub fn printers_from<'a>(&'a self, paging: &Paging) -> impl Iterator<Item = &'a Printer> + 'a {
+        walk(&self.printers, paging).map(|(_, printer)| printer)
+    }
+
+    /// Spools in `paging`'s order, after its cursor.
+    pub fn filaments_from<'a>(
+        &'a self,
+        paging: &Paging,
+    ) -> impl Iterator<Item = FilamentView> + 'a {
+        walk(&self.filaments, paging).map(|(_, filament)| self.view(filament))
+    }
+
+    /// The jobs `filter` lets through, in `paging`'s order, after its cursor. Walks the
+    /// smallest index among the filters given, so a page of the 5 running jobs among
+    /// 100,000 costs 5 lookups, not a scan.
+    pub fn jobs_from<'a>(
+        &'a self,
+        filter: &'a JobFilter,
+        paging: &Paging,
+    ) -> Box<dyn Iterator<Item = &'a PrintJob> + 'a> {
+        let empty = &EMPTY_IDS;
+        let candidates = [
+            filter
+                .status
+                .map(|s| self.jobs_by_status.get(&s).unwrap_or(empty)),
+            filter
+                .printer_id
+                .as_ref()
+                .map(|p| self.jobs_by_printer.get(p).unwrap_or(empty)),
+            filter
+                .filament_id
+                .as_ref()
+                .map(|f| self.jobs_by_filament.get(f).unwrap_or(empty)),
+        ];
+        let smallest = candidates.into_iter().flatten().min_by_key(|ids| ids.len());
+        match smallest {
+            None => Box::new(walk(&self.jobs, paging).map(|(_, job)| job)),
+            Some(ids) => Box::new(
+                walk_set(ids, paging)
+                    .filter_map(|id| self.jobs.get(id))
+                    .filter(move |job| filter.matches(job)),
+            ),
+        }
+    }
+
+    /// Jobs per status, from the index (the overview's counts without a scan).
+    pub fn job_count(&self, status: JobStatus) -> usize {
+        self.jobs_by_status.get(&status).map_or(0, BTreeSet::len)
+    }
+
     pub fn idempotency_record(&self, key: &str) -> Option<&IdempotencyRecord> {
         self.idempotency.get(key)
     }
@@ -332,9 +390,13 @@ impl FarmState {
                 available,
             });
         }
-        // A new job always starts queued, whatever the proposal carried.
+        // A new job always starts queued, whatever the proposal carried, at the time
+        // of the proposal (see `domain::time`).
         let job = PrintJob {
             status: JobStatus::Queued,
+            created_at: Some(self.now()),
+            started_at: None,
+            finished_at: None,
             ..job.clone()
         };
         self.put_job(job.clone());
@@ -398,8 +460,19 @@ impl FarmState {
                 to: next,
             });
         }
+        let now = Some(self.now());
         let job = PrintJob {
             status: next,
+            started_at: if next == JobStatus::Running {
+                now
+            } else {
+                job.started_at
+            },
+            finished_at: if next.is_final() {
+                now
+            } else {
+                job.finished_at
+            },
             ..job.clone()
         };
         if next == JobStatus::Done {
@@ -434,6 +507,11 @@ impl FarmState {
             };
             self.forget_idempotency(&oldest);
         }
+    }
+
+    /// The time of the proposal being applied: the largest proposer's stamp so far.
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_ms(self.clock_ms)
     }
 
     fn advance_clock(&mut self, at_ms: u64) {
@@ -478,13 +556,37 @@ impl FarmState {
             job.filament_id = id.clone();
         }
         let id = job.id.clone();
-        self.digest = self.digest.wrapping_add(hash("job", &job));
-        self.adjust_reservation(&job, true);
-        if let Some(old) = self.jobs.insert(id.clone(), job) {
+        if let Some(old) = self.jobs.remove(&id) {
             self.digest = self.digest.wrapping_sub(hash("job", &old));
             self.adjust_reservation(&old, false);
+            self.index_job(&old, false);
         }
+        self.digest = self.digest.wrapping_add(hash("job", &job));
+        self.adjust_reservation(&job, true);
+        self.index_job(&job, true);
+        self.jobs.insert(id.clone(), job);
         self.changes.insert(Change::PrintJob(id));
+    }
+
+    fn index_job(&mut self, job: &PrintJob, add: bool) {
+        fn update<K: Ord + Clone>(
+            index: &mut BTreeMap<K, BTreeSet<Id>>,
+            key: &K,
+            id: &Id,
+            add: bool,
+        ) {
+            if add {
+                index.entry(key.clone()).or_default().insert(id.clone());
+            } else if let Some(ids) = index.get_mut(key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    index.remove(key);
+                }
+            }
+        }
+        update(&mut self.jobs_by_status, &job.status, &job.id, add);
+        update(&mut self.jobs_by_printer, &job.printer_id, &job.id, add);
+        update(&mut self.jobs_by_filament, &job.filament_id, &job.id, add);
     }
 
     fn adjust_reservation(&mut self, job: &PrintJob, add: bool) {
@@ -532,6 +634,41 @@ impl FarmState {
                 .remove(&(old.first_seen_ms, key.to_owned()));
             self.changes.insert(Change::Idempotency(key.to_owned()));
         }
+    }
+}
+
+static EMPTY_IDS: BTreeSet<Id> = BTreeSet::new();
+
+/// The entries of `map` after `paging`'s cursor, in its order.
+fn walk<'a, V>(
+    map: &'a BTreeMap<Id, V>,
+    paging: &Paging,
+) -> Box<dyn Iterator<Item = (&'a Id, &'a V)> + 'a> {
+    match (&paging.after, paging.order) {
+        (None, Order::Asc) => Box::new(map.iter()),
+        (None, Order::Desc) => Box::new(map.iter().rev()),
+        (Some(after), Order::Asc) => {
+            Box::new(map.range::<Id, _>((Bound::Excluded(after), Bound::Unbounded)))
+        }
+        (Some(after), Order::Desc) => Box::new(
+            map.range::<Id, _>((Bound::Unbounded, Bound::Excluded(after)))
+                .rev(),
+        ),
+    }
+}
+
+/// [`walk`] for a set of ids.
+fn walk_set<'a>(ids: &'a BTreeSet<Id>, paging: &Paging) -> Box<dyn Iterator<Item = &'a Id> + 'a> {
+    match (&paging.after, paging.order) {
+        (None, Order::Asc) => Box::new(ids.iter()),
+        (None, Order::Desc) => Box::new(ids.iter().rev()),
+        (Some(after), Order::Asc) => {
+            Box::new(ids.range::<Id, _>((Bound::Excluded(after), Bound::Unbounded)))
+        }
+        (Some(after), Order::Desc) => Box::new(
+            ids.range::<Id, _>((Bound::Unbounded, Bound::Excluded(after)))
+                .rev(),
+        ),
     }
 }
 

@@ -10,7 +10,7 @@
 //! filament while it is `Queued` or `Running`; reaching `Done` turns the reservation into
 //! a deduction from the spool's remaining weight, `Canceled` simply releases it.
 
-use super::{Id, Text};
+use super::{Id, Text, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -90,6 +90,10 @@ impl FromStr for JobStatus {
 }
 
 /// A stored print job.
+///
+/// Its times are stamped when the job is applied ([`super::time`]); whatever a proposal
+/// carries in them is replaced. Absent when unknown: jobs stored before times existed
+/// have none, and a job that never ran has no `started_at` (a cancelled queued job) .
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrintJob {
     pub id: Id,
@@ -98,6 +102,24 @@ pub struct PrintJob {
     pub filepath: Text,
     pub print_weight_in_grams: u64,
     pub status: JobStatus,
+    /// When the job was queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// When it became `Running`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it became `Done` or `Canceled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+impl PrintJob {
+    /// How long the job ran: from `started_at` to `finished_at`, or to `now` while it
+    /// runs; `None` if it never started (or started before times were kept).
+    pub fn run_millis(&self, now: Timestamp) -> Option<u64> {
+        let started = self.started_at?;
+        Some(started.millis_until(self.finished_at.unwrap_or(now)))
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,13 @@
 pub mod filament;
 pub mod job;
 pub mod printer;
+pub mod time;
 pub mod token;
 
 pub use filament::{Filament, FilamentType};
 pub use job::{JobStatus, PrintJob};
 pub use printer::Printer;
+pub use time::Timestamp;
 pub use token::{AccessRole, ApiToken, TokenView, BOOTSTRAP_TOKEN_ID};
 
 use serde::{Deserialize, Serialize};

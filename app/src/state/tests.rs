@@ -39,6 +39,9 @@ fn job(raw: &str, filament: &str, grams: u64) -> Command {
         filepath: text("part.gcode"),
         print_weight_in_grams: grams,
         status: JobStatus::Queued,
+        created_at: None,
+        started_at: None,
+        finished_at: None,
     })
 }
 fn set(raw: &str, status: JobStatus) -> Command {
@@ -451,4 +454,160 @@ fn a_snapshot_from_before_tokens_loads_with_none() {
     let snapshot: FarmSnapshot = serde_json::from_str(old).expect("old snapshot");
     let state = FarmState::from_snapshot(snapshot);
     assert_eq!((state.tokens().count(), state.clock_ms()), (0, 5));
+}
+
+// ---- pages ------------------------------------------------------------------------
+
+/// Every page walk the API can ask for, answered by the naive way: filter all jobs in id
+/// order, reverse for `desc`, skip up to the cursor.
+fn naive_page(state: &FarmState, filter: &JobFilter, paging: &Paging) -> Vec<Id> {
+    let mut ids: Vec<Id> = state
+        .jobs()
+        .filter(|job| filter.matches(job))
+        .map(|job| job.id.clone())
+        .collect();
+    if paging.order == Order::Desc {
+        ids.reverse();
+    }
+    match &paging.after {
+        None => ids,
+        Some(after) => ids
+            .into_iter()
+            .filter(|id| match paging.order {
+                Order::Asc => id > after,
+                Order::Desc => id < after,
+            })
+            .collect(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn indexed_job_pages_equal_a_scan_for_every_filter_order_and_cursor(
+        commands in prop::collection::vec(arb_command(), 1..80),
+        status in prop::option::of(prop::sample::select(JobStatus::ALL.to_vec())),
+        filament in prop::option::of(prop::sample::select(vec!["f1", "f2", "nope"])),
+        on_printer in prop::option::of(prop::sample::select(vec!["p1", "p9"])),
+        after in prop::option::of(prop::sample::select(vec!["a", "c", "d", "zz", "0"])),
+        desc in any::<bool>(),
+    ) {
+        let mut state = farm(vec![printer("p1")]);
+        for command in &commands {
+            state.apply(&propose(command.clone()));
+        }
+        let filter = JobFilter {
+            status,
+            printer_id: on_printer.map(id),
+            filament_id: filament.map(id),
+        };
+        let paging = Paging {
+            limit: None,
+            after: after.map(id),
+            order: if desc { Order::Desc } else { Order::Asc },
+        };
+        let indexed: Vec<Id> = state.jobs_from(&filter, &paging).map(|j| j.id.clone()).collect();
+        prop_assert_eq!(indexed, naive_page(&state, &filter, &paging));
+        let restored = FarmState::from_snapshot(state.to_snapshot());
+        let indexed: Vec<Id> = restored.jobs_from(&filter, &paging).map(|j| j.id.clone()).collect();
+        prop_assert_eq!(indexed, naive_page(&state, &filter, &paging));
+        for s in JobStatus::ALL {
+            prop_assert_eq!(state.job_count(s), state.jobs().filter(|j| j.status == s).count());
+        }
+    }
+}
+
+#[test]
+fn printer_and_spool_pages_continue_after_the_cursor_both_ways() {
+    let state = farm(vec![
+        printer("p1"),
+        printer("p2"),
+        printer("p3"),
+        spool("f1", 10, 10),
+        spool("f2", 10, 10),
+    ]);
+    let page = |after: Option<&str>, order| Paging {
+        limit: None,
+        after: after.map(id),
+        order,
+    };
+    let printers = |paging: Paging| -> Vec<String> {
+        state
+            .printers_from(&paging)
+            .map(|p| p.id.to_string())
+            .collect()
+    };
+    assert_eq!(printers(page(None, Order::Asc)), ["p1", "p2", "p3"]);
+    assert_eq!(printers(page(Some("p1"), Order::Asc)), ["p2", "p3"]);
+    assert_eq!(printers(page(Some("p2"), Order::Desc)), ["p1"]);
+    assert_eq!(printers(page(None, Order::Desc)), ["p3", "p2", "p1"]);
+    let spools: Vec<String> = state
+        .filaments_from(&page(Some("f1"), Order::Asc))
+        .map(|f| f.filament.id.to_string())
+        .collect();
+    assert_eq!(spools, ["f2"]);
+}
+
+// ---- times --------------------------------------------------------------------------
+
+fn at(command: Command, at_ms: u64) -> Proposal {
+    Proposal {
+        command,
+        at_ms,
+        idempotency: None,
+    }
+}
+
+#[test]
+fn jobs_are_stamped_with_the_proposals_time_and_never_go_back() {
+    let mut state = farm(vec![printer("p1"), spool("f1", 100, 100)]);
+    let mut claimed = match job("j1", "f1", 5) {
+        Command::CreatePrintJob(job) => job,
+        _ => unreachable!(),
+    };
+    // Whatever a proposal claims, the times come from the proposal's stamp.
+    claimed.created_at = Some(Timestamp::from_unix_ms(1));
+    claimed.finished_at = Some(Timestamp::from_unix_ms(2));
+    state.apply(&at(Command::CreatePrintJob(claimed), 10_000));
+    state.apply(&at(set("j1", JobStatus::Running), 70_000));
+    // A later leader whose clock is behind: its stamp does not take the farm's time back.
+    state.apply(&at(set("j1", JobStatus::Done), 65_000));
+    let job = state.job(&id("j1")).expect("job");
+    let ms = |t: Option<Timestamp>| t.map(Timestamp::unix_ms);
+    assert_eq!(
+        (ms(job.created_at), ms(job.started_at), ms(job.finished_at)),
+        (Some(10_000), Some(70_000), Some(70_000))
+    );
+    assert_eq!(job.run_millis(Timestamp::from_unix_ms(999_999)), Some(0));
+
+    state.apply(&at(job_cmd("j2"), 80_000));
+    state.apply(&at(set("j2", JobStatus::Canceled), 95_000));
+    let cancelled = state.job(&id("j2")).expect("job");
+    assert_eq!(ms(cancelled.started_at), None, "it never ran");
+    assert_eq!(ms(cancelled.finished_at), Some(95_000));
+    assert_eq!(cancelled.run_millis(Timestamp::from_unix_ms(100_000)), None);
+
+    state.apply(&at(job_cmd("j3"), 100_000));
+    state.apply(&at(set("j3", JobStatus::Running), 110_000));
+    let running = state.job(&id("j3")).expect("job");
+    assert_eq!(
+        running.run_millis(Timestamp::from_unix_ms(125_000)),
+        Some(15_000),
+        "a running job has run until now"
+    );
+}
+
+fn job_cmd(raw: &str) -> Command {
+    job(raw, "f1", 5)
+}
+
+#[test]
+fn jobs_stored_before_times_existed_load_without_times_and_keep_their_digest() {
+    let old = r#"{"id":"j1","printer_id":"p1","filament_id":"f1","filepath":"a.gcode","print_weight_in_grams":5,"status":"Done"}"#;
+    let job: PrintJob = serde_json::from_str(old).expect("an old job loads");
+    assert_eq!(
+        (job.created_at, job.started_at, job.finished_at),
+        (None, None, None)
+    );
+    // Written back as it was, so its hash (and the state digest) does not change.
+    assert_eq!(serde_json::to_string(&job).expect("serialise"), old);
 }

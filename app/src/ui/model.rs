@@ -2,8 +2,9 @@
 //! [`FarmData`], unit-tested here without a browser. Components only lay these out.
 
 use crate::api::ClusterView;
+use crate::domain::time::human_duration;
 use crate::state::FilamentView;
-use crate::{FilamentType, JobStatus, PrintJob, Printer};
+use crate::{FilamentType, JobStatus, PrintJob, Printer, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Everything the dashboard polls from one node. The first copy is rendered into the page
@@ -162,6 +163,41 @@ pub fn grams(value: u64) -> String {
     out
 }
 
+/// The time of day of a moment, `HH:MM UTC` (the page shows the farm's clock, which is
+/// UTC, the same on the node's render and in every browser).
+fn time_of_day(at: Timestamp) -> String {
+    let text = at.to_string();
+    format!("{} UTC", text.get(11..16).unwrap_or_default())
+}
+
+/// A job card's timing line: how long a job ran, or has been running until `now` (the
+/// browser's clock; `None` on the node's render, which then shows when it started).
+pub fn job_timing(job: &PrintJob, now: Option<Timestamp>) -> Option<String> {
+    match (job.status, job.started_at, job.finished_at) {
+        (JobStatus::Running, Some(started), _) => Some(match now {
+            Some(now) => format!(
+                "running for {} (since {})",
+                human_duration(started.millis_until(now)),
+                time_of_day(started)
+            ),
+            None => format!("running since {}", time_of_day(started)),
+        }),
+        (JobStatus::Done | JobStatus::Canceled, Some(started), Some(finished)) => Some(format!(
+            "ran {} (ended {})",
+            human_duration(started.millis_until(finished)),
+            time_of_day(finished)
+        )),
+        (JobStatus::Canceled, None, Some(finished)) => Some(format!(
+            "canceled at {} before it ran",
+            time_of_day(finished)
+        )),
+        (JobStatus::Queued, _, _) => job
+            .created_at
+            .map(|t| format!("queued at {}", time_of_day(t))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +223,9 @@ mod tests {
             filepath: crate::domain::Text::parse(&format!("{name}.gcode")).expect("text"),
             print_weight_in_grams: 10,
             status,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
         }
     }
 
@@ -344,5 +383,45 @@ mod tests {
         assert_eq!(grams(999), "999 g");
         assert_eq!(grams(1000), "1\u{202f}000 g");
         assert_eq!(grams(1234567), "1\u{202f}234\u{202f}567 g");
+    }
+
+    #[test]
+    fn a_job_card_says_how_long_the_job_ran_or_has_been_running() {
+        let t = |hms: &str| Timestamp::parse_rfc3339(&format!("2026-12-06T{hms}Z"));
+        let mut running = job("j", "p1", "f1", JobStatus::Running);
+        running.started_at = t("10:00:00");
+        assert_eq!(
+            job_timing(&running, t("11:05:30")).as_deref(),
+            Some("running for 1 h 05 min (since 10:00 UTC)")
+        );
+        assert_eq!(
+            job_timing(&running, None).as_deref(),
+            Some("running since 10:00 UTC"),
+            "the node's render does not depend on the time it renders"
+        );
+        let mut done = running.clone();
+        done.status = JobStatus::Done;
+        done.finished_at = t("10:45:00");
+        assert_eq!(
+            job_timing(&done, t("23:00:00")).as_deref(),
+            Some("ran 45 min (ended 10:45 UTC)")
+        );
+        let mut canceled = job("j", "p1", "f1", JobStatus::Canceled);
+        canceled.finished_at = t("09:00:00");
+        assert_eq!(
+            job_timing(&canceled, None).as_deref(),
+            Some("canceled at 09:00 UTC before it ran")
+        );
+        let mut queued = job("j", "p1", "f1", JobStatus::Queued);
+        assert_eq!(
+            job_timing(&queued, None),
+            None,
+            "a job from before times were kept"
+        );
+        queued.created_at = t("08:15:00");
+        assert_eq!(
+            job_timing(&queued, None).as_deref(),
+            Some("queued at 08:15 UTC")
+        );
     }
 }

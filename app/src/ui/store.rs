@@ -124,6 +124,9 @@ pub struct Link {
     pub trouble: Option<String>,
     /// Wall-clock time of the last successful refresh (browser only).
     pub refreshed_at: Option<String>,
+    /// The browser's clock at the last successful refresh (how long running jobs have
+    /// run); `None` on the node's render, so that hydration sees the same page.
+    pub refreshed_ms: Option<u64>,
 }
 
 /// This tab's sign-in (see "Signing in" above).
@@ -337,7 +340,7 @@ impl FarmStore {
 
     /// Reads the farm from the current node; moves to another node if it is silent.
     async fn refresh(self) {
-        use super::client::{clock_time, fetch_farm};
+        use super::client::{clock_time, fetch_farm, now_ms};
         let seq = self.refresh_seq.try_update_value(|s| {
             s.0 += 1;
             s.0
@@ -369,6 +372,7 @@ impl FarmStore {
                             l.stale = stale;
                             l.trouble = None;
                             l.refreshed_at = Some(clock_time());
+                            l.refreshed_ms = Some(now_ms() as u64);
                         });
                     }
                     return;

@@ -113,6 +113,9 @@ impl ApiError {
             Self::Farm(FarmError::LearnerBehind { .. }) => {
                 ("learner-behind", "New node has not caught up")
             }
+            Self::Farm(FarmError::IndexNotReached { .. }) => {
+                ("index-not-reached", "Not caught up to min_index")
+            }
             Self::Farm(_) => ("unavailable", "Cluster unavailable"),
             Self::NotFound { .. } | Self::NoRoute(_) => ("not-found", "Not found"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),

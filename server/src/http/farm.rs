@@ -5,14 +5,14 @@
 //! read linearizable on a leader (read index via `ensure_linearizable`) and on a follower
 //! (ask the leader for its read index, then wait until this node has applied it).
 
-use crate::raft::batcher::ProposalBatcher;
+use crate::raft::batcher::{ProposalBatcher, Written};
 use crate::raft::network::{Network, PeerHealth};
 use crate::raft::typ::{ClientWriteError, NodeId, Raft, RaftMetrics};
 use crate::raft::NodeAddr;
 use crate::store::state_machine::Applied;
 use crate::store::StateMachineStore;
 use app::api::{ClusterView, MemberView, Role};
-use app::{Command, IdempotencyClaim, Outcome, Proposal};
+use app::{Command, IdempotencyClaim, Proposal};
 use openraft::error::{ChangeMembershipError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +26,15 @@ pub enum Consistency {
     Linearizable,
     /// Whatever this node has applied; may lag the leader. Opt-in: `?consistency=stale`.
     Stale,
+}
+
+/// What a read asks of the node before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadWish {
+    pub consistency: Consistency,
+    /// `?min_index=N`: answer once this node has applied entry N (read-your-writes on any
+    /// node, with the index a write was answered with, and no leader round trip).
+    pub min_index: Option<u64>,
 }
 
 /// Why the cluster could not serve a request right now. Mapped to HTTP in `error.rs`.
@@ -46,6 +55,15 @@ pub enum FarmError {
     Timeout(Duration),
     #[error("the local Raft node has stopped")]
     Stopped,
+    #[error(
+        "this node has applied up to index {applied:?}, not yet {wanted} (min_index), \
+         after waiting {waited:?}: retry, or ask another node"
+    )]
+    IndexNotReached {
+        wanted: u64,
+        applied: Option<u64>,
+        waited: Duration,
+    },
     #[error("membership change refused: {0}")]
     Membership(#[from] ChangeMembershipError<NodeId>),
     #[error(
@@ -134,7 +152,7 @@ impl Farm {
         &self,
         command: Command,
         idempotency: Option<IdempotencyClaim>,
-    ) -> Result<Outcome, FarmError> {
+    ) -> Result<Written, FarmError> {
         self.ensure_writable_leader()?;
         let proposal = Proposal {
             command,
@@ -145,7 +163,7 @@ impl Farm {
         match tokio::time::timeout(timeout, self.inner.proposals.submit(proposal)).await {
             Err(_) => Err(FarmError::Timeout(timeout)),
             Ok(None | Some(Err(RaftError::Fatal(_)))) => Err(FarmError::Stopped),
-            Ok(Some(Ok(outcome))) => Ok(outcome),
+            Ok(Some(Ok(written))) => Ok(written),
             Ok(Some(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))))) => {
                 Err(not_leader(forward.leader_id, forward.leader_node))
             }
@@ -157,17 +175,55 @@ impl Farm {
 
     /// Waits until reading local state satisfies `consistency`, then lends it out.
     /// Do not hold the returned guard across an `.await`.
-    pub async fn read(
-        &self,
-        consistency: Consistency,
-    ) -> Result<RwLockReadGuard<'_, Applied>, FarmError> {
-        if consistency == Consistency::Linearizable {
-            let deadline = self.inner.write_timeout;
+    pub async fn read(&self, wish: ReadWish) -> Result<RwLockReadGuard<'_, Applied>, FarmError> {
+        self.reach(wish).await?;
+        Ok(self.local_state())
+    }
+
+    /// Waits until this node's applied state satisfies `wish`; the state read after this
+    /// does.
+    pub async fn reach(&self, wish: ReadWish) -> Result<(), FarmError> {
+        let deadline = self.inner.write_timeout;
+        if let Some(wanted) = wish.min_index {
+            let reached = self
+                .inner
+                .raft
+                .wait(Some(deadline))
+                .applied_index_at_least(Some(wanted), "min_index read")
+                .await;
+            match reached {
+                Ok(_) => {}
+                Err(openraft::metrics::WaitError::ShuttingDown) => return Err(FarmError::Stopped),
+                Err(openraft::metrics::WaitError::Timeout(..)) => {
+                    return Err(FarmError::IndexNotReached {
+                        wanted,
+                        applied: self.local_state().last_applied.map(|l| l.index),
+                        waited: deadline,
+                    })
+                }
+            }
+        }
+        if wish.consistency == Consistency::Linearizable {
             tokio::time::timeout(deadline, self.read_barrier())
                 .await
                 .map_err(|_| FarmError::Timeout(deadline))??;
         }
-        Ok(self.local_state())
+        Ok(())
+    }
+
+    /// A consistent view of the farm's stored rows for a whole-list answer, reflecting
+    /// at least `wish` (see `store::FarmView`).
+    pub async fn view(&self, wish: ReadWish) -> Result<crate::store::FarmView, FarmError> {
+        self.reach(wish).await?;
+        self.inner.state.view().await.map_err(|error| {
+            tracing::error!(%error, "opening a view of the farm failed");
+            FarmError::Stopped
+        })
+    }
+
+    /// The last log index this node has applied.
+    pub fn applied_index(&self) -> Option<u64> {
+        self.local_state().last_applied.map(|l| l.index)
     }
 
     /// This node's applied state as it is now, with no freshness promise (the dashboard's

@@ -1,13 +1,15 @@
 //! `/api/v1/filaments`. Spools are shown with what their live jobs reserve
 //! (`reserved_weight_in_grams`) and what is left for new jobs (`available_weight_in_grams`).
 
-use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams, WriteContext};
+use super::{
+    propose, read_all, read_one, read_page, ApiResult, ApiState, Body, ListRequest, QueryParams,
+    WriteContext,
+};
 use app::api::NewFilament;
 use app::state::FilamentView;
 use app::Command;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::Json;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewFilament::from_json(&body.0)?;
@@ -17,18 +19,22 @@ pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Bo
     .await
 }
 
-pub async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<Json<Vec<FilamentView>>> {
-    read_list(&state, query, |farm, _| Ok(farm.filaments().collect())).await
+/// `GET /api/v1/filaments[?limit=N&after=ID&order=desc]`. The whole list comes from
+/// the in-memory farm (its derived weights are not stored): a farm has spools by the
+/// hundred, not by the hundred thousand.
+pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult {
+    if list.paging.limit.is_none() {
+        return read_all(&state, &list, |farm| farm.filaments().collect::<Vec<_>>()).await;
+    }
+    let page = |farm: &app::FarmState, paging: &_, n| farm.filaments_from(paging).take(n).collect();
+    read_page(&state, &list, &[], page, |f: &FilamentView| &f.filament.id).await
 }
 
 pub async fn get_one(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
-) -> ApiResult<Json<FilamentView>> {
+) -> ApiResult {
     read_one(&state, path, query, "filament", |farm, id| {
         farm.filament(id)
     })

@@ -1,14 +1,14 @@
 //! `/api/v1/print_jobs`, including status changes.
 
 use super::{
-    path_id, propose, query_params, read_list, read_one, ApiResult, ApiState, Body, QueryParams,
-    WriteContext,
+    path_id, propose, query_params, read_one, read_page, stream_list, ApiResult, ApiState, Body,
+    ListRequest, QueryParams, WriteContext,
 };
-use app::api::{parse_status, NewPrintJob};
+use crate::store::StoredList;
+use app::api::{parse_status, JobFilter, NewPrintJob};
 use app::{Command, JobStatus, PrintJob};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::Json;
 use serde::Serialize;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
@@ -19,26 +19,29 @@ pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Bo
     .await
 }
 
-/// `GET /api/v1/print_jobs[?status=queued]`.
-pub async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<Json<Vec<PrintJob>>> {
-    read_list(&state, query, |farm, params| {
-        let wanted = params.get("status").map(|s| parse_status(s)).transpose()?;
-        let jobs = farm
-            .jobs()
-            .filter(|job| wanted.is_none_or(|s| job.status == s));
-        Ok(jobs.cloned().collect())
-    })
-    .await
+/// `GET /api/v1/print_jobs[?status=queued&printer_id=P&filament_id=F&limit=N&after=ID&order=desc]`.
+pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult {
+    let filter = JobFilter::from_params(&list.params)?;
+    if list.paging.limit.is_none() {
+        // Rows are decoded only to filter them; unfiltered, they are copied as they are.
+        let keep = move |row: &[u8]| {
+            filter.is_empty()
+                || serde_json::from_slice::<PrintJob>(row).is_ok_and(|job| filter.matches(&job))
+        };
+        return stream_list(&state, &list, StoredList::PrintJobs, keep).await;
+    }
+    let filters = filter.params();
+    let page = |farm: &app::FarmState, paging: &_, n| {
+        farm.jobs_from(&filter, paging).take(n).cloned().collect()
+    };
+    read_page(&state, &list, &filters, page, |j: &PrintJob| &j.id).await
 }
 
 pub async fn get_one(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
-) -> ApiResult<Json<PrintJob>> {
+) -> ApiResult {
     read_one(&state, path, query, "print job", |farm, id| {
         farm.job(id).cloned()
     })

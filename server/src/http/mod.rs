@@ -19,14 +19,18 @@ pub mod printers;
 pub mod tokens;
 
 use crate::histogram::SharedHistogram;
+use crate::raft::batcher::Written;
+use crate::store::StoredList;
 use app::api::{
-    fingerprint, FieldProblem, RequestError, IDEMPOTENCY_KEY_HEADER, LEADER_URL_HEADER,
+    fingerprint, FieldProblem, Paging, RequestError, IDEMPOTENCY_KEY_HEADER, INDEX_HEADER,
+    LEADER_URL_HEADER, MAX_PAGE_LIMIT,
 };
 use app::{Command, IdempotencyClaim, Outcome};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State,
+    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, OriginalUri, Path, Query,
+    Request, State,
 };
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -35,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use error::ApiError;
-use farm::{Consistency, Farm};
+use farm::{Consistency, Farm, ReadWish};
 use metrics::HttpMetrics;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -91,6 +95,10 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
             refuse_cross_site_writes,
         ))
         .layer(middleware::from_fn(add_redirect_location))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            add_index_header,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
@@ -253,21 +261,63 @@ pub fn query_params(query: QueryParams) -> ApiResult<HashMap<String, String>> {
     })
 }
 
-/// `?consistency=stale` opts into local reads; the default is linearizable.
-pub fn consistency(params: &HashMap<String, String>) -> ApiResult<Consistency> {
-    match params
+/// `?consistency=stale` opts into local reads; the default is linearizable, except
+/// with `?min_index=N` alone, which asks for that position and no more (no leader round
+/// trip): `consistency=linearizable` with it asks for both.
+pub fn read_wish(params: &HashMap<String, String>) -> ApiResult<ReadWish> {
+    let min_index = params
+        .get("min_index")
+        .map(|raw| {
+            raw.trim()
+                .parse::<u64>()
+                .map_err(|_| RequestError::Invalid {
+                    field: "min_index",
+                    problem: FieldProblem::LogIndex,
+                })
+        })
+        .transpose()?;
+    let consistency = match params
         .get("consistency")
         .map(|v| v.to_ascii_lowercase())
         .as_deref()
     {
-        None | Some("linearizable") | Some("strong") => Ok(Consistency::Linearizable),
-        Some("stale") => Ok(Consistency::Stale),
-        Some(_) => Err(RequestError::Invalid {
-            field: "consistency",
-            problem: FieldProblem::Consistency,
+        None if min_index.is_some() => Consistency::Stale,
+        None | Some("linearizable") | Some("strong") => Consistency::Linearizable,
+        Some("stale") => Consistency::Stale,
+        Some(_) => {
+            return Err(RequestError::Invalid {
+                field: "consistency",
+                problem: FieldProblem::Consistency,
+            }
+            .into())
         }
-        .into()),
+    };
+    Ok(ReadWish {
+        consistency,
+        min_index,
+    })
+}
+
+/// Sets `X-Raft3D-Index`: the log index an answer reflects.
+pub fn with_index(mut response: Response, index: Option<u64>) -> Response {
+    if let Some(index) = index {
+        response
+            .headers_mut()
+            .insert(INDEX_HEADER, HeaderValue::from(index));
     }
+    response
+}
+
+/// Every API answer carries `X-Raft3D-Index`: handlers that read or write set the index
+/// they read at or wrote at; any other answer (an error, the cluster view) gets the
+/// index this node had applied when it answered.
+async fn add_index_header(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if !api || response.headers().contains_key(INDEX_HEADER) {
+        return response;
+    }
+    with_index(response, state.farm.applied_index())
 }
 
 /// What a write handler needs to know about its request besides the body: its path,
@@ -322,13 +372,14 @@ pub fn new_id() -> app::Id {
 }
 
 /// Turns what applying a command produced into the response the client gets (the same on
-/// a retry with the same idempotency key).
-pub fn outcome_response(outcome: Outcome) -> ApiResult {
-    match outcome {
-        Outcome::Created(entity) => Ok((StatusCode::CREATED, Json(entity)).into_response()),
-        Outcome::Updated(entity) => Ok((StatusCode::OK, Json(entity)).into_response()),
-        Outcome::Rejected(rejection) => Err(rejection.into()),
-    }
+/// a retry with the same idempotency key), at the index it was written at.
+pub fn outcome_response(written: Written) -> ApiResult {
+    let response = match written.outcome {
+        Outcome::Created(entity) => (StatusCode::CREATED, Json(entity)).into_response(),
+        Outcome::Updated(entity) => (StatusCode::OK, Json(entity)).into_response(),
+        Outcome::Rejected(rejection) => ApiError::from(rejection).into_response(),
+    };
+    Ok(with_index(response, Some(written.index)))
 }
 
 /// The shared path of every `POST`: claim the idempotency key on what the client sent,
@@ -340,36 +391,133 @@ pub async fn propose<R: Serialize>(
     into_command: impl FnOnce(R) -> Command,
 ) -> ApiResult {
     let claim = idempotency_claim(write, &request)?;
-    let outcome = state.farm.propose(into_command(request), claim).await?;
-    outcome_response(outcome)
+    let written = state.farm.propose(into_command(request), claim).await?;
+    outcome_response(written)
 }
 
-/// `GET /<resource>`: reads the farm at the requested consistency and lists from it.
-pub async fn read_list<T>(
+/// A `GET` of a list: its path (for the next page's link), its query parameters, what
+/// it asks of the node and which page.
+pub struct ListRequest {
+    pub path: String,
+    pub params: HashMap<String, String>,
+    pub wish: ReadWish,
+    pub paging: Paging,
+}
+
+impl FromRequestParts<ApiState> for ListRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|uri| uri.path().to_owned())
+            .unwrap_or_else(|| parts.uri.path().to_owned());
+        let query = Query::<HashMap<String, String>>::from_request_parts(parts, state).await;
+        let params = query_params(query)?;
+        Ok(Self {
+            path,
+            wish: read_wish(&params)?,
+            paging: Paging::from_params(&params)?,
+            params,
+        })
+    }
+}
+
+impl ListRequest {
+    /// The `consistency` parameter as given, for the next page's link.
+    fn consistency(&self) -> Option<&str> {
+        self.params.get("consistency").map(String::as_str)
+    }
+}
+
+/// One page of a list (`?limit=N`), read from the in-memory farm: `items` copies at most
+/// the count it is given under its lock. A `Link: <...>; rel="next"` header points at the
+/// next page when there is one.
+pub async fn read_page<T: Serialize>(
     state: &ApiState,
-    query: QueryParams,
-    list: impl FnOnce(&app::FarmState, &HashMap<String, String>) -> ApiResult<Vec<T>>,
-) -> ApiResult<Json<Vec<T>>> {
-    let params = query_params(query)?;
-    let applied = state.farm.read(consistency(&params)?).await?;
-    list(&applied.farm, &params).map(Json)
+    list: &ListRequest,
+    filters: &[(&'static str, String)],
+    items: impl FnOnce(&app::FarmState, &Paging, usize) -> Vec<T>,
+    id_of: impl Fn(&T) -> &app::Id,
+) -> ApiResult {
+    let limit = list.paging.limit.unwrap_or(MAX_PAGE_LIMIT);
+    let (mut page, index) = {
+        let applied = state.farm.read(list.wish).await?;
+        // One more than the page, to know whether a next page exists.
+        let page = items(&applied.farm, &list.paging, limit + 1);
+        (page, applied.last_applied.map(|l| l.index))
+    };
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let mut response = Json(&page).into_response();
+    if let (true, Some(last)) = (more, page.last()) {
+        let link = list
+            .paging
+            .next_link(&list.path, id_of(last), filters, list.consistency());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(with_index(response, index))
+}
+
+/// A whole list (no `limit`) of objects stored as rows, streamed from one consistent
+/// view of `state.redb` (`store::FarmView`): neither the farm's lock nor a farm-sized
+/// buffer is held while a client reads it.
+pub async fn stream_list(
+    state: &ApiState,
+    list: &ListRequest,
+    stored: StoredList,
+    keep: impl Fn(&[u8]) -> bool + Send + 'static,
+) -> ApiResult {
+    let view = state.farm.view(list.wish).await?;
+    let index = view.index;
+    let chunks = view.stream_json_array(stored, keep);
+    let body = futures::stream::unfold(chunks, |mut chunks| async move {
+        let chunk = chunks.recv().await?;
+        Some((chunk.map(axum::body::Bytes::from), chunks))
+    });
+    let response = Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from_stream(body))
+        .map_err(|_| ApiError::Internal("building a streamed answer"))?;
+    Ok(with_index(response, index))
+}
+
+/// A whole list that is small by nature (spools, tokens), copied from the in-memory farm.
+pub async fn read_all<T: Serialize>(
+    state: &ApiState,
+    list: &ListRequest,
+    items: impl FnOnce(&app::FarmState) -> Vec<T>,
+) -> ApiResult {
+    let (all, index) = {
+        let applied = state.farm.read(list.wish).await?;
+        (items(&applied.farm), applied.last_applied.map(|l| l.index))
+    };
+    Ok(with_index(Json(all).into_response(), index))
 }
 
 /// `GET /<resource>/{id}`: one object, `404` if absent.
-pub async fn read_one<T>(
+pub async fn read_one<T: Serialize>(
     state: &ApiState,
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
     kind: &'static str,
     find: impl FnOnce(&app::FarmState, &app::Id) -> Option<T>,
-) -> ApiResult<Json<T>> {
+) -> ApiResult {
     let id = path_id(path)?;
-    let consistency = consistency(&query_params(query)?)?;
-    let applied = state.farm.read(consistency).await?;
-    find(&applied.farm, &id)
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound {
-            kind,
-            id: id.to_string(),
-        })
+    let wish = read_wish(&query_params(query)?)?;
+    let (found, index) = {
+        let applied = state.farm.read(wish).await?;
+        (
+            find(&applied.farm, &id),
+            applied.last_applied.map(|l| l.index),
+        )
+    };
+    let found = found.ok_or_else(|| ApiError::NotFound {
+        kind,
+        id: id.to_string(),
+    })?;
+    Ok(with_index(Json(found).into_response(), index))
 }

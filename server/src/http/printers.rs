@@ -1,11 +1,14 @@
 //! `/api/v1/printers`.
 
-use super::{propose, read_list, read_one, ApiResult, ApiState, Body, QueryParams, WriteContext};
+use super::{
+    propose, read_one, read_page, stream_list, ApiResult, ApiState, Body, ListRequest, QueryParams,
+    WriteContext,
+};
+use crate::store::StoredList;
 use app::api::NewPrinter;
-use app::{Command, Printer};
+use app::Command;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::Json;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewPrinter::from_json(&body.0)?;
@@ -15,21 +18,22 @@ pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Bo
     .await
 }
 
-pub async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<Json<Vec<Printer>>> {
-    read_list(&state, query, |farm, _| {
-        Ok(farm.printers().cloned().collect())
-    })
-    .await
+/// `GET /api/v1/printers[?limit=N&after=ID&order=desc]`.
+pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult {
+    if list.paging.limit.is_none() {
+        return stream_list(&state, &list, StoredList::Printers, |_| true).await;
+    }
+    let page = |farm: &app::FarmState, paging: &_, n| {
+        farm.printers_from(paging).take(n).cloned().collect()
+    };
+    read_page(&state, &list, &[], page, |p: &app::Printer| &p.id).await
 }
 
 pub async fn get_one(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
-) -> ApiResult<Json<Printer>> {
+) -> ApiResult {
     read_one(&state, path, query, "printer", |farm, id| {
         farm.printer(id).cloned()
     })

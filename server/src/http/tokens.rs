@@ -7,7 +7,8 @@
 use super::auth::{new_secret, secret_sha256};
 use super::error::ApiError;
 use super::{
-    idempotency_claim, path_id, read_list, ApiResult, ApiState, Body, QueryParams, WriteContext,
+    idempotency_claim, path_id, read_all, with_index, ApiResult, ApiState, Body, ListRequest,
+    WriteContext,
 };
 use app::api::{CreatedToken, NewToken};
 use app::domain::BOOTSTRAP_TOKEN_ID;
@@ -18,12 +19,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-pub async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<Json<Vec<TokenView>>> {
-    read_list(&state, query, |farm, _| {
-        Ok(farm.tokens().map(TokenView::from).collect())
+pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult {
+    read_all(&state, &list, |farm| {
+        farm.tokens().map(TokenView::from).collect::<Vec<_>>()
     })
     .await
 }
@@ -43,17 +41,18 @@ pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Bo
         revoked_ms: None,
     };
     let ours = token.secret_sha256.clone();
-    match state
+    let written = state
         .farm
         .propose(Command::CreateToken(token), claim)
-        .await?
-    {
+        .await?;
+    match written.outcome {
         Outcome::Created(Entity::Token(made)) if made.secret_sha256 == ours => {
             let created = CreatedToken {
                 token: TokenView::from(&made),
                 secret,
             };
-            Ok((StatusCode::CREATED, Json(created)).into_response())
+            let response = (StatusCode::CREATED, Json(created)).into_response();
+            Ok(with_index(response, Some(written.index)))
         }
         Outcome::Created(Entity::Token(made)) => {
             Err(ApiError::SecretShownOnce(made.id.to_string()))
@@ -77,9 +76,11 @@ pub async fn revoke(
         },
         _ => Command::RevokeToken { token_id },
     };
-    match state.farm.propose(command, claim).await? {
+    let written = state.farm.propose(command, claim).await?;
+    match written.outcome {
         Outcome::Updated(Entity::Token(revoked)) => {
-            Ok(Json(TokenView::from(&revoked)).into_response())
+            let response = Json(TokenView::from(&revoked)).into_response();
+            Ok(with_index(response, Some(written.index)))
         }
         Outcome::Rejected(rejection) => Err(rejection.into()),
         _ => Err(ApiError::Internal(

@@ -29,10 +29,18 @@ const QUEUE: usize = 4096;
 /// Why a batched write failed; every proposal of the batch gets the same error.
 pub type WriteError = RaftError<ClientWriteError>;
 
+/// What a committed proposal produced, and the log index of the entry that carried it
+/// (the position a reader must reach to see it).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub outcome: Outcome,
+    pub index: u64,
+}
+
 /// A proposal waiting for its batch, and where its outcome goes.
 struct Pending {
     proposal: Proposal,
-    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    reply: oneshot::Sender<Result<Written, WriteError>>,
 }
 
 /// Handle to the batching task of one node. Cheap to clone.
@@ -51,7 +59,7 @@ impl ProposalBatcher {
 
     /// Commits `proposal` (in a batch) and returns its outcome. `None` means the batcher
     /// stopped before answering: the node is shutting down.
-    pub async fn submit(&self, proposal: Proposal) -> Option<Result<Outcome, WriteError>> {
+    pub async fn submit(&self, proposal: Proposal) -> Option<Result<Written, WriteError>> {
         let (reply, outcome) = oneshot::channel();
         self.queue.send(Pending { proposal, reply }).await.ok()?;
         outcome.await.ok()
@@ -90,8 +98,9 @@ async fn commit(raft: &Raft, batch: Vec<Pending>) {
         // One outcome per proposal, in order (`StateMachineStore::apply`). A caller
         // that gave up (timeout) has dropped its receiver; that is fine.
         Ok(response) => {
+            let index = response.log_id.index;
             for (reply, outcome) in replies.into_iter().zip(response.data) {
-                let _ = reply.send(Ok(outcome));
+                let _ = reply.send(Ok(Written { outcome, index }));
             }
         }
         Err(error) => {

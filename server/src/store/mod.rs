@@ -1,11 +1,13 @@
 //! Durable storage on redb: the Raft log and vote ([`log_store`]) and the farm state
-//! machine with its snapshots ([`state_machine`]), in two files under the node's data
+//! machine with its snapshots ([`state_machine`]) and consistent views for whole-list
+//! answers ([`FarmView`]), in two files under the node's data
 //! directory so the two never queue on redb's single writer.
 //!
 //! Owns: bytes on disk and their durability. Must not touch: farm rules (it calls
 //! `app::FarmState::apply`) or the network. See `DESIGN.md` beside this file.
 
 pub mod db;
+mod farm_view;
 pub mod log_store;
 mod queue_thread;
 mod recent_entries;
@@ -15,6 +17,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use farm_view::{FarmView, StoredList};
 pub use log_store::LogStore;
 pub use state_machine::StateMachineStore;
 

@@ -88,6 +88,11 @@ impl StateMachineStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The one writer of the file (views are opened on its thread, after its queue).
+    pub(super) fn writer(&self) -> &StateWriter {
+        &self.shared.writer
+    }
+
     fn write(&self) -> RwLockWriteGuard<'_, Applied> {
         self.shared
             .applied
@@ -339,7 +344,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
 }
 
 /// The last applied log id and membership that `view` sees.
-fn position_of(view: &ReadTransaction) -> Result<(Option<LogId>, StoredMembership), DbError> {
+pub(super) fn position_of(
+    view: &ReadTransaction,
+) -> Result<(Option<LogId>, StoredMembership), DbError> {
     let meta = view.open_table(SM_META)?;
     Ok((
         get_json::<Option<LogId>>(&meta, KEY_LAST_APPLIED)?.flatten(),

@@ -125,6 +125,9 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
             filepath: text("plates/bracket-v2.gcode"),
             print_weight_in_grams: 7,
             status: app::JobStatus::Queued,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
         })
     }));
     let entries: Vec<Entry<TypeConfig>> = commands

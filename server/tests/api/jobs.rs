@@ -166,3 +166,38 @@ async fn a_job_cannot_be_created_in_another_status() {
         (StatusCode::CREATED, &serde_json::json!("Queued"))
     );
 }
+
+#[tokio::test]
+async fn jobs_carry_the_times_they_were_queued_started_and_finished() {
+    let node = spawn_node().await;
+    node.seed().await;
+    let before = std::time::SystemTime::now();
+    let (_, queued) = status_json(node.post("/api/v1/print_jobs", &job_body("j1", 5)).await).await;
+    let time = |v: &serde_json::Value| {
+        app::Timestamp::parse_rfc3339(v.as_str().expect("an RFC 3339 string"))
+            .expect("RFC 3339 UTC")
+    };
+    let created = time(&queued["created_at"]);
+    let since_epoch = before
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    assert!(created.unix_ms() + 1000 >= since_epoch, "{created}");
+    assert!(queued.get("started_at").is_none() && queued.get("finished_at").is_none());
+    let (_, running) = status_json(
+        node.post("/api/v1/print_jobs/j1/status?status=running", "")
+            .await,
+    )
+    .await;
+    let started = time(&running["started_at"]);
+    assert!(started >= created);
+    let (_, done) = status_json(
+        node.post("/api/v1/print_jobs/j1/status?status=done", "")
+            .await,
+    )
+    .await;
+    assert_eq!(time(&done["started_at"]), started);
+    assert!(time(&done["finished_at"]) >= started);
+    assert_eq!(time(&done["created_at"]), created);
+    assert_eq!(node.get_json("/api/v1/print_jobs/j1").await, done);
+}

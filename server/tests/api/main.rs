@@ -15,6 +15,7 @@ mod limits;
 mod membership;
 mod ops;
 mod page;
+mod paging;
 mod peer;
 mod peer_tls;
 mod resources;

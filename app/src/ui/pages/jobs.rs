@@ -7,10 +7,10 @@ use crate::api::NewPrintJob;
 use crate::ui::components::{
     send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge,
 };
-use crate::ui::model::{board_column, grams, JobFilter};
+use crate::ui::model::{board_column, grams, job_timing, JobFilter};
 use crate::ui::store::Write;
 use crate::ui::FarmStore;
-use crate::{JobStatus, PrintJob};
+use crate::{JobStatus, PrintJob, Timestamp};
 use leptos::prelude::*;
 
 const FORM: &str = "job";
@@ -188,6 +188,16 @@ fn JobCard(job: PrintJob) -> impl IntoView {
             .map(|s| format!("{} {}", s.filament.kind.as_str(), s.filament.color.as_str()));
         (printer, spool)
     });
+    // Follows the refresh tick, so a running job's time goes on counting.
+    let timing = {
+        let job = job.clone();
+        move || {
+            let now = store
+                .link
+                .with(|l| l.refreshed_ms.map(Timestamp::from_unix_ms));
+            job_timing(&job, now)
+        }
+    };
     let buttons = job
         .status
         .next_statuses()
@@ -231,6 +241,7 @@ fn JobCard(job: PrintJob) -> impl IntoView {
                 </span>
                 <span class="mono" title="job id">{id.clone()}</span>
             </div>
+            <p class="job-time" data-testid="job-time">{timing}</p>
             <div class="job-actions">{buttons}</div>
             <p class="form-error" aria-live="polite">{move || errors.with(|e| e.message.clone())}</p>
         </li>

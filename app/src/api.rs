@@ -126,6 +126,8 @@ pub enum FieldProblem {
     Order,
     #[error("must be a log index (a whole number)")]
     LogIndex,
+    #[error("must be a change stream position: a log index N, or N.k")]
+    EventPosition,
     #[error("must be one of viewer, operator, admin")]
     AccessRole,
     #[error("must be http://host:port or https://host:port")]

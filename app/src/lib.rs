@@ -32,4 +32,6 @@ pub use domain::{
     AccessRole, ApiToken, Filament, FilamentType, JobStatus, PrintJob, Printer, Timestamp,
     TokenView,
 };
-pub use state::{Change, Entity, FarmSnapshot, FarmState, Outcome, Rejection};
+pub use state::{
+    Change, Entity, EventKind, FarmEvent, FarmSnapshot, FarmState, Outcome, Rejection,
+};

@@ -52,6 +52,49 @@ pub struct FilamentView {
     pub available_weight_in_grams: u64,
 }
 
+/// One change to the farm as the change stream shows it: what kind of change, and the
+/// object after it. Applying a proposal yields its events in order (a job's event before
+/// the event of the spool it changed); refusals, idempotent replays and token changes
+/// yield none (who holds which token is not the stream's business).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FarmEvent {
+    pub kind: EventKind,
+    pub data: Entity,
+}
+
+/// The kinds of change, as the stream names them (`event:` of Server-Sent Events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    PrinterCreated,
+    FilamentCreated,
+    /// A spool's remaining, reserved or available weight changed (a job was queued,
+    /// finished or canceled).
+    FilamentUpdated,
+    JobCreated,
+    /// A job moved to another status.
+    JobStatus,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        Self::PrinterCreated,
+        Self::FilamentCreated,
+        Self::FilamentUpdated,
+        Self::JobCreated,
+        Self::JobStatus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PrinterCreated => "printer.created",
+            Self::FilamentCreated => "filament.created",
+            Self::FilamentUpdated => "filament.updated",
+            Self::JobCreated => "job.created",
+            Self::JobStatus => "job.status",
+        }
+    }
+}
+
 /// A command the farm's rules refuse. Every replica refuses it the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Rejection {
@@ -165,6 +208,8 @@ pub struct FarmState {
     token_by_hash: BTreeMap<String, Id>,
     digest: u64,
     changes: BTreeSet<Change>,
+    /// What the proposals applied since the last [`FarmState::take_events`] changed.
+    events: Vec<FarmEvent>,
 }
 
 impl FarmState {
@@ -190,6 +235,7 @@ impl FarmState {
             state.put_token(token);
         }
         state.changes.clear();
+        state.events.clear();
         state
     }
 
@@ -236,6 +282,11 @@ impl FarmState {
             self.remember(claim, outcome.clone());
         }
         outcome
+    }
+
+    /// The changes of the proposals applied since the last call, in apply order.
+    pub fn take_events(&mut self) -> Vec<FarmEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// The keys changed since the last call, in a deterministic order.
@@ -361,6 +412,7 @@ impl FarmState {
             return duplicate(EntityKind::Printer, &printer.id);
         }
         self.put_printer(printer.clone());
+        self.emit(EventKind::PrinterCreated, Entity::Printer(printer.clone()));
         Outcome::Created(Entity::Printer(printer.clone()))
     }
 
@@ -369,7 +421,9 @@ impl FarmState {
             return duplicate(EntityKind::Filament, &filament.id);
         }
         self.put_filament(filament.clone());
-        Outcome::Created(Entity::Filament(self.view(filament)))
+        let view = Entity::Filament(self.view(filament));
+        self.emit(EventKind::FilamentCreated, view.clone());
+        Outcome::Created(view)
     }
 
     fn create_job(&mut self, job: &PrintJob) -> Outcome {
@@ -400,6 +454,8 @@ impl FarmState {
             ..job.clone()
         };
         self.put_job(job.clone());
+        self.emit(EventKind::JobCreated, Entity::PrintJob(job.clone()));
+        self.emit_filament(&job.filament_id);
         Outcome::Created(Entity::PrintJob(job))
     }
 
@@ -491,7 +547,22 @@ impl FarmState {
             }
         }
         self.put_job(job.clone());
+        self.emit(EventKind::JobStatus, Entity::PrintJob(job.clone()));
+        if next != JobStatus::Running {
+            // Running keeps the reservation; finishing or canceling changes the spool.
+            self.emit_filament(&job.filament_id);
+        }
         Outcome::Updated(Entity::PrintJob(job))
+    }
+
+    fn emit(&mut self, kind: EventKind, data: Entity) {
+        self.events.push(FarmEvent { kind, data });
+    }
+
+    fn emit_filament(&mut self, id: &Id) {
+        if let Some(view) = self.filament(id) {
+            self.emit(EventKind::FilamentUpdated, Entity::Filament(view));
+        }
     }
 
     fn remember(&mut self, claim: &IdempotencyClaim, outcome: Outcome) {

@@ -148,6 +148,17 @@ pub struct NodeConfig {
     /// idle this long is closed.
     #[arg(long, env = "RAFT3D_HEADER_TIMEOUT_SECS", default_value_t = HEADER_TIMEOUT_SECS)]
     pub header_timeout_secs: u64,
+    /// A change stream (`GET /api/v1/events`) sends a comment after this many
+    /// milliseconds without events.
+    #[arg(long, env = "RAFT3D_EVENTS_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub events_heartbeat_ms: u64,
+    /// A change stream whose client takes nothing for this many milliseconds is cut off.
+    #[arg(
+        long,
+        env = "RAFT3D_EVENTS_SLOW_SUBSCRIBER_MS",
+        default_value_t = 10_000
+    )]
+    pub events_slow_subscriber_ms: u64,
     /// Tests only: the node's redb files on simulated disks instead of in --data-dir.
     #[arg(skip)]
     pub disks: Option<std::sync::Arc<dyn crate::store::db::Disks>>,
@@ -350,6 +361,8 @@ impl NodeConfig {
             site_dir: None,
             max_connections: MAX_CONNECTIONS,
             header_timeout_secs: HEADER_TIMEOUT_SECS,
+            events_heartbeat_ms: 15_000,
+            events_slow_subscriber_ms: 10_000,
             disks: None,
         }
     }

@@ -178,6 +178,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             metrics: HttpMetrics::default(),
             log_appends,
             max_body_bytes: config.max_body_bytes,
+            streams: crate::http::events::StreamSettings {
+                heartbeat: Duration::from_millis(config.events_heartbeat_ms.max(1)),
+                slow_subscriber: Duration::from_millis(config.events_slow_subscriber_ms.max(1)),
+                metrics: std::sync::Arc::default(),
+            },
             allowed_hosts: std::sync::Arc::new(allowed_hosts(&config, http_addr, &http_url)),
             auth: AuthConfig {
                 enabled: config.client_auth,

@@ -611,3 +611,65 @@ fn jobs_stored_before_times_existed_load_without_times_and_keep_their_digest() {
     // Written back as it was, so its hash (and the state digest) does not change.
     assert_eq!(serde_json::to_string(&job).expect("serialise"), old);
 }
+
+// ---- events -------------------------------------------------------------------------
+
+fn kinds(state: &mut FarmState) -> Vec<&'static str> {
+    state
+        .take_events()
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect()
+}
+
+#[test]
+fn each_change_yields_its_events_with_the_objects_after_it() {
+    let mut state = FarmState::default();
+    state.apply(&propose(printer("p1")));
+    state.apply(&propose(spool("f1", 100, 100)));
+    assert_eq!(kinds(&mut state), ["printer.created", "filament.created"]);
+    state.apply(&propose(job("j1", "f1", 30)));
+    let events = state.take_events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].kind, EventKind::JobCreated);
+    match &events[1].data {
+        Entity::Filament(view) => assert_eq!(view.available_weight_in_grams, 70),
+        other => panic!("a spool, not {other:?}"),
+    }
+    state.apply(&propose(set("j1", JobStatus::Running)));
+    assert_eq!(
+        kinds(&mut state),
+        ["job.status"],
+        "running keeps the reservation"
+    );
+    state.apply(&propose(set("j1", JobStatus::Done)));
+    let events = state.take_events();
+    assert_eq!(
+        events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventKind::JobStatus, EventKind::FilamentUpdated]
+    );
+    match &events[1].data {
+        Entity::Filament(view) => assert_eq!(view.filament.remaining_weight_in_grams, 70),
+        other => panic!("a spool, not {other:?}"),
+    }
+}
+
+#[test]
+fn refusals_replays_and_tokens_yield_no_events() {
+    let mut state = farm(vec![printer("p1"), spool("f1", 100, 100)]);
+    state.take_events();
+    state.apply(&propose(printer("p1")));
+    state.apply(&propose(job("j1", "f1", 500)));
+    state.apply(&propose(set("nope", JobStatus::Done)));
+    state.apply(&propose(token("t1", "aa", AccessRole::Admin)));
+    state.apply(&propose(revoke("t1")));
+    assert_eq!(kinds(&mut state), Vec::<&str>::new());
+    state.apply(&keyed(job("j1", "f1", 5), "k", 1, 0));
+    assert_eq!(kinds(&mut state), ["job.created", "filament.updated"]);
+    state.apply(&keyed(job("j1", "f1", 5), "k", 1, 0));
+    assert_eq!(
+        kinds(&mut state),
+        Vec::<&str>::new(),
+        "a replay changes nothing"
+    );
+}

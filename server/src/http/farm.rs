@@ -221,6 +221,11 @@ impl Farm {
         })
     }
 
+    /// The recent changes this node applied (the change stream reads them).
+    pub fn journal(&self) -> crate::store::event_journal::EventJournal {
+        self.inner.state.journal().clone()
+    }
+
     /// The last log index this node has applied.
     pub fn applied_index(&self) -> Option<u64> {
         self.local_state().last_applied.map(|l| l.index)

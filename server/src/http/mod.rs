@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod farm;
 pub mod filaments;
 pub mod hosts;
@@ -53,6 +54,8 @@ pub struct ApiState {
     /// The log store's append durations, shown on `/metrics`.
     pub log_appends: SharedHistogram,
     pub max_body_bytes: usize,
+    /// How change streams behave, and their counters.
+    pub streams: events::StreamSettings,
     pub auth: auth::AuthConfig,
     /// Host names this node answers to besides its members' (see `hosts`).
     pub allowed_hosts: std::sync::Arc<Vec<String>>,
@@ -70,6 +73,7 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
         .route("/print_jobs", get(jobs::list).post(jobs::create))
         .route("/print_jobs/{id}", get(jobs::get_one))
         .route("/print_jobs/{id}/status", post(jobs::set_status))
+        .route("/events", get(events::stream))
         .route("/cluster", get(cluster::view))
         .route("/cluster/nodes", post(cluster::add_node))
         .route("/cluster/nodes/{id}", delete(cluster::remove_node))

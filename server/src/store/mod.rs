@@ -7,6 +7,7 @@
 //! `app::FarmState::apply`) or the network. See `DESIGN.md` beside this file.
 
 pub mod db;
+pub mod event_journal;
 mod farm_view;
 pub mod log_store;
 mod queue_thread;

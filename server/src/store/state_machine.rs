@@ -10,6 +10,7 @@
 //! table so the current one survives restarts.
 
 use super::db::{self, get_json, put_json, DbError};
+use super::event_journal::EventJournal;
 use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
 use super::{blocking, io_error};
@@ -39,6 +40,8 @@ struct Shared {
     // A std lock, not a tokio one: it is only ever held for in-memory work, never across
     // an `.await` or disk I/O, so readers are never stuck behind an fsync.
     applied: RwLock<Applied>,
+    /// What the recent entries changed, for the change stream.
+    journal: EventJournal,
 }
 
 /// The in-memory farm and how far into the log it reflects.
@@ -70,12 +73,14 @@ impl StateMachineStore {
             Ok(())
         })?;
         let applied = load(&db)?;
+        let journal = EventJournal::new(applied.last_applied.map_or(0, |l| l.index));
         let db = Arc::new(db);
         Ok(Self {
             shared: Arc::new(Shared {
                 writer: StateWriter::start(db.clone())?,
                 db,
                 applied: RwLock::new(applied),
+                journal,
             }),
         })
     }
@@ -86,6 +91,11 @@ impl StateMachineStore {
             .applied
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The recent changes, for the change stream.
+    pub fn journal(&self) -> &EventJournal {
+        &self.shared.journal
     }
 
     /// The one writer of the file (views are opened on its thread, after its queue).
@@ -175,9 +185,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let (outcomes, rows, position) = {
+        let (outcomes, rows, position, events) = {
             let mut applied = self.write();
             let mut outcomes = Vec::new();
+            let mut events = Vec::new();
             for entry in entries {
                 applied.last_applied = Some(entry.log_id);
                 outcomes.push(match entry.payload {
@@ -185,7 +196,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     EntryPayload::Blank => Vec::new(),
                     // In order, exactly as if each proposal were an entry of its own.
                     EntryPayload::Normal(proposals) => {
-                        proposals.iter().map(|p| applied.farm.apply(p)).collect()
+                        let outcomes = proposals.iter().map(|p| applied.farm.apply(p)).collect();
+                        events.push((entry.log_id.index, applied.farm.take_events()));
+                        outcomes
                     }
                     EntryPayload::Membership(membership) => {
                         applied.membership = StoredMembership::new(Some(entry.log_id), membership);
@@ -201,8 +214,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 membership: applied.membership.clone(),
                 clock_ms: applied.farm.clock_ms(),
             };
-            (outcomes, rows, position)
+            (outcomes, rows, position, events)
         };
+        // Before openraft answers the writer: a client that got index N back and
+        // subscribes after N-1 must find its change.
+        if let Some(last) = position.last_applied {
+            self.shared.journal.append(last.index, events);
+        }
         // Not awaited: applied entries are committed, hence already durable in the log
         // of a majority (and of this node), and after a crash openraft re-applies them
         // from there. See `state_writer`.
@@ -259,10 +277,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .await
             .map_err(|e| io_error(ErrorSubject::Snapshot(signature), ErrorVerb::Write, e))?;
         let farm = FarmState::from_snapshot(farm_snapshot);
-        let mut applied = self.write();
-        applied.farm = farm;
-        applied.last_applied = meta.last_log_id;
-        applied.membership = meta.last_membership.clone();
+        {
+            let mut applied = self.write();
+            applied.farm = farm;
+            applied.last_applied = meta.last_log_id;
+            applied.membership = meta.last_membership.clone();
+        }
+        // The entries the snapshot covers were never applied here: their changes are
+        // unknown, and a subscriber from before them must read the lists again.
+        self.shared
+            .journal
+            .restart_at(meta.last_log_id.map_or(0, |l| l.index));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod cross_site;
 mod errors;
+mod events;
 mod https;
 mod idempotency;
 mod jobs;

@@ -1,0 +1,221 @@
+//! `GET /api/v1/events`: the farm's change stream as Server-Sent Events, served by any
+//! node from what it has applied (`store::event_journal`).
+//!
+//! ```text
+//! id: 1234
+//! event: job.status
+//! data: {"id":"…","status":"Running",…}
+//! ```
+//!
+//! `id:` is the log index of the entry that made the change. An entry that carries
+//! several changes (concurrent writes are batched into one entry) gives its last event
+//! the plain index and the ones before it `index.k` (the first k events of the entry
+//! seen), so that `Last-Event-ID` (or `?after=`) resumes exactly after the last event a
+//! client processed, on any node. A position older than the node holds gets one
+//! `event: reset` whose `id:` is the node's applied index: read the lists again (with
+//! `?min_index=` that index) and go on with the events that follow.
+//!
+//! Each subscriber has a feeding task that reads the journal at its own pace and hands
+//! at most [`CHUNKS_AHEAD`] chunks to the connection; a subscriber that takes none of
+//! them for [`StreamSettings::slow_subscriber`] is cut off. Writes never wait for
+//! subscribers.
+
+use super::error::ApiError;
+use super::{query_params, with_index, ApiResult, ApiState, QueryParams};
+use crate::store::event_journal::{EventJournal, Position, Read};
+use app::api::{FieldProblem, RequestError};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
+
+/// Chunks handed to a connection ahead of what it has sent: with [`CHUNK_BUDGET`],
+/// a subscriber costs the node at most about a quarter of a megabyte.
+const CHUNKS_AHEAD: usize = 4;
+/// About this many bytes of events go into one chunk.
+const CHUNK_BUDGET: usize = 64 * 1024;
+/// How a node's change streams behave (`--events-heartbeat-ms`,
+/// `--events-slow-subscriber-ms`).
+#[derive(Debug, Clone, Default)]
+pub struct StreamSettings {
+    /// A comment is sent after this long without events, so proxies and clients see the
+    /// stream is alive (and a dead client is noticed).
+    pub heartbeat: Duration,
+    /// A subscriber whose connection takes nothing for this long is cut off.
+    pub slow_subscriber: Duration,
+    pub metrics: Arc<StreamMetrics>,
+}
+
+/// Shown on `/metrics`.
+#[derive(Debug, Default)]
+pub struct StreamMetrics {
+    /// Open change streams.
+    pub subscribers: AtomicU64,
+    /// Streams ended because their subscriber stopped taking events.
+    pub cut_off: AtomicU64,
+}
+
+/// `GET /api/v1/events[?after=POSITION]`, or with `Last-Event-ID: POSITION` (which wins:
+/// a reconnecting `EventSource` sends it with the URL it first used). Without either,
+/// the stream starts with the next change.
+pub async fn stream(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> ApiResult {
+    let params = query_params(query)?;
+    let bad = |field: &'static str| RequestError::Invalid {
+        field,
+        problem: FieldProblem::EventPosition,
+    };
+    let resume = match (headers.get("last-event-id"), params.get("after")) {
+        (Some(header), _) => Some(
+            header
+                .to_str()
+                .ok()
+                .and_then(Position::parse)
+                .ok_or(bad("Last-Event-ID"))?,
+        ),
+        (None, Some(raw)) => Some(Position::parse(raw).ok_or(bad("after"))?),
+        (None, None) => None,
+    };
+    let journal = state.farm.journal();
+    let applied = *journal.watch_applied().borrow();
+    let position = resume.unwrap_or(Position::after(applied));
+    let (chunks, body) = mpsc::channel(CHUNKS_AHEAD);
+    tokio::spawn(feed(journal, position, chunks, state.streams.clone()));
+    let body = futures::stream::unfold(body, |mut body| async move {
+        let chunk = body.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), body))
+    });
+    let response = Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        // Reverse proxies (nginx) must pass events on as they come.
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(body))
+        .map_err(|_| ApiError::Internal("building the event stream"))?;
+    Ok(with_index(response, Some(applied)))
+}
+
+/// Why a feed ended.
+enum Ended {
+    /// The client went away.
+    Gone,
+    /// The client took nothing for too long.
+    Slow,
+}
+
+/// Sends one chunk; `Err` ends the feed.
+async fn send(
+    chunks: &mpsc::Sender<Bytes>,
+    chunk: String,
+    settings: &StreamSettings,
+) -> Result<(), Ended> {
+    match chunks
+        .send_timeout(Bytes::from(chunk), settings.slow_subscriber)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(SendTimeoutError::Timeout(_)) => Err(Ended::Slow),
+        Err(SendTimeoutError::Closed(_)) => Err(Ended::Gone),
+    }
+}
+
+async fn feed(
+    journal: EventJournal,
+    position: Position,
+    chunks: mpsc::Sender<Bytes>,
+    settings: StreamSettings,
+) {
+    let metrics = settings.metrics.clone();
+    metrics.subscribers.fetch_add(1, Ordering::Relaxed);
+    if let Err(Ended::Slow) = follow(&journal, position, &chunks, &settings).await {
+        metrics.cut_off.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            after = ?settings.slow_subscriber,
+            "an event subscriber took nothing for too long and was cut off"
+        );
+    }
+    metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn follow(
+    journal: &EventJournal,
+    mut position: Position,
+    chunks: &mpsc::Sender<Bytes>,
+    settings: &StreamSettings,
+) -> Result<(), Ended> {
+    let mut applied = journal.watch_applied();
+    // At once, so a client knows the stream is open before the first change.
+    send(chunks, ": connected\n\n".to_owned(), settings).await?;
+    loop {
+        match journal.read(position, CHUNK_BUDGET) {
+            Read::Events { entries, skip } => {
+                let mut chunk = String::new();
+                for (n, entry) in entries.iter().enumerate() {
+                    let count = entry.events.len();
+                    let first = if n == 0 { skip } else { 0 };
+                    for (k, event) in entry.events.iter().enumerate().skip(first) {
+                        let id = if k + 1 == count {
+                            entry.index.to_string()
+                        } else {
+                            format!("{}.{}", entry.index, k + 1)
+                        };
+                        let _ = write!(
+                            chunk,
+                            "id: {id}\nevent: {}\ndata: {}\n\n",
+                            event.kind, event.data
+                        );
+                    }
+                    position = Position::after(entry.index);
+                }
+                send(chunks, chunk, settings).await?;
+            }
+            Read::Reset { applied } => {
+                let chunk = format!(
+                    "id: {applied}\nevent: reset\ndata: {{\"index\":{applied},\"reason\":\"this node no longer holds the changes after the position asked for (a snapshot replaced them, the node restarted, or the subscriber fell too far behind): read the lists again with min_index={applied}\"}}\n\n"
+                );
+                send(chunks, chunk, settings).await?;
+                position = Position::after(applied);
+            }
+            Read::UpToDate { applied: at } => {
+                tokio::select! {
+                    // The guard `wait_for` gives back must not live across an await.
+                    moved = async { applied.wait_for(|&now| now > at).await.is_ok() } => {
+                        if !moved {
+                            return Err(Ended::Gone);
+                        }
+                    }
+                    () = tokio::time::sleep(settings.heartbeat) => {
+                        send(chunks, ": heartbeat\n\n".to_owned(), settings).await?;
+                    }
+                    () = chunks.closed() => return Err(Ended::Gone),
+                }
+            }
+        }
+    }
+}
+
+impl StreamMetrics {
+    /// `raft3d_event_subscribers` and `raft3d_event_subscribers_cut_off_total`.
+    pub fn render(&self, out: &mut String) {
+        let subscribers = self.subscribers.load(Ordering::Relaxed);
+        let cut_off = self.cut_off.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "# HELP raft3d_event_subscribers Open change streams (GET /api/v1/events).\n\
+             # TYPE raft3d_event_subscribers gauge\n\
+             raft3d_event_subscribers {subscribers}\n\
+             # HELP raft3d_event_subscribers_cut_off_total Change streams ended because their client took nothing for --events-slow-subscriber-ms.\n\
+             # TYPE raft3d_event_subscribers_cut_off_total counter\n\
+             raft3d_event_subscribers_cut_off_total {cut_off}\n"
+        );
+    }
+}

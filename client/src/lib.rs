@@ -29,11 +29,13 @@
 //! Must not know node internals: only the public HTTP API and its documented headers.
 
 mod error;
+pub mod events;
 mod members;
 
 pub use app::api::{AddNodeRequest, ClusterView, CreatedToken, MemberView, Problem, Role};
 pub use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 pub use error::ClientError;
+pub use events::{ChangeEvent, EventStream};
 pub use reqwest::{Method, StatusCode};
 
 use app::api::{IDEMPOTENCY_KEY_HEADER, LEADER_URL_HEADER};

@@ -4,22 +4,14 @@
 
 use crate::helpers::{config, job_body, spawn_node, TestNode};
 use reqwest::StatusCode;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// One Server-Sent Event (comments are kept apart).
-#[derive(Debug, Clone, PartialEq)]
-struct Event {
-    id: String,
-    kind: String,
-    data: Value,
-}
+type Event = raft3d_client::ChangeEvent;
 
 /// Reads a stream's events as they come.
 struct Subscriber {
-    response: reqwest::Response,
-    buffer: String,
+    stream: raft3d_client::EventStream,
     comments: Vec<String>,
 }
 
@@ -34,46 +26,20 @@ impl Subscriber {
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         assert!(response.headers().contains_key("x-raft3d-index"));
         Self {
-            response,
-            buffer: String::new(),
+            stream: raft3d_client::EventStream::new(response),
             comments: Vec::new(),
         }
     }
 
     /// The next event, or `None` if none comes within `within`.
     async fn next(&mut self, within: Duration) -> Option<Event> {
-        let deadline = Instant::now() + within;
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = Event {
-                    id: String::new(),
-                    kind: String::new(),
-                    data: Value::Null,
-                };
-                let mut comment = None;
-                for line in block.lines() {
-                    if let Some(text) = line.strip_prefix(':') {
-                        comment = Some(text.trim().to_owned());
-                    } else if let Some(id) = line.strip_prefix("id: ") {
-                        event.id = id.to_owned();
-                    } else if let Some(kind) = line.strip_prefix("event: ") {
-                        event.kind = kind.to_owned();
-                    } else if let Some(data) = line.strip_prefix("data: ") {
-                        event.data = serde_json::from_str(data).expect("data is JSON");
-                    }
-                }
-                match comment {
-                    Some(comment) => self.comments.push(comment),
-                    None => return Some(event),
-                }
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.response.chunk()).await {
-                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
-                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return None,
-            }
-        }
+        let event = self
+            .stream
+            .next(within)
+            .await
+            .expect("a well-formed stream");
+        self.comments = self.stream.comments.clone();
+        event
     }
 
     /// The next `count` events (each within a few seconds).

@@ -7,6 +7,7 @@ mod harness;
 mod concurrency;
 mod ctl;
 mod election;
+mod events;
 mod failover;
 mod fast_restart;
 mod idempotency;

@@ -692,7 +692,10 @@ where C: RaftTypeConfig
             return Ok(());
         }
 
-        tracing::error!(
+        // Raft3D patch: not an error. Every node of a new cluster initialises the same
+        // membership, and one whose peer was a moment faster has already voted for it
+        // when its own call arrives; the caller gets `NotAllowed` either way.
+        tracing::info!(
             last_log_id = display(self.state.last_log_id().summary()),
             vote = display(self.state.vote_ref()),
             "Can not initialize"

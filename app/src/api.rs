@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+pub mod etag;
 mod list;
 pub use list::{JobFilter, Order, Paging, MAX_PAGE_LIMIT};
 

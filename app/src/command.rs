@@ -16,6 +16,10 @@ pub enum Command {
     SetJobStatus {
         job_id: Id,
         status: JobStatus,
+        /// `If-Match`: the entity tags (`crate::api::etag`) the job must still have.
+        /// Absent from entries written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        if_match: Option<Vec<u64>>,
     },
     CreateToken(ApiToken),
     RevokeToken {

@@ -118,6 +118,9 @@ pub enum Rejection {
     IllegalTransition { from: JobStatus, to: JobStatus },
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    /// `If-Match` named another version of the job than the one it has now.
+    #[error("print job '{job_id}' changed since it was read (If-Match): it is now {current}; read it again")]
+    JobChanged { job_id: Id, current: String },
 }
 
 impl Rejection {
@@ -130,6 +133,7 @@ impl Rejection {
             Self::InsufficientFilament { .. } => Some("print_weight_in_grams"),
             Self::IllegalTransition { .. } => Some("status"),
             Self::UnknownJob(_) | Self::UnknownToken(_) | Self::IdempotencyKeyReused => None,
+            Self::JobChanged { .. } => Some("If-Match"),
         }
     }
 }
@@ -271,7 +275,11 @@ impl FarmState {
             Command::CreatePrinter(printer) => self.create_printer(printer),
             Command::CreateFilament(filament) => self.create_filament(filament),
             Command::CreatePrintJob(job) => self.create_job(job),
-            Command::SetJobStatus { job_id, status } => self.set_job_status(job_id, *status),
+            Command::SetJobStatus {
+                job_id,
+                status,
+                if_match,
+            } => self.set_job_status(job_id, *status, if_match.as_deref()),
             Command::CreateToken(token) => self.create_token(token),
             Command::RevokeToken { token_id } => self.revoke_token(token_id),
             Command::RevokeBootstrapToken { secret_sha256 } => {
@@ -506,10 +514,24 @@ impl FarmState {
         Outcome::Updated(Entity::Token(token))
     }
 
-    fn set_job_status(&mut self, job_id: &Id, next: JobStatus) -> Outcome {
+    fn set_job_status(
+        &mut self,
+        job_id: &Id,
+        next: JobStatus,
+        if_match: Option<&[u64]>,
+    ) -> Outcome {
         let Some(job) = self.jobs.get(job_id) else {
             return Outcome::Rejected(Rejection::UnknownJob(job_id.clone()));
         };
+        if let Some(accepted) = if_match {
+            let current = crate::api::etag::of(job);
+            if !accepted.contains(&current) {
+                return Outcome::Rejected(Rejection::JobChanged {
+                    job_id: job_id.clone(),
+                    current: crate::api::etag::header_value(current),
+                });
+            }
+        }
         if !job.status.can_become(next) {
             return Outcome::Rejected(Rejection::IllegalTransition {
                 from: job.status,

@@ -48,6 +48,7 @@ fn set(raw: &str, status: JobStatus) -> Command {
     Command::SetJobStatus {
         job_id: id(raw),
         status,
+        if_match: None,
     }
 }
 fn token(raw: &str, hash: &str, role: AccessRole) -> Command {
@@ -672,4 +673,47 @@ fn refusals_replays_and_tokens_yield_no_events() {
         Vec::<&str>::new(),
         "a replay changes nothing"
     );
+}
+
+#[test]
+fn if_match_lets_one_of_two_racing_moves_through() {
+    let mut state = farm(vec![
+        printer("p1"),
+        spool("f1", 100, 100),
+        job("j1", "f1", 5),
+    ]);
+    let read = crate::api::etag::of(state.job(&id("j1")).expect("job"));
+    let moved = |status| Command::SetJobStatus {
+        job_id: id("j1"),
+        status,
+        if_match: Some(vec![read]),
+    };
+    assert!(matches!(
+        state.apply(&propose(moved(JobStatus::Running))),
+        Outcome::Updated(_)
+    ));
+    let second = rejection(&mut state, moved(JobStatus::Canceled));
+    assert!(matches!(second, Rejection::JobChanged { .. }), "{second:?}");
+    assert_eq!(
+        state.job(&id("j1")).map(|j| j.status),
+        Some(JobStatus::Running)
+    );
+    let now = crate::api::etag::of(state.job(&id("j1")).expect("job"));
+    let with_now = Command::SetJobStatus {
+        job_id: id("j1"),
+        status: JobStatus::Done,
+        if_match: Some(vec![read, now]),
+    };
+    assert!(matches!(
+        state.apply(&propose(with_now)),
+        Outcome::Updated(_)
+    ));
+}
+
+#[test]
+fn status_changes_logged_before_if_match_existed_still_load() {
+    let old = r#"{"SetJobStatus":{"job_id":"j1","status":"Running"}}"#;
+    let command: Command = serde_json::from_str(old).expect("an old entry loads");
+    assert_eq!(command, set("j1", JobStatus::Running));
+    assert_eq!(serde_json::to_string(&command).expect("serialise"), old);
 }

@@ -25,6 +25,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
     BadIdempotencyKey,
+    /// An `If-Match` / `If-None-Match` that is neither `*` nor a list of entity tags.
+    #[error("{0} must be * or a list of entity tags (\"…\")")]
+    BadCondition(&'static str),
     #[error("no such resource: {0}")]
     NoRoute(String),
     #[error("method not allowed here")]
@@ -67,6 +70,7 @@ impl ApiError {
                 | Rejection::UnknownFilament(_)
                 | Rejection::InsufficientFilament { .. }
                 | Rejection::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+                Rejection::JobChanged { .. } => StatusCode::PRECONDITION_FAILED,
             },
             Self::Farm(FarmError::NotLeader {
                 leader_url: Some(_),
@@ -78,7 +82,7 @@ impl ApiError {
             Self::Farm(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BadIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::BadIdempotencyKey | Self::BadCondition(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::CrossSiteWrite(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
@@ -104,6 +108,9 @@ impl ApiError {
             Self::Rejected(Rejection::IdempotencyKeyReused) => {
                 ("idempotency-key-reused", "Idempotency-Key reused")
             }
+            Self::Rejected(Rejection::JobChanged { .. }) => {
+                ("precondition-failed", "Changed since read")
+            }
             Self::Rejected(_) => ("validation", "Validation failed"),
             Self::Farm(FarmError::NotLeader {
                 leader_url: Some(_),
@@ -119,7 +126,9 @@ impl ApiError {
             Self::Farm(_) => ("unavailable", "Cluster unavailable"),
             Self::NotFound { .. } | Self::NoRoute(_) => ("not-found", "Not found"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
-            Self::BadIdempotencyKey => ("malformed-request", "Malformed request"),
+            Self::BadIdempotencyKey | Self::BadCondition(_) => {
+                ("malformed-request", "Malformed request")
+            }
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::CrossSiteWrite(_) => ("cross-site-write", "Cross-site write refused"),
             Self::NotJson(_) => ("unsupported-media-type", "Unsupported media type"),
@@ -136,6 +145,7 @@ impl ApiError {
             Self::Request(e) => e.field().map(str::to_owned),
             Self::Rejected(r) => r.field().map(str::to_owned),
             Self::BadIdempotencyKey => Some("Idempotency-Key".to_owned()),
+            Self::BadCondition(header) => Some((*header).to_owned()),
             _ => None,
         }
     }

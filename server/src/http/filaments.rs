@@ -2,14 +2,13 @@
 //! (`reserved_weight_in_grams`) and what is left for new jobs (`available_weight_in_grams`).
 
 use super::{
-    propose, read_all, read_one, read_page, ApiResult, ApiState, Body, ListRequest, QueryParams,
+    propose, read_all, read_one, read_page, ApiResult, ApiState, Body, ListRequest, ObjectRequest,
     WriteContext,
 };
 use app::api::NewFilament;
 use app::state::FilamentView;
 use app::Command;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewFilament::from_json(&body.0)?;
@@ -30,13 +29,6 @@ pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult
     read_page(&state, &list, &[], page, |f: &FilamentView| &f.filament.id).await
 }
 
-pub async fn get_one(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-    query: QueryParams,
-) -> ApiResult {
-    read_one(&state, path, query, "filament", |farm, id| {
-        farm.filament(id)
-    })
-    .await
+pub async fn get_one(State(state): State<ApiState>, request: ObjectRequest) -> ApiResult {
+    read_one(&state, request, "filament", |farm, id| farm.filament(id)).await
 }

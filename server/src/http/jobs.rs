@@ -2,13 +2,15 @@
 
 use super::{
     path_id, propose, query_params, read_one, read_page, stream_list, ApiResult, ApiState, Body,
-    ListRequest, QueryParams, WriteContext,
+    ListRequest, ObjectRequest, QueryParams, WriteContext,
 };
 use crate::store::StoredList;
+use app::api::etag::Condition;
 use app::api::{parse_status, JobFilter, NewPrintJob};
 use app::{Command, JobStatus, PrintJob};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::header;
 use serde::Serialize;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
@@ -37,12 +39,8 @@ pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult
     read_page(&state, &list, &filters, page, |j: &PrintJob| &j.id).await
 }
 
-pub async fn get_one(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-    query: QueryParams,
-) -> ApiResult {
-    read_one(&state, path, query, "print job", |farm, id| {
+pub async fn get_one(State(state): State<ApiState>, request: ObjectRequest) -> ApiResult {
+    read_one(&state, request, "print job", |farm, id| {
         farm.job(id).cloned()
     })
     .await
@@ -52,9 +50,12 @@ pub async fn get_one(
 #[derive(Serialize)]
 struct StatusChange {
     status: JobStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    if_match: Option<Vec<u64>>,
 }
 
-/// `POST /api/v1/print_jobs/{id}/status?status=running`.
+/// `POST /api/v1/print_jobs/{id}/status?status=running`, with `If-Match: <ETag>` to
+/// refuse (`412`) the move if the job changed since it was read.
 pub async fn set_status(
     State(state): State<ApiState>,
     write: WriteContext,
@@ -66,12 +67,19 @@ pub async fn set_status(
     let raw = params
         .get("status")
         .ok_or(app::api::RequestError::Missing { field: "status" })?;
+    // `If-Match: *` asks only that the job exists, which the change needs anyway.
+    let if_match = match super::condition(&write.headers, header::IF_MATCH)? {
+        None | Some(Condition::Any) => None,
+        Some(Condition::OneOf(tags)) => Some(tags),
+    };
     let request = StatusChange {
         status: parse_status(raw)?,
+        if_match,
     };
     propose(&state, &write, request, |r| Command::SetJobStatus {
         job_id,
         status: r.status,
+        if_match: r.if_match,
     })
     .await
 }

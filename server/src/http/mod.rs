@@ -22,6 +22,7 @@ pub mod tokens;
 use crate::histogram::SharedHistogram;
 use crate::raft::batcher::Written;
 use crate::store::StoredList;
+use app::api::etag::{self, Condition};
 use app::api::{
     fingerprint, FieldProblem, Paging, RequestError, IDEMPOTENCY_KEY_HEADER, INDEX_HEADER,
     LEADER_URL_HEADER, MAX_PAGE_LIMIT,
@@ -312,6 +313,43 @@ pub fn with_index(mut response: Response, index: Option<u64>) -> Response {
     response
 }
 
+/// The `If-Match` / `If-None-Match` condition of a request, if it has one.
+pub fn condition(headers: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<Condition>> {
+    let Some(value) = headers.get(&name) else {
+        return Ok(None);
+    };
+    let label = if name == header::IF_MATCH {
+        "If-Match"
+    } else {
+        "If-None-Match"
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(Condition::parse)
+        .map(Some)
+        .ok_or(ApiError::BadCondition(label))
+}
+
+/// A JSON answer with its `ETag` (the hash of its bytes, `app::api::etag`), or `304 Not
+/// Modified` without a body when `if_none_match` names that tag.
+pub fn tagged_json<T: Serialize>(
+    value: &T,
+    if_none_match: Option<&Condition>,
+    index: Option<u64>,
+) -> Response {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let tag = etag::of_bytes(&bytes);
+    let mut response = match if_none_match {
+        Some(condition) if condition.matches(tag) => StatusCode::NOT_MODIFIED.into_response(),
+        _ => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag::header_value(tag)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    with_index(response, index)
+}
+
 /// Every API answer carries `X-Raft3D-Index`: handlers that read or write set the index
 /// they read at or wrote at; any other answer (an error, the cluster view) gets the
 /// index this node had applied when it answered.
@@ -406,6 +444,7 @@ pub struct ListRequest {
     pub params: HashMap<String, String>,
     pub wish: ReadWish,
     pub paging: Paging,
+    pub if_none_match: Option<Condition>,
 }
 
 impl FromRequestParts<ApiState> for ListRequest {
@@ -424,6 +463,7 @@ impl FromRequestParts<ApiState> for ListRequest {
             wish: read_wish(&params)?,
             paging: Paging::from_params(&params)?,
             params,
+            if_none_match: condition(&parts.headers, header::IF_NONE_MATCH)?,
         })
     }
 }
@@ -454,7 +494,7 @@ pub async fn read_page<T: Serialize>(
     };
     let more = page.len() > limit;
     page.truncate(limit);
-    let mut response = Json(&page).into_response();
+    let mut response = tagged_json(&page, list.if_none_match.as_ref(), index);
     if let (true, Some(last)) = (more, page.last()) {
         let link = list
             .paging
@@ -463,7 +503,7 @@ pub async fn read_page<T: Serialize>(
             response.headers_mut().insert(header::LINK, value);
         }
     }
-    Ok(with_index(response, index))
+    Ok(response)
 }
 
 /// A whole list (no `limit`) of objects stored as rows, streamed from one consistent
@@ -499,19 +539,21 @@ pub async fn read_all<T: Serialize>(
         let applied = state.farm.read(list.wish).await?;
         (items(&applied.farm), applied.last_applied.map(|l| l.index))
     };
-    Ok(with_index(Json(all).into_response(), index))
+    Ok(tagged_json(&all, list.if_none_match.as_ref(), index))
 }
 
-/// `GET /<resource>/{id}`: one object, `404` if absent.
+/// `GET /<resource>/{id}`: one object, `404` if absent; with its `ETag`.
 pub async fn read_one<T: Serialize>(
     state: &ApiState,
-    path: Result<Path<String>, PathRejection>,
-    query: QueryParams,
+    request: ObjectRequest,
     kind: &'static str,
     find: impl FnOnce(&app::FarmState, &app::Id) -> Option<T>,
 ) -> ApiResult {
-    let id = path_id(path)?;
-    let wish = read_wish(&query_params(query)?)?;
+    let ObjectRequest {
+        id,
+        wish,
+        if_none_match,
+    } = request;
     let (found, index) = {
         let applied = state.farm.read(wish).await?;
         (
@@ -523,5 +565,26 @@ pub async fn read_one<T: Serialize>(
         kind,
         id: id.to_string(),
     })?;
-    Ok(with_index(Json(found).into_response(), index))
+    Ok(tagged_json(&found, if_none_match.as_ref(), index))
+}
+
+/// A `GET` of one object: its id, what it asks of the node, its `If-None-Match`.
+pub struct ObjectRequest {
+    pub id: app::Id,
+    pub wish: ReadWish,
+    pub if_none_match: Option<Condition>,
+}
+
+impl FromRequestParts<ApiState> for ObjectRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let path = Path::<String>::from_request_parts(parts, state).await;
+        let query = Query::<HashMap<String, String>>::from_request_parts(parts, state).await;
+        Ok(Self {
+            id: path_id(path)?,
+            wish: read_wish(&query_params(query)?)?,
+            if_none_match: condition(&parts.headers, header::IF_NONE_MATCH)?,
+        })
+    }
 }

@@ -1,14 +1,13 @@
 //! `/api/v1/printers`.
 
 use super::{
-    propose, read_one, read_page, stream_list, ApiResult, ApiState, Body, ListRequest, QueryParams,
-    WriteContext,
+    propose, read_one, read_page, stream_list, ApiResult, ApiState, Body, ListRequest,
+    ObjectRequest, WriteContext,
 };
 use crate::store::StoredList;
 use app::api::NewPrinter;
 use app::Command;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewPrinter::from_json(&body.0)?;
@@ -29,12 +28,8 @@ pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult
     read_page(&state, &list, &[], page, |p: &app::Printer| &p.id).await
 }
 
-pub async fn get_one(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-    query: QueryParams,
-) -> ApiResult {
-    read_one(&state, path, query, "printer", |farm, id| {
+pub async fn get_one(State(state): State<ApiState>, request: ObjectRequest) -> ApiResult {
+    read_one(&state, request, "printer", |farm, id| {
         farm.printer(id).cloned()
     })
     .await

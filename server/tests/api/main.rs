@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod cross_site;
 mod errors;
+mod etag;
 mod events;
 mod https;
 mod idempotency;

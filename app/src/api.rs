@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+mod board;
 pub mod etag;
 mod list;
+pub use board::{column_order, Board, BOARD_LIMIT};
 pub use list::{JobFilter, Order, Paging, MAX_PAGE_LIMIT};
 
 /// A request to create a printer, validated.

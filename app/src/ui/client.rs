@@ -9,8 +9,8 @@
 //! follower becomes [`ApiFailure::NotLeader`] and the store asks the cluster where the
 //! leader is, so a write is never replayed by the browser behind our back.
 
-use super::model::FarmData;
-use super::store::{ApiFailure, Write};
+use super::model::{EventIds, FarmData};
+use super::store::{ApiFailure, BoardQuery, Write};
 use crate::api::{ClusterView, Problem, IDEMPOTENCY_KEY_HEADER};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -19,6 +19,8 @@ use web_sys::{AbortSignal, RequestRedirect, ResponseType};
 const PRINTERS: &str = "/api/v1/printers";
 const FILAMENTS: &str = "/api/v1/filaments";
 const PRINT_JOBS: &str = "/api/v1/print_jobs";
+const BOARD: &str = "/api/v1/board";
+const EVENTS: &str = "/api/v1/events";
 const CLUSTER: &str = "/api/v1/cluster";
 
 /// How long a read may take before the node counts as not answering. A live node on a
@@ -71,28 +73,41 @@ fn url(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
-/// Printers, spools, jobs and the cluster view from one node. `stale` asks for the node's
-/// own copy (answers without a leader); otherwise reads are linearizable.
+fn board_path(query: &BoardQuery, stale: bool, min_index: Option<u64>) -> String {
+    let mut path = format!("{BOARD}?limit={}", query.limit);
+    for (key, value) in [
+        ("printer_id", &query.printer_id),
+        ("filament_id", &query.filament_id),
+    ] {
+        if !value.is_empty() {
+            path.push_str(&format!("&{key}={}", encode(value)));
+        }
+    }
+    if stale {
+        path.push_str("&consistency=stale");
+    }
+    if let Some(index) = min_index {
+        path.push_str(&format!("&min_index={index}"));
+    }
+    path
+}
+
+/// The board ([`crate::api::Board`]) and the cluster view from one node. `stale` asks for
+/// the node's own copy (answers without a leader); `min_index` for at least that log
+/// index (after a change event, no leader round trip); otherwise reads are linearizable.
 pub async fn fetch_farm(
     base: &str,
+    query: &BoardQuery,
     stale: bool,
+    min_index: Option<u64>,
     token: Option<&str>,
 ) -> Result<FarmData, ApiFailure> {
-    let query = if stale { "?consistency=stale" } else { "" };
-    let paths = [PRINTERS, FILAMENTS, PRINT_JOBS].map(|path| format!("{path}{query}"));
-    let (printers, filaments, jobs, cluster) = futures::join!(
-        get(base, &paths[0], READ_TIMEOUT_MS, token),
-        get(base, &paths[1], READ_TIMEOUT_MS, token),
-        get(base, &paths[2], READ_TIMEOUT_MS, token),
+    let path = board_path(query, stale, min_index);
+    let (board, cluster) = futures::join!(
+        get::<crate::api::Board>(base, &path, READ_TIMEOUT_MS, token),
         cluster_view(base, token),
     );
-    Ok(FarmData {
-        printers: printers?,
-        filaments: filaments?,
-        jobs: jobs?,
-        cluster: Some(cluster?),
-        login_required: false,
-    })
+    Ok(FarmData::from_board(board?, Some(cluster?)))
 }
 
 /// One node's view of the cluster (never waits for a leader).
@@ -252,4 +267,82 @@ pub fn new_idempotency_key() -> String {
         part(),
         part()
     )
+}
+
+/// How long the change stream may stay silent before its node counts as gone: two
+/// heartbeats (`--events-heartbeat-ms`, 15 s) and some.
+const STREAM_SILENCE_MS: u32 = 35_000;
+
+/// Follows the change stream of `base` from `after` (an event id), calling `changed`
+/// with the log index of every batch of events that arrives (a `reset` included), until
+/// the stream ends or fails. Returns the last event id seen, and why it stopped.
+///
+/// `EventSource` cannot send the token, so this is `fetch` with a streamed body, and the
+/// position goes in `Last-Event-ID` as a reconnecting `EventSource` would send it.
+pub async fn follow_events<F, Fut>(
+    base: &str,
+    after: Option<String>,
+    token: Option<&str>,
+    mut changed: F,
+) -> (Option<String>, ApiFailure)
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::future::{select, Either};
+    use wasm_bindgen::JsCast;
+    let mut last = after;
+    let mut builder = Request::get(&url(base, EVENTS));
+    if let Some(id) = &last {
+        builder = builder.header("Last-Event-ID", id);
+    }
+    let response = match authorized(builder, token).send().await {
+        Ok(response) => response,
+        Err(e) => return (last, unreachable(base, e)),
+    };
+    if !response.ok() {
+        let failure = decode::<serde_json::Value>(base, response).await.err();
+        return (last, failure.unwrap_or(ApiFailure::NotInBrowser));
+    }
+    let Some(reader) = response.body().and_then(|body| {
+        body.get_reader()
+            .dyn_into::<web_sys::ReadableStreamDefaultReader>()
+            .ok()
+    }) else {
+        return (last, stream_failure(base, "no readable body"));
+    };
+    let mut parser = EventIds::default();
+    loop {
+        let read = wasm_bindgen_futures::JsFuture::from(reader.read());
+        let silence = sleep(STREAM_SILENCE_MS);
+        futures::pin_mut!(read, silence);
+        let chunk = match select(read, silence).await {
+            Either::Left((Ok(chunk), _)) => chunk,
+            Either::Left((Err(_), _)) => return (last, stream_failure(base, "the stream broke")),
+            Either::Right(_) => {
+                let _ = reader.cancel();
+                return (last, stream_failure(base, "the stream went silent"));
+            }
+        };
+        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool());
+        if done != Some(false) {
+            return (last, stream_failure(base, "the stream ended"));
+        }
+        let bytes = js_sys::Reflect::get(&chunk, &"value".into())
+            .map(|v| js_sys::Uint8Array::new(&v).to_vec())
+            .unwrap_or_default();
+        if let Some((id, index)) = parser.push(&bytes) {
+            last = Some(id);
+            changed(index).await;
+        }
+    }
+}
+
+fn stream_failure(base: &str, reason: &str) -> ApiFailure {
+    ApiFailure::Unreachable {
+        url: base.to_owned(),
+        reason: reason.to_owned(),
+    }
 }

@@ -1,19 +1,29 @@
 //! What the dashboard shows, computed from the farm data it fetched: pure functions over
 //! [`FarmData`], unit-tested here without a browser. Components only lay these out.
 
-use crate::api::ClusterView;
+use crate::api::{column_order, Board, ClusterView, Order};
 use crate::domain::time::human_duration;
 use crate::state::FilamentView;
 use crate::{FilamentType, JobStatus, PrintJob, Printer, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// Everything the dashboard polls from one node. The first copy is rendered into the page
-/// by the node; the bundle reads the same copy back so that hydration sees equal data.
+/// Everything the dashboard reads from one node: a [`Board`] (every printer and spool,
+/// the first jobs of each column and how many each holds) and the node's cluster view.
+/// The first copy is rendered into the page by the node; the bundle reads the same copy
+/// back so that hydration sees equal data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FarmData {
     pub printers: Vec<Printer>,
     pub filaments: Vec<FilamentView>,
+    /// The first jobs of each job board column (not every job of the farm).
     pub jobs: Vec<PrintJob>,
+    /// How many jobs each status holds in the farm (with the board's filter).
+    #[serde(default)]
+    pub job_counts: BTreeMap<JobStatus, usize>,
+    /// The log index the data reflects.
+    #[serde(default)]
+    pub index: Option<u64>,
     /// The answering node's view of the cluster.
     pub cluster: Option<ClusterView>,
     /// The node needs a token to show the farm, and this page has none (or it was
@@ -23,6 +33,24 @@ pub struct FarmData {
 }
 
 impl FarmData {
+    /// What `board` and `cluster` show.
+    pub fn from_board(board: Board, cluster: Option<ClusterView>) -> Self {
+        Self {
+            printers: board.printers,
+            filaments: board.filaments,
+            jobs: board.jobs,
+            job_counts: board.job_counts,
+            index: board.index,
+            cluster,
+            login_required: false,
+        }
+    }
+
+    /// How many jobs have `status`.
+    pub fn job_count(&self, status: JobStatus) -> usize {
+        self.job_counts.get(&status).copied().unwrap_or(0)
+    }
+
     /// What a page shows a caller who may not read the farm: nothing, and a login form.
     pub fn login_required() -> Self {
         Self {
@@ -52,8 +80,8 @@ pub fn printer_usage(data: &FarmData) -> (usize, usize) {
 }
 
 /// How many jobs are in each status, in [`JobStatus::ALL`] order.
-pub fn jobs_per_status(jobs: &[PrintJob]) -> [(JobStatus, usize); 4] {
-    JobStatus::ALL.map(|status| (status, jobs.iter().filter(|j| j.status == status).count()))
+pub fn jobs_per_status(data: &FarmData) -> [(JobStatus, usize); 4] {
+    JobStatus::ALL.map(|status| (status, data.job_count(status)))
 }
 
 /// Spools whose available weight is below [`LOW_SPOOL_SHARE`] of their total, emptiest first.
@@ -124,8 +152,9 @@ impl JobFilter {
     }
 }
 
-/// Jobs of one status that pass the filter, newest first (server ids are UUIDv7, so
-/// their order is creation order; client-chosen ids sort as text).
+/// Jobs of one status that pass the filter, in the column's order
+/// ([`column_order`]: queued and running oldest first, done and canceled newest first;
+/// server ids are UUIDv7, so their order is creation order).
 pub fn board_column<'a>(
     jobs: &'a [PrintJob],
     status: JobStatus,
@@ -135,7 +164,10 @@ pub fn board_column<'a>(
         .iter()
         .filter(|job| job.status == status && filter.matches(job))
         .collect();
-    column.sort_by(|a, b| b.id.cmp(&a.id));
+    match column_order(status) {
+        Order::Asc => column.sort_by(|a, b| a.id.cmp(&b.id)),
+        Order::Desc => column.sort_by(|a, b| b.id.cmp(&a.id)),
+    }
     column
 }
 
@@ -195,6 +227,31 @@ pub fn job_timing(job: &PrintJob, now: Option<Timestamp>) -> Option<String> {
             .created_at
             .map(|t| format!("queued at {}", time_of_day(t))),
         _ => None,
+    }
+}
+
+/// The positions in a change stream's bytes: the dashboard does not patch its copy
+/// from the events, it reads the (bounded) board again at the index they reach, so all
+/// it needs of them is the last `id:` (`N` or `N.k`) of each complete event.
+#[derive(Debug, Default)]
+pub struct EventIds {
+    buffer: String,
+}
+
+impl EventIds {
+    /// Takes more bytes of the stream; returns the last complete event's id and its log
+    /// index, if any event completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Option<(String, u64)> {
+        self.buffer.push_str(&String::from_utf8_lossy(bytes));
+        let end = self.buffer.rfind("\n\n")?;
+        let complete: String = self.buffer.drain(..end + 2).collect();
+        let id = complete
+            .lines()
+            .rev()
+            .find_map(|line| line.strip_prefix("id: "))?
+            .to_owned();
+        let index = id.split('.').next()?.parse().ok()?;
+        Some((id, index))
     }
 }
 
@@ -266,13 +323,12 @@ mod tests {
 
     #[test]
     fn jobs_are_counted_per_status_in_board_order() {
-        let jobs = vec![
-            job("a", "p", "s", JobStatus::Queued),
-            job("b", "p", "s", JobStatus::Queued),
-            job("c", "p", "s", JobStatus::Canceled),
-        ];
+        let data = FarmData {
+            job_counts: [(JobStatus::Queued, 2), (JobStatus::Canceled, 1)].into(),
+            ..FarmData::default()
+        };
         assert_eq!(
-            jobs_per_status(&jobs),
+            jobs_per_status(&data),
             [
                 (JobStatus::Queued, 2),
                 (JobStatus::Running, 0),
@@ -330,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn the_board_filters_by_printer_spool_and_text_newest_first() {
+    fn the_board_filters_by_printer_spool_and_text_in_column_order() {
         let jobs = vec![
             job("0001", "p1", "s1", JobStatus::Queued),
             job("0002", "p2", "s1", JobStatus::Queued),
@@ -343,12 +399,16 @@ mod tests {
                 .map(|j| j.id.as_str().to_owned())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(JobFilter::default()), ["0003", "0002", "0001"]);
+        assert_eq!(
+            ids(JobFilter::default()),
+            ["0001", "0002", "0003"],
+            "queued: oldest first"
+        );
         let on_p1 = JobFilter {
             printer_id: "p1".into(),
             ..JobFilter::default()
         };
-        assert_eq!(ids(on_p1), ["0003", "0001"]);
+        assert_eq!(ids(on_p1), ["0001", "0003"]);
         let p1_s1 = JobFilter {
             printer_id: "p1".into(),
             filament_id: "s1".into(),
@@ -423,5 +483,29 @@ mod tests {
             job_timing(&queued, None).as_deref(),
             Some("queued at 08:15 UTC")
         );
+    }
+
+    #[test]
+    fn the_stream_reader_finds_the_last_complete_events_position() {
+        let mut ids = EventIds::default();
+        assert_eq!(
+            ids.push(b": connected\n\n"),
+            None,
+            "a comment moves nothing"
+        );
+        assert_eq!(
+            ids.push(b"id: 7.1\nevent: job.created\ndata: {}\n\nid: 7\nev"),
+            Some(("7.1".into(), 7))
+        );
+        assert_eq!(
+            ids.push(b"ent: filament.updated\ndata: {}\n"),
+            None,
+            "not complete yet"
+        );
+        assert_eq!(
+            ids.push(b"\nid: 9\nevent: reset\ndata: {}\n\n"),
+            Some(("9".into(), 9))
+        );
+        assert_eq!(ids.push(b": heartbeat\n\n"), None);
     }
 }

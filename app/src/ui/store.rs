@@ -1,8 +1,19 @@
 //! The browser's copy of the farm and the rules for keeping it fresh.
 //!
-//! - Every second the store reads printers, spools, jobs and the cluster view from the
-//!   node it talks to (linearizable; if there is no leader, the node's own copy, marked
-//!   stale), and asks every member for its own view for the Cluster page.
+//! - The store reads the board ([`crate::api::Board`]: every printer and spool, the first
+//!   [`BoardQuery::limit`] jobs of each column and each column's count) and the cluster
+//!   view from the node it talks to (linearizable; if there is no leader, the node's own
+//!   copy, marked stale). Then it follows that node's change stream
+//!   (`/api/v1/events`) and reads the board again, at the index the events reached
+//!   (`min_index`, no leader round trip), whenever changes arrive: an idle page sends
+//!   nothing but the member probes, and a busy farm costs it one bounded read per burst
+//!   of changes, however many. It does not patch its copy from the events: the board is
+//!   small, and reading it again can never leave the copy inconsistent.
+//! - Every second it asks every member for its own view, for the header and the Cluster
+//!   page.
+//! - When the stream breaks, the store moves to another member if its node is gone, and
+//!   resumes the stream there from the last event id it saw (`Last-Event-ID`): no change
+//!   is missed.
 //! - A node that stops answering is replaced by the first other member that does; the
 //!   page says so in a banner and keeps working.
 //! - Writes go to the leader the cluster names. A `307`, a `503` or silence makes the
@@ -62,6 +73,25 @@ pub enum Write {
     CreateFilament(serde_json::Value),
     CreatePrintJob(serde_json::Value),
     SetJobStatus { job_id: String, status: String },
+}
+
+/// What the dashboard asks a node for: how many jobs per column, and which printer and
+/// spool the job board is filtered to (empty: all; filtering is done by the node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardQuery {
+    pub limit: usize,
+    pub printer_id: String,
+    pub filament_id: String,
+}
+
+impl Default for BoardQuery {
+    fn default() -> Self {
+        Self {
+            limit: crate::api::BOARD_LIMIT,
+            printer_id: String::new(),
+            filament_id: String::new(),
+        }
+    }
 }
 
 /// Context: the farm a node renders the first page with (and the bundle hydrates with).
@@ -149,6 +179,8 @@ pub struct FarmStore {
     pub member_views: RwSignal<Vec<(u64, Option<ClusterView>)>>,
     pub link: RwSignal<Link>,
     pub session: RwSignal<Session>,
+    /// What the board reads (its size and the job board's filter).
+    pub board: RwSignal<BoardQuery>,
     /// Refreshes are numbered so that a slow older answer never replaces a newer one.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     refresh_seq: StoredValue<(u64, u64)>,
@@ -170,6 +202,7 @@ impl FarmStore {
             data: RwSignal::new(initial),
             member_views: RwSignal::new(member_views),
             link: RwSignal::new(Link::default()),
+            board: RwSignal::new(BoardQuery::default()),
             refresh_seq: StoredValue::new((0, 0)),
         }
     }
@@ -218,7 +251,7 @@ impl FarmStore {
             s.message = None;
         });
         #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(self.refresh());
+        leptos::task::spawn_local(self.refresh(None));
     }
 
     /// Forgets the token and the farm on screen; the login form comes back.
@@ -265,6 +298,31 @@ impl FarmStore {
         self.signed_out(used.map(|_| REFUSED.to_owned()));
     }
 
+    /// Shows `BOARD_LIMIT` more jobs in every column (up to the API's page limit).
+    pub fn show_more(self) {
+        self.board.update(|b| {
+            b.limit = (b.limit + crate::api::BOARD_LIMIT).min(crate::api::MAX_PAGE_LIMIT);
+        });
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(self.refresh(None));
+    }
+
+    /// Filters the job board to a printer and a spool (empty: all), on the node.
+    pub fn filter_board(self, printer_id: String, filament_id: String) {
+        let changed = self
+            .board
+            .with_untracked(|b| b.printer_id != printer_id || b.filament_id != filament_id);
+        if !changed {
+            return;
+        }
+        self.board.update(|b| {
+            b.printer_id = printer_id;
+            b.filament_id = filament_id;
+        });
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(self.refresh(None));
+    }
+
     /// The token requests carry now.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn token(&self) -> Option<String> {
@@ -293,11 +351,46 @@ impl FarmStore {
                 self.session.update(|s| s.token = Some(token));
             }
             loop {
-                self.refresh().await;
                 self.probe_members().await;
                 super::client::sleep(1_000).await;
             }
         });
+        leptos::task::spawn_local(self.follow_changes());
+    }
+
+    /// Reads the board, then follows the change stream of the node the page talks to,
+    /// reading the board again when changes arrive; when the stream breaks, moves on
+    /// (another member if this one is gone) and resumes after the last event seen.
+    async fn follow_changes(self) {
+        use super::client::{follow_events, sleep};
+        let mut last: Option<String> = None;
+        loop {
+            self.refresh(None).await;
+            if self.token().is_none() && self.session.with_untracked(|s| s.login_needed) {
+                sleep(1_000).await;
+                continue;
+            }
+            let base = self.link.with_untracked(|l| l.base_url.clone());
+            let token = self.token();
+            let (seen, failure) = follow_events(&base, last.clone(), token.as_deref(), |index| {
+                self.refresh(Some(index))
+            })
+            .await;
+            last = seen.or(last);
+            match failure {
+                failure if failure.is_unauthenticated() => self.refused(token.as_deref()),
+                ApiFailure::Unreachable { .. } => {
+                    if !self.fail_over(&base).await {
+                        self.link.update(|l| {
+                            l.trouble =
+                                Some("no node of the cluster answers this browser".to_owned());
+                        });
+                    }
+                }
+                other => self.link.update(|l| l.trouble = Some(other.to_string())),
+            }
+            sleep(250).await;
+        }
     }
 
     /// Sends a write to the leader, following the cluster until it lands, is refused, or
@@ -312,7 +405,7 @@ impl FarmStore {
             let token = self.token();
             match send_write(&target, &write, &key, token.as_deref()).await {
                 Ok(()) => {
-                    self.refresh().await;
+                    self.refresh(None).await;
                     return Ok(());
                 }
                 Err(failure) if failure.is_unauthenticated() => {
@@ -338,8 +431,9 @@ impl FarmStore {
         leader.unwrap_or_else(|| self.link.with_untracked(|l| l.base_url.clone()))
     }
 
-    /// Reads the farm from the current node; moves to another node if it is silent.
-    async fn refresh(self) {
+    /// Reads the board from the current node (at least at `min_index` when given, else
+    /// linearizable); moves to another node if it is silent.
+    async fn refresh(self, min_index: Option<u64>) {
         use super::client::{clock_time, fetch_farm, now_ms};
         let seq = self.refresh_seq.try_update_value(|s| {
             s.0 += 1;
@@ -356,9 +450,12 @@ impl FarmStore {
         let token = token.as_deref();
         for _ in 0..2 {
             let base = self.link.with_untracked(|l| l.base_url.clone());
-            let result = match fetch_farm(&base, false, token).await {
-                Err(ApiFailure::Problem(p)) if p.status == 503 => {
-                    fetch_farm(&base, true, token).await.map(|d| (d, true))
+            let query = self.board.get_untracked();
+            let result = match fetch_farm(&base, &query, false, min_index, token).await {
+                Err(ApiFailure::Problem(p)) if p.status == 503 && min_index.is_none() => {
+                    fetch_farm(&base, &query, true, None, token)
+                        .await
+                        .map(|d| (d, true))
                 }
                 other => other.map(|d| (d, false)),
             };
@@ -481,6 +578,23 @@ impl FarmStore {
             (id, view)
         });
         let views = futures::future::join_all(probes).await;
+        // The header shows the own node's view: keep it current while the farm is idle
+        // (the board, which also carries it, is read only when something changes).
+        let own = self
+            .data
+            .with_untracked(|d| d.cluster.as_ref().map(|c| c.node_id));
+        let fresh = views
+            .iter()
+            .find(|(id, _)| Some(*id) == own)
+            .and_then(|(_, view)| view.clone());
+        if let Some(fresh) = fresh {
+            if self
+                .data
+                .with_untracked(|d| d.cluster.as_ref() != Some(&fresh))
+            {
+                self.data.update(|d| d.cluster = Some(fresh));
+            }
+        }
         if self.member_views.with_untracked(|v| v != &views) {
             self.member_views.set(views);
         }

@@ -8,7 +8,9 @@
 //! Must not: answer API requests (the browser uses the same REST API as everyone).
 
 use super::farm::Farm;
-use app::api::{IDEMPOTENCY_KEY_HEADER, LEADER_ID_HEADER, LEADER_URL_HEADER};
+use app::api::{
+    BOARD_LIMIT, IDEMPOTENCY_KEY_HEADER, INDEX_HEADER, LEADER_ID_HEADER, LEADER_URL_HEADER,
+};
 use app::ui::{FarmData, InitialFarm};
 use axum::extract::Path as UrlPath;
 use axum::http::{header, HeaderMap, HeaderName, Method};
@@ -413,16 +415,21 @@ mod embedded {
 
 /// What the first page shows: this node's own copy (no waiting for a leader, so the page
 /// renders even during an election; the browser's first poll brings linearizable data).
+/// What a page is rendered with: the node's board ([`app::api::Board`]: every printer and
+/// spool, the first jobs of each column), so a page stays small whatever the farm holds.
 fn farm_data(farm: &Farm) -> FarmData {
     let cluster = farm.cluster_view();
-    let applied = farm.local_state();
-    FarmData {
-        printers: applied.farm.printers().cloned().collect(),
-        filaments: applied.farm.filaments().collect(),
-        jobs: applied.farm.jobs().cloned().collect(),
-        cluster: Some(cluster),
-        login_required: false,
-    }
+    let board = {
+        let applied = farm.local_state();
+        let index = applied.last_applied.map(|l| l.index);
+        app::api::Board::of(
+            &applied.farm,
+            &app::api::JobFilter::default(),
+            BOARD_LIMIT,
+            index,
+        )
+    };
+    FarmData::from_board(board, Some(cluster))
 }
 
 /// The API answers browsers only from the cluster's own origins (each member's client
@@ -441,9 +448,15 @@ pub fn cors(farm: Farm) -> CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             HeaderName::from_static(IDEMPOTENCY_KEY_HEADER),
+            // The change stream's position, resumed on another member after a failover.
+            HeaderName::from_static("last-event-id"),
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
         ])
         .expose_headers([
             header::LOCATION,
+            header::ETAG,
+            HeaderName::from_static(INDEX_HEADER),
             header::RETRY_AFTER,
             HeaderName::from_static(LEADER_ID_HEADER),
             HeaderName::from_static(LEADER_URL_HEADER),

@@ -6,6 +6,7 @@
 //! `app`) nor talk to openraft directly (ask [`farm::Farm`]).
 
 pub mod auth;
+pub mod board;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
@@ -75,6 +76,7 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
         .route("/print_jobs/{id}", get(jobs::get_one))
         .route("/print_jobs/{id}/status", post(jobs::set_status))
         .route("/events", get(events::stream))
+        .route("/board", get(board::board))
         .route("/cluster", get(cluster::view))
         .route("/cluster/nodes", post(cluster::add_node))
         .route("/cluster/nodes/{id}", delete(cluster::remove_node))

@@ -301,3 +301,42 @@ async fn every_answer_carries_the_index_and_min_index_reads_wait_for_it() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(9));
 }
+
+#[tokio::test]
+async fn the_board_is_bounded_per_column_counts_everything_and_filters_on_the_node() {
+    let node = spawn_node().await;
+    node.seed().await;
+    create_jobs(&node, (0..30).map(|n| format!("j{n:03}"))).await;
+    for n in 0..12 {
+        for status in ["running", "done"] {
+            let path = format!("/api/v1/print_jobs/j{n:03}/status?status={status}");
+            assert_eq!(node.post(&path, "").await.status(), StatusCode::OK);
+        }
+    }
+    let response = node.get("/api/v1/board?limit=5").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let at = index_of(&response);
+    let board: Value = response.json().await.expect("board");
+    assert_eq!(board["index"].as_u64(), Some(at));
+    assert_eq!(board["job_counts"]["Queued"], 18);
+    assert_eq!(board["job_counts"]["Done"], 12);
+    let ids: Vec<&str> = board["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        ["j012", "j013", "j014", "j015", "j016", "j011", "j010", "j009", "j008", "j007"],
+        "queued oldest first, done newest first, 5 each"
+    );
+    let (_, none) = status_json(node.get("/api/v1/board?printer_id=elsewhere").await).await;
+    assert_eq!(none["jobs"], serde_json::json!([]));
+    assert_eq!(none["job_counts"]["Queued"], 0);
+    assert_eq!(none["printers"].as_array().map(Vec::len), Some(1));
+    let (status, _) = status_json(node.get("/api/v1/board?status=done").await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = status_json(node.get("/api/v1/board?limit=5000").await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

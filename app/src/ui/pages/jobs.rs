@@ -21,8 +21,6 @@ const FIELDS: &[&str] = &[
     "filepath",
     "print_weight_in_grams",
 ];
-/// Finished columns only show the newest jobs; the count says how many more there are.
-const FINISHED_SHOWN: usize = 50;
 
 #[component]
 pub fn JobBoardPage() -> impl IntoView {
@@ -35,6 +33,9 @@ pub fn JobBoardPage() -> impl IntoView {
         filament_id: spool_filter.get(),
         text: text_filter.get(),
     });
+    // Printer and spool filters are applied by the node (the page holds only the first
+    // jobs of each column); the text filter searches what is on screen.
+    Effect::new(move |_| store.filter_board(printer_filter.get(), spool_filter.get()));
     let columns = JobStatus::ALL.map(|status| view! { <Column status filter/> });
     view! {
         <h1>"Job board"</h1>
@@ -70,7 +71,12 @@ pub fn JobBoardPage() -> impl IntoView {
             <div class="board">{columns}</div>
             <AddJobForm/>
         </div>
-        <p class="hint">{move || store.data.with(|d| format!("{} jobs in the farm", d.jobs.len()))}</p>
+        <p class="hint">
+            {move || store.data.with(|d| {
+                let total: usize = d.job_counts.values().sum();
+                format!("{total} jobs in the farm")
+            })}
+        </p>
     }
 }
 
@@ -127,13 +133,11 @@ fn Column(status: JobStatus, filter: Memo<JobFilter>) -> impl IntoView {
             })
         })
     });
-    let limit = if status.is_final() {
-        FINISHED_SHOWN
-    } else {
-        usize::MAX
-    };
     let name = status.as_str();
-    let hidden = move || jobs.with(|j| j.len().saturating_sub(limit));
+    let count = move || store.data.with(|d| d.job_count(status));
+    // Jobs of this column the node did not send (the board holds the first of each).
+    let hidden = move || count().saturating_sub(jobs.with(Vec::len));
+    let filtered = move || filter.with(|f| !f.text.is_empty());
     view! {
         <section
             class=format!("column column-{}", name.to_lowercase())
@@ -142,19 +146,30 @@ fn Column(status: JobStatus, filter: Memo<JobFilter>) -> impl IntoView {
         >
             <h2 id=format!("col-{name}")>
                 <StatusBadge status/>
-                <span class="count">{move || jobs.with(Vec::len)}</span>
+                <span class="count">{move || if filtered() { jobs.with(Vec::len) } else { count() }}</span>
             </h2>
             <ol class="cards-list">
                 <For
-                    each=move || jobs.get().into_iter().take(limit)
+                    each=move || jobs.get()
                     key=|job| job.id.clone()
                     let:job
                 >
                     <JobCard job/>
                 </For>
             </ol>
-            <Show when=move || { hidden() > 0 }>
-                <p class="hint">{move || format!("and {} older", hidden())}</p>
+            <Show when=move || { hidden() > 0 && !filtered() }>
+                <p class="hint">
+                    {move || format!("and {} more", hidden())}
+                    " "
+                    <button
+                        type="button"
+                        class="more"
+                        data-testid=format!("more-{}", name.to_lowercase())
+                        on:click=move |_| store.show_more()
+                    >
+                        "Show more"
+                    </button>
+                </p>
             </Show>
         </section>
     }

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 pub fn OverviewPage() -> impl IntoView {
     let store = expect_context::<FarmStore>();
     let usage = Memo::new(move |_| store.data.with(printer_usage));
-    let per_status = Memo::new(move |_| store.data.with(|d| jobs_per_status(&d.jobs)));
+    let per_status = Memo::new(move |_| store.data.with(jobs_per_status));
     let low = Memo::new(move |_| {
         store.data.with(|d| {
             low_spools(&d.filaments)

@@ -51,5 +51,9 @@ cargo build --release --locked -p raft3d-bench
 ./target/release/raft3d-bench --without-etcd --clients 1,16 --duration-secs 2 --warmup-secs 1 \
     --open-rate 200 --kills 2 --records 2000 --restarts 1 --out-dir target/bench-smoke
 
+step "history benchmark smoke run: a small farm, every measurement once (so it cannot rot)"
+./target/release/raft3d-history-bench --jobs 3000 --pages 200 --event-rate 200 --event-secs 2 \
+    --out target/bench-smoke/history.json
+
 step "fault injection: 60 s, fixed seed (kills, pauses, partitions, wipes; see README)"
 cargo test --release --locked -p raft3d --test chaos -- --seed 1 --duration 60s

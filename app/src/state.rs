@@ -205,9 +205,9 @@ pub struct FarmState {
     reserved: BTreeMap<Id, u64>,
     /// Job ids by status, printer and spool: a filtered page walks only jobs it may show
     /// (the few running jobs of a farm with a year of finished ones).
-    jobs_by_status: BTreeMap<JobStatus, BTreeSet<Id>>,
-    jobs_by_printer: BTreeMap<Id, BTreeSet<Id>>,
-    jobs_by_filament: BTreeMap<Id, BTreeSet<Id>>,
+    jobs_by_status: BTreeMap<JobStatus, IdSet>,
+    jobs_by_printer: BTreeMap<Id, IdSet>,
+    jobs_by_filament: BTreeMap<Id, IdSet>,
     idempotency_by_age: BTreeSet<(u64, String)>,
     token_by_hash: BTreeMap<String, Id>,
     digest: u64,
@@ -359,8 +359,8 @@ impl FarmState {
         match smallest {
             None => Box::new(walk(&self.jobs, paging).map(|(_, job)| job)),
             Some(ids) => Box::new(
-                walk_set(ids, paging)
-                    .filter_map(|id| self.jobs.get(id))
+                walk(ids, paging)
+                    .filter_map(|(id, ())| self.jobs.get(id))
                     .filter(move |job| filter.matches(job)),
             ),
         }
@@ -368,7 +368,7 @@ impl FarmState {
 
     /// Jobs per status, from the index (the overview's counts without a scan).
     pub fn job_count(&self, status: JobStatus) -> usize {
-        self.jobs_by_status.get(&status).map_or(0, BTreeSet::len)
+        self.jobs_by_status.get(&status).map_or(0, BTreeMap::len)
     }
 
     pub fn idempotency_record(&self, key: &str) -> Option<&IdempotencyRecord> {
@@ -662,14 +662,9 @@ impl FarmState {
     }
 
     fn index_job(&mut self, job: &PrintJob, add: bool) {
-        fn update<K: Ord + Clone>(
-            index: &mut BTreeMap<K, BTreeSet<Id>>,
-            key: &K,
-            id: &Id,
-            add: bool,
-        ) {
+        fn update<K: Ord + Clone>(index: &mut BTreeMap<K, IdSet>, key: &K, id: &Id, add: bool) {
             if add {
-                index.entry(key.clone()).or_default().insert(id.clone());
+                index.entry(key.clone()).or_default().insert(id.clone(), ());
             } else if let Some(ids) = index.get_mut(key) {
                 ids.remove(id);
                 if ids.is_empty() {
@@ -730,7 +725,10 @@ impl FarmState {
     }
 }
 
-static EMPTY_IDS: BTreeSet<Id> = BTreeSet::new();
+/// A set of ids, as a map so that [`walk`] pages through it like through the farm's maps.
+type IdSet = BTreeMap<Id, ()>;
+
+static EMPTY_IDS: IdSet = BTreeMap::new();
 
 /// The entries of `map` after `paging`'s cursor, in its order.
 fn walk<'a, V>(
@@ -745,21 +743,6 @@ fn walk<'a, V>(
         }
         (Some(after), Order::Desc) => Box::new(
             map.range::<Id, _>((Bound::Unbounded, Bound::Excluded(after)))
-                .rev(),
-        ),
-    }
-}
-
-/// [`walk`] for a set of ids.
-fn walk_set<'a>(ids: &'a BTreeSet<Id>, paging: &Paging) -> Box<dyn Iterator<Item = &'a Id> + 'a> {
-    match (&paging.after, paging.order) {
-        (None, Order::Asc) => Box::new(ids.iter()),
-        (None, Order::Desc) => Box::new(ids.iter().rev()),
-        (Some(after), Order::Asc) => {
-            Box::new(ids.range::<Id, _>((Bound::Excluded(after), Bound::Unbounded)))
-        }
-        (Some(after), Order::Desc) => Box::new(
-            ids.range::<Id, _>((Bound::Unbounded, Bound::Excluded(after)))
                 .rev(),
         ),
     }

@@ -24,6 +24,7 @@ use super::error::ApiError;
 use super::{query_params, with_index, ApiResult, ApiState, QueryParams};
 use crate::store::event_journal::{EventJournal, Position, Read};
 use app::api::{FieldProblem, RequestError};
+use app::AccessRole;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -89,7 +90,22 @@ pub async fn stream(
     let applied = *journal.watch_applied().borrow();
     let position = resume.unwrap_or(Position::after(applied));
     let (chunks, body) = mpsc::channel(CHUNKS_AHEAD);
-    tokio::spawn(feed(journal, position, chunks, state.streams.clone()));
+    // The token was checked when the stream opened (`auth::authorize`); a stream must
+    // not outlive its revocation, so it is checked again before every chunk.
+    let allowed = {
+        let (auth, farm) = (state.auth.clone(), state.farm.clone());
+        move || {
+            auth.caller(&headers, &farm.local_state().farm)
+                .is_ok_and(|caller| caller.role.is_some_and(|r| r.allows(AccessRole::Viewer)))
+        }
+    };
+    let feeder = Feeder {
+        journal,
+        chunks,
+        settings: state.streams.clone(),
+        allowed: Box::new(allowed),
+    };
+    tokio::spawn(feeder.run(position));
     let body = futures::stream::unfold(body, |mut body| async move {
         let chunk = body.recv().await?;
         Some((Ok::<_, std::convert::Infallible>(chunk), body))
@@ -110,93 +126,99 @@ enum Ended {
     Gone,
     /// The client took nothing for too long.
     Slow,
+    /// The token that opened the stream was revoked.
+    Revoked,
 }
 
-/// Sends one chunk; `Err` ends the feed.
-async fn send(
-    chunks: &mpsc::Sender<Bytes>,
-    chunk: String,
-    settings: &StreamSettings,
-) -> Result<(), Ended> {
-    match chunks
-        .send_timeout(Bytes::from(chunk), settings.slow_subscriber)
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(SendTimeoutError::Timeout(_)) => Err(Ended::Slow),
-        Err(SendTimeoutError::Closed(_)) => Err(Ended::Gone),
-    }
-}
-
-async fn feed(
+/// One subscriber's feeding task.
+struct Feeder {
     journal: EventJournal,
-    position: Position,
     chunks: mpsc::Sender<Bytes>,
     settings: StreamSettings,
-) {
-    let metrics = settings.metrics.clone();
-    metrics.subscribers.fetch_add(1, Ordering::Relaxed);
-    if let Err(Ended::Slow) = follow(&journal, position, &chunks, &settings).await {
-        metrics.cut_off.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
-            after = ?settings.slow_subscriber,
-            "an event subscriber took nothing for too long and was cut off"
-        );
-    }
-    metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
+    allowed: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
-async fn follow(
-    journal: &EventJournal,
-    mut position: Position,
-    chunks: &mpsc::Sender<Bytes>,
-    settings: &StreamSettings,
-) -> Result<(), Ended> {
-    let mut applied = journal.watch_applied();
-    // At once, so a client knows the stream is open before the first change.
-    send(chunks, ": connected\n\n".to_owned(), settings).await?;
-    loop {
-        match journal.read(position, CHUNK_BUDGET) {
-            Read::Events { entries, skip } => {
-                let mut chunk = String::new();
-                for (n, entry) in entries.iter().enumerate() {
-                    let count = entry.events.len();
-                    let first = if n == 0 { skip } else { 0 };
-                    for (k, event) in entry.events.iter().enumerate().skip(first) {
-                        let id = if k + 1 == count {
-                            entry.index.to_string()
-                        } else {
-                            format!("{}.{}", entry.index, k + 1)
-                        };
-                        let _ = write!(
-                            chunk,
-                            "id: {id}\nevent: {}\ndata: {}\n\n",
-                            event.kind, event.data
-                        );
-                    }
-                    position = Position::after(entry.index);
-                }
-                send(chunks, chunk, settings).await?;
-            }
-            Read::Reset { applied } => {
-                let chunk = format!(
-                    "id: {applied}\nevent: reset\ndata: {{\"index\":{applied},\"reason\":\"this node no longer holds the changes after the position asked for (a snapshot replaced them, the node restarted, or the subscriber fell too far behind): read the lists again with min_index={applied}\"}}\n\n"
+impl Feeder {
+    async fn run(self, position: Position) {
+        let metrics = self.settings.metrics.clone();
+        metrics.subscribers.fetch_add(1, Ordering::Relaxed);
+        match self.follow(position).await {
+            Err(Ended::Slow) => {
+                metrics.cut_off.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    after = ?self.settings.slow_subscriber,
+                    "an event subscriber took nothing for too long and was cut off"
                 );
-                send(chunks, chunk, settings).await?;
-                position = Position::after(applied);
             }
-            Read::UpToDate { applied: at } => {
-                tokio::select! {
-                    // The guard `wait_for` gives back must not live across an await.
-                    moved = async { applied.wait_for(|&now| now > at).await.is_ok() } => {
-                        if !moved {
-                            return Err(Ended::Gone);
+            Err(Ended::Revoked) => tracing::info!("an event stream's token was revoked: ended"),
+            Ok(()) | Err(Ended::Gone) => {}
+        }
+        metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sends one chunk; `Err` ends the feed.
+    async fn send(&self, chunk: String) -> Result<(), Ended> {
+        if !(self.allowed)() {
+            return Err(Ended::Revoked);
+        }
+        match self
+            .chunks
+            .send_timeout(Bytes::from(chunk), self.settings.slow_subscriber)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Timeout(_)) => Err(Ended::Slow),
+            Err(SendTimeoutError::Closed(_)) => Err(Ended::Gone),
+        }
+    }
+
+    async fn follow(&self, mut position: Position) -> Result<(), Ended> {
+        let mut applied = self.journal.watch_applied();
+        // At once, so a client knows the stream is open before the first change.
+        self.send(": connected\n\n".to_owned()).await?;
+        loop {
+            match self.journal.read(position, CHUNK_BUDGET) {
+                Read::Events { entries, skip } => {
+                    let mut chunk = String::new();
+                    for (n, entry) in entries.iter().enumerate() {
+                        let count = entry.events.len();
+                        let first = if n == 0 { skip } else { 0 };
+                        for (k, event) in entry.events.iter().enumerate().skip(first) {
+                            let id = if k + 1 == count {
+                                entry.index.to_string()
+                            } else {
+                                format!("{}.{}", entry.index, k + 1)
+                            };
+                            let _ = write!(
+                                chunk,
+                                "id: {id}\nevent: {}\ndata: {}\n\n",
+                                event.kind, event.data
+                            );
                         }
+                        position = Position::after(entry.index);
                     }
-                    () = tokio::time::sleep(settings.heartbeat) => {
-                        send(chunks, ": heartbeat\n\n".to_owned(), settings).await?;
+                    self.send(chunk).await?;
+                }
+                Read::Reset { applied } => {
+                    let chunk = format!(
+                        "id: {applied}\nevent: reset\ndata: {{\"index\":{applied},\"reason\":\"this node no longer holds the changes after the position asked for (a snapshot replaced them, the node restarted, or the subscriber fell too far behind): read the lists again with min_index={applied}\"}}\n\n"
+                    );
+                    self.send(chunk).await?;
+                    position = Position::after(applied);
+                }
+                Read::UpToDate { applied: at } => {
+                    tokio::select! {
+                        // The guard `wait_for` gives back must not live across an await.
+                        moved = async { applied.wait_for(|&now| now > at).await.is_ok() } => {
+                            if !moved {
+                                return Err(Ended::Gone);
+                            }
+                        }
+                        () = tokio::time::sleep(self.settings.heartbeat) => {
+                            self.send(": heartbeat\n\n".to_owned()).await?;
+                        }
+                        () = self.chunks.closed() => return Err(Ended::Gone),
                     }
-                    () = chunks.closed() => return Err(Ended::Gone),
                 }
             }
         }

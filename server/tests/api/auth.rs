@@ -311,3 +311,61 @@ async fn tokens_survive_a_restart() {
     let (status, _) = get_as(&node, &viewer, "/api/v1/printers").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_change_stream_needs_a_viewer_and_ends_when_its_token_is_revoked() {
+    let node = spawn_with_auth().await;
+    let anonymous = node.get("/api/v1/events").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let (id, secret) = make_token(&node, "wall screen", "viewer").await;
+    let response = node
+        .client
+        .get(node.url("/api/v1/events?after=0"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = raft3d_client::EventStream::new(response);
+    let (status, _) = call(
+        &node,
+        Some(ADMIN),
+        Method::POST,
+        "/api/v1/printers",
+        Some(printer("MK4")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let event = stream
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .expect("a stream")
+        .expect("the printer's event");
+    assert_eq!(event.kind, "printer.created");
+    let (status, _) = call(
+        &node,
+        Some(ADMIN),
+        Method::DELETE,
+        &format!("/api/v1/tokens/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    call(
+        &node,
+        Some(ADMIN),
+        Method::POST,
+        "/api/v1/printers",
+        Some(printer("XL")),
+        None,
+    )
+    .await;
+    // The next change is not sent to the revoked token: the stream ends.
+    let after = stream
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .expect("a stream");
+    assert_eq!(after, None, "a revoked token got {after:?}");
+}

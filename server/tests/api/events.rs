@@ -53,6 +53,23 @@ impl Subscriber {
     }
 }
 
+/// Creates the jobs `bodies` describe, all at once; each must be created.
+async fn create_at_once(node: &TestNode, bodies: impl Iterator<Item = String>) {
+    let writes: Vec<_> = bodies
+        .map(|body| {
+            let request = node
+                .client
+                .post(node.url("/api/v1/print_jobs"))
+                .header("content-type", "application/json")
+                .body(body);
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for write in writes {
+        assert_eq!(write.await.expect("task").ok(), Some(StatusCode::CREATED));
+    }
+}
+
 /// The entry index of an event id `N` or `N.k`.
 fn entry_of(id: &str) -> u64 {
     id.split('.')
@@ -124,24 +141,7 @@ async fn resuming_after_any_event_gives_exactly_the_rest() {
     let node = spawn_node().await;
     node.seed().await;
     // Concurrent writes go into shared entries: ids `N.k` appear.
-    let writes: Vec<_> = (0..40)
-        .map(|n| {
-            let client = node.client.clone();
-            let url = node.url("/api/v1/print_jobs");
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(job_body(&format!("j{n:02}"), 1))
-                    .send()
-                    .await
-                    .map(|r| r.status())
-            })
-        })
-        .collect();
-    for write in writes {
-        assert_eq!(write.await.expect("task").ok(), Some(StatusCode::CREATED));
-    }
+    create_at_once(&node, (0..40).map(|n| job_body(&format!("j{n:02}"), 1))).await;
     let total = 2 + 40 * 2;
     let all = Subscriber::open(&node, "?after=0", None)
         .await
@@ -259,26 +259,13 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_writes_go_on() {
     // Writes in parallel batches until the server gives up on the stalled stream.
     while cut_off_count(&node).await == 0 {
         assert!(started.elapsed() < Duration::from_secs(60), "never cut off");
-        let batch: Vec<_> = (0..16)
+        let batch: Vec<String> = (0..16)
             .map(|_| {
                 written += 1;
-                let client = node.client.clone();
-                let url = node.url("/api/v1/print_jobs");
-                let body = job(written);
-                tokio::spawn(async move {
-                    client
-                        .post(url)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .map(|r| r.status())
-                })
+                job(written)
             })
             .collect();
-        for write in batch {
-            assert_eq!(write.await.expect("task").ok(), Some(StatusCode::CREATED));
-        }
+        create_at_once(&node, batch.into_iter()).await;
     }
     // Cut off, and the farm still takes writes at once.
     let write_started = Instant::now();

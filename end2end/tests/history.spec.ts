@@ -1,0 +1,71 @@
+// A farm with history: the job board holds the first 50 jobs of a column and counts the
+// rest, "Show more" brings more, the printer filter is applied by the node, changes made
+// elsewhere appear without a reload (the change stream), also after the page's own node
+// was killed (the stream resumes on another member).
+import { test, expect } from "./fixtures/test";
+
+const JOBS = 120;
+
+test("a long queue: bounded columns, more on demand, filters on the node, live through a kill", async ({ cluster, dashboard, page }) => {
+  // Arrange: 2 printers, a spool, 120 queued jobs (every third on the second printer).
+  const leader = await cluster.waitForLeader();
+  const post = async (path: string, body: object) => {
+    const response = await cluster.api(leader, path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(response.status, `${path} ${JSON.stringify(body)}`).toBe(201);
+  };
+  await post("/api/v1/printers", { id: "p1", company: "Prusa", model: "MK4" });
+  await post("/api/v1/printers", { id: "p2", company: "Bambu", model: "X1C" });
+  await post("/api/v1/filaments", { id: "f1", type: "PLA", color: "red", total_weight_in_grams: 100000 });
+  for (let n = 0; n < JOBS; n += 20) {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, k) => n + k).map((k) =>
+        post("/api/v1/print_jobs", {
+          id: `j${String(k).padStart(3, "0")}`,
+          printer_id: k % 3 === 0 ? "p2" : "p1",
+          filament_id: "f1",
+          filepath: `job-${String(k).padStart(3, "0")}.gcode`,
+          print_weight_in_grams: 1,
+        }),
+      ),
+    );
+  }
+
+  // The page on a follower: 50 cards, the count says 120, 70 more on demand.
+  const own = [1, 2, 3].find((id) => id !== leader)!;
+  await dashboard.open(cluster.url(own), "/jobs");
+  const queued = dashboard.column("queued");
+  await expect(queued.getByRole("listitem")).toHaveCount(50);
+  await expect(queued.locator(".count")).toHaveText(String(JOBS));
+  await expect(queued).toContainText("and 70 more");
+  await expect(queued.getByRole("listitem").first()).toContainText("job-000.gcode");
+  await page.getByTestId("more-queued").click();
+  await expect(queued.getByRole("listitem")).toHaveCount(100);
+
+  // The printer filter is the node's: all 40 jobs of p2, though not all were on screen.
+  await page.getByTestId("filter-printer").selectOption("p2");
+  await expect(queued.locator(".count")).toHaveText("40");
+  await expect(queued.getByRole("listitem")).toHaveCount(40);
+  await expect(queued.getByRole("listitem").last()).toContainText("job-117.gcode");
+  await page.getByTestId("filter-printer").selectOption("");
+  await expect(queued.locator(".count")).toHaveText(String(JOBS));
+
+  // A job started through the API moves on screen without a reload.
+  const moved = await cluster.api(leader, "/api/v1/print_jobs/j001/status?status=running", { method: "POST" });
+  expect(moved.status).toBe(200);
+  await expect(dashboard.jobCard("running", "job-001.gcode")).toBeVisible();
+  await expect(dashboard.jobCard("running", "job-001.gcode").getByTestId("job-time")).toContainText("running");
+
+  // Kill the page's node: the page moves on, and the stream goes on there.
+  await cluster.kill(own);
+  await expect(page.getByTestId("failover-banner")).toContainText(`Node ${own}`, { timeout: 15_000 });
+  const survivor = await cluster.waitForLeader();
+  const done = await cluster.api(survivor, "/api/v1/print_jobs/j001/status?status=done", { method: "POST" });
+  expect(done.status).toBe(200);
+  await expect(dashboard.jobCard("done", "job-001.gcode")).toBeVisible({ timeout: 15_000 });
+  await expect(dashboard.jobCard("done", "job-001.gcode").getByTestId("job-time")).toContainText("ran");
+  await dashboard.screenshot("job-board-history");
+});

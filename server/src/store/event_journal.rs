@@ -24,8 +24,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// Memory the journal may hold (encoded events); the oldest entries are dropped beyond.
-pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Memory the journal may hold (encoded events and their bookkeeping, as counted by
+/// `EntryEvents::bytes`); the oldest entries are dropped beyond. At ~2 events of ~200
+/// bytes per write that is ~15k writes: days of a print shop, ~15 s of a benchmark at
+/// 1,000 writes/s (positions older than that get `reset`).
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// One event, encoded once for every subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +59,11 @@ impl EntryEvents {
         Self { index, events }
     }
 
+    /// Heap bytes held for this entry: the JSON, and per event its `String` and `Vec`
+    /// slot, plus the entry's `Arc`, `Vec` and queue slot (allocator rounding included
+    /// roughly).
     fn bytes(&self) -> usize {
-        self.events.iter().map(|e| e.data.len() + 32).sum()
+        96 + self.events.iter().map(|e| e.data.len() + 64).sum::<usize>()
     }
 }
 

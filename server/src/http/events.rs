@@ -201,7 +201,7 @@ impl Feeder {
                 }
                 Read::Reset { applied } => {
                     let chunk = format!(
-                        "id: {applied}\nevent: reset\ndata: {{\"index\":{applied},\"reason\":\"this node no longer holds the changes after the position asked for (a snapshot replaced them, the node restarted, or the subscriber fell too far behind): read the lists again with min_index={applied}\"}}\n\n"
+                        "id: {applied}\nevent: reset\ndata: {{\"index\":{applied},\"reason\":\"this node no longer holds the changes after the position asked for (a snapshot replaced them, or they are older than the 8 MiB it keeps): read the lists again with min_index={applied}\"}}\n\n"
                     );
                     self.send(chunk).await?;
                     position = Position::after(applied);

@@ -8,8 +8,9 @@
 //!
 //! The journal holds the events of the entries after `from` up to the applied index, in
 //! memory, bounded by [`MAX_BYTES`] (the oldest entries go first and `from` moves up).
-//! It starts empty at the index the node starts from (so after a restart, positions from
-//! before it are gone) and is emptied when a snapshot replaces the farm. A position
+//! It is stored in `state.redb` with the farm rows ([`Stored`]), so a restarted node
+//! resumes what it held at the position its file reached (and re-applying the log adds
+//! the rest); it is emptied when a snapshot replaces the farm. A position
 //! before `from` gets [`Read::Reset`]: the client must read the lists again.
 //!
 //! Writes never wait for readers: the state machine appends under a short lock and
@@ -64,6 +65,59 @@ impl EntryEvents {
     /// roughly).
     fn bytes(&self) -> usize {
         96 + self.events.iter().map(|e| e.data.len() + 64).sum::<usize>()
+    }
+}
+
+/// What an append changed in the journal, for `state.redb`'s `events` table (one row
+/// per entry with events, [`EntryEvents::to_row`]) and its `events_from` mark: written
+/// with the farm rows and the position they bring the farm to, so that after a restart
+/// the journal is the one the node had at that position, and re-applying the entries
+/// after it adds the rest.
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub added: Vec<(u64, Vec<u8>)>,
+    pub dropped: Vec<u64>,
+    /// The new `from`, when it moved.
+    pub from: Option<u64>,
+}
+
+/// The key of an entry's row: the index with 20 digits, so text order is log order.
+pub fn row_key(index: u64) -> String {
+    format!("{index:020}")
+}
+
+impl EntryEvents {
+    /// The stored form: one line per event, `kind` TAB `data` (the JSON has no line
+    /// breaks), so the data comes back byte for byte.
+    pub fn to_row(&self) -> Vec<u8> {
+        let mut row = String::new();
+        for event in &self.events {
+            row.push_str(event.kind);
+            row.push('\t');
+            row.push_str(&event.data);
+            row.push('\n');
+        }
+        row.into_bytes()
+    }
+
+    /// Reads [`EntryEvents::to_row`] back; `None` if it is not one.
+    pub fn from_row(index: u64, row: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(row).ok()?;
+        let events = text
+            .lines()
+            .map(|line| {
+                let (kind, data) = line.split_once('\t')?;
+                let kind = app::EventKind::ALL
+                    .into_iter()
+                    .map(app::EventKind::as_str)
+                    .find(|k| *k == kind)?;
+                Some(EncodedEvent {
+                    kind,
+                    data: data.to_owned(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { index, events })
     }
 }
 
@@ -129,14 +183,26 @@ pub struct EventJournal {
 impl EventJournal {
     /// An empty journal that starts after entry `from`.
     pub fn new(from: u64) -> Self {
+        Self::restore(from, from, Vec::new())
+    }
+
+    /// The journal `state.redb` holds: every event of the entries after `from`, up to
+    /// `applied` (see [`Stored`]).
+    pub fn restore(from: u64, applied: u64, entries: Vec<EntryEvents>) -> Self {
+        let entries: VecDeque<Arc<EntryEvents>> = entries
+            .into_iter()
+            .filter(|e| e.index > from && e.index <= applied)
+            .map(Arc::new)
+            .collect();
+        let bytes = entries.iter().map(|e| e.bytes()).sum();
         Self {
             window: Arc::new(Mutex::new(Window {
                 from,
-                applied: from,
-                entries: VecDeque::new(),
-                bytes: 0,
+                applied,
+                entries,
+                bytes,
             })),
-            applied: watch::channel(from).0,
+            applied: watch::channel(applied).0,
         }
     }
 
@@ -146,13 +212,18 @@ impl EventJournal {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records what entries up to `applied` produced (`(index, events)` in log order).
-    pub fn append(&self, applied: u64, produced: Vec<(u64, Vec<FarmEvent>)>) {
+    /// Records what entries up to `applied` produced (`(index, events)` in log order);
+    /// returns what `state.redb` must store to hold the same journal.
+    pub fn append(&self, applied: u64, produced: Vec<(u64, Vec<FarmEvent>)>) -> Stored {
         let encoded: Vec<Arc<EntryEvents>> = produced
             .into_iter()
             .filter(|(_, events)| !events.is_empty())
             .map(|(index, events)| Arc::new(EntryEvents::encode(index, events)))
             .collect();
+        let mut stored = Stored {
+            added: encoded.iter().map(|e| (e.index, e.to_row())).collect(),
+            ..Stored::default()
+        };
         {
             let mut window = self.window();
             for entry in encoded {
@@ -166,9 +237,12 @@ impl EventJournal {
                 };
                 window.bytes -= oldest.bytes();
                 window.from = oldest.index;
+                stored.dropped.push(oldest.index);
+                stored.from = Some(oldest.index);
             }
         }
         self.applied.send_replace(applied);
+        stored
     }
 
     /// A snapshot replaced the farm at `index`: nothing before it can be resumed.
@@ -364,13 +438,54 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_journal_resumes_like_the_one_it_was_stored_from() {
+        let journal = EventJournal::new(10);
+        let stored = journal.append(
+            13,
+            vec![(11, vec![event("a")]), (13, vec![event("b"), event("c")])],
+        );
+        assert!(stored.dropped.is_empty() && stored.from.is_none());
+        let rows: Vec<EntryEvents> = stored
+            .added
+            .iter()
+            .map(|(index, row)| EntryEvents::from_row(*index, row).expect("a stored row"))
+            .collect();
+        let restored = EventJournal::restore(10, 13, rows);
+        for position in [
+            Position::after(10),
+            Position::after(11),
+            Position {
+                index: 13,
+                seen: Some(1),
+            },
+        ] {
+            assert_eq!(
+                restored.read(position, usize::MAX),
+                journal.read(position, usize::MAX)
+            );
+        }
+        assert_eq!(EntryEvents::from_row(1, b"no.such\t{}\n"), None);
+        assert!(row_key(9) < row_key(10), "keys sort in log order");
+    }
+
+    #[test]
     fn memory_is_bounded_and_the_window_moves_up() {
         let journal = EventJournal::new(0);
         let per_entry = EntryEvents::encode(1, vec![event("x")]).bytes();
         let entries = MAX_BYTES / per_entry + 100;
+        let mut dropped = Vec::new();
         for index in 1..=entries as u64 {
-            journal.append(index, vec![(index, vec![event("x")])]);
+            dropped.extend(
+                journal
+                    .append(index, vec![(index, vec![event("x")])])
+                    .dropped,
+            );
         }
+        assert_eq!(
+            dropped.first(),
+            Some(&1),
+            "the store is told what to delete"
+        );
         assert!(journal.window().bytes <= MAX_BYTES);
         assert!(matches!(
             journal.read(Position::after(1), usize::MAX),

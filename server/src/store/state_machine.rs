@@ -10,7 +10,7 @@
 //! table so the current one survives restarts.
 
 use super::db::{self, get_json, put_json, DbError};
-use super::event_journal::EventJournal;
+use super::event_journal::{row_key, EntryEvents, EventJournal, Stored};
 use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
 use super::{blocking, io_error};
@@ -66,14 +66,23 @@ impl StateMachineStore {
                 PRINT_JOBS,
                 IDEMPOTENCY,
                 TOKENS,
+                EVENTS,
                 SNAPSHOT,
             ] {
                 txn.open_table(table)?;
             }
+            // A file from before the change stream was stored holds no events: its
+            // journal starts at the position it reached. A new file's starts at 0.
+            let mut meta = txn.open_table(SM_META)?;
+            if get_json::<u64>(&meta, KEY_EVENTS_FROM)?.is_none() {
+                let applied: Option<LogId> =
+                    get_json::<Option<LogId>>(&meta, KEY_LAST_APPLIED)?.flatten();
+                put_json(&mut meta, KEY_EVENTS_FROM, &applied.map_or(0, |l| l.index))?;
+            }
             Ok(())
         })?;
         let applied = load(&db)?;
-        let journal = EventJournal::new(applied.last_applied.map_or(0, |l| l.index));
+        let journal = load_journal(&db, applied.last_applied.map_or(0, |l| l.index))?;
         let db = Arc::new(db);
         Ok(Self {
             shared: Arc::new(Shared {
@@ -148,6 +157,57 @@ fn load(db: &Database) -> Result<Applied, DbError> {
     })
 }
 
+/// The change stream's journal as the file holds it at `applied`. Rows it cannot read
+/// (none are ever written so) start it afresh at `applied`: subscribers get `reset`,
+/// never a wrong event.
+fn load_journal(db: &Database, applied: u64) -> Result<EventJournal, DbError> {
+    let txn = db.begin_read()?;
+    let from: u64 = get_json(&txn.open_table(SM_META)?, KEY_EVENTS_FROM)?.unwrap_or(applied);
+    let mut entries = Vec::new();
+    for row in txn.open_table(EVENTS)?.iter()? {
+        let (key, value) = row?;
+        let entry = key
+            .value()
+            .parse()
+            .ok()
+            .and_then(|index| EntryEvents::from_row(index, value.value()));
+        match entry {
+            Some(entry) => entries.push(entry),
+            None => {
+                tracing::warn!(
+                    key = key.value(),
+                    "unreadable change stream row: the stream starts afresh"
+                );
+                return Ok(EventJournal::new(applied));
+            }
+        }
+    }
+    Ok(EventJournal::restore(from.min(applied), applied, entries))
+}
+
+/// The rows that store what an append changed in the journal.
+fn journal_rows(stored: Stored) -> Result<Vec<Row>, serde_json::Error> {
+    let mut rows: Vec<Row> = stored
+        .added
+        .into_iter()
+        .map(|(index, row)| (EVENTS, row_key(index), Some(row)))
+        .collect();
+    rows.extend(
+        stored
+            .dropped
+            .into_iter()
+            .map(|index| (EVENTS, row_key(index), None)),
+    );
+    if let Some(from) = stored.from {
+        rows.push((
+            SM_META,
+            KEY_EVENTS_FROM.to_owned(),
+            Some(serde_json::to_vec(&from)?),
+        ));
+    }
+    Ok(rows)
+}
+
 /// The rows an apply batch changed, read from the new in-memory state.
 fn changed_rows(farm: &FarmState, changes: Vec<Change>) -> Result<Vec<Row>, serde_json::Error> {
     changes
@@ -185,7 +245,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let (outcomes, rows, position, events) = {
+        let (outcomes, mut rows, position, events) = {
             let mut applied = self.write();
             let mut outcomes = Vec::new();
             let mut events = Vec::new();
@@ -219,7 +279,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // Before openraft answers the writer: a client that got index N back and
         // subscribes after N-1 must find its change.
         if let Some(last) = position.last_applied {
-            self.shared.journal.append(last.index, events);
+            let stored = self.shared.journal.append(last.index, events);
+            let journal = journal_rows(stored)
+                .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Write, e))?;
+            rows.extend(journal);
         }
         // Not awaited: applied entries are committed, hence already durable in the log
         // of a majority (and of this node), and after a crash openraft re-applies them
@@ -264,6 +327,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .exclusive(move |db| {
                 let txn = db.begin_write()?;
                 replace_farm_rows(&txn, &farm_snapshot)?;
+                // The entries the snapshot covers were never applied here.
+                let events_from = meta_owned.last_log_id.map_or(0, |l| l.index);
+                put_json(&mut txn.open_table(SM_META)?, KEY_EVENTS_FROM, &events_from)?;
                 let position = Position {
                     last_applied: meta_owned.last_log_id,
                     membership: meta_owned.last_membership.clone(),
@@ -434,9 +500,10 @@ fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Re
 
 /// Replaces every farm row with the snapshot's content.
 fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<(), DbError> {
-    for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, TOKENS] {
+    for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, TOKENS, EVENTS] {
         txn.delete_table(table)?;
     }
+    txn.open_table(EVENTS)?;
     let mut printers = txn.open_table(PRINTERS)?;
     for printer in &snapshot.printers {
         printers.insert(printer.id.as_str(), serde_json::to_vec(printer)?.as_slice())?;

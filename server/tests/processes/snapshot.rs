@@ -55,6 +55,32 @@ async fn a_follower_whose_data_dir_was_wiped_is_rebuilt_from_a_snapshot() {
     if leader_view["applied_index"] == rebuilt["applied_index"] {
         assert_eq!(leader_view["state_digest"], rebuilt["state_digest"]);
     }
+    // Its change stream holds nothing from before the snapshot: an old position gets
+    // `reset` (read the lists again), the leader's goes on from it.
+    let mut rebuilt_stream = cluster
+        .client
+        .events(&cluster.node(follower).url(), Some("1"))
+        .await
+        .expect("the rebuilt follower's stream");
+    let reset = rebuilt_stream
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("a stream")
+        .expect("an event");
+    assert_eq!(reset.kind, "reset", "{reset:?}");
+    let mut leader_stream = cluster
+        .client
+        .events(&cluster.node(leader).url(), Some("1"))
+        .await
+        .expect("the leader's stream");
+    let first = leader_stream
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("a stream")
+        .expect("an event");
+    // The leader compacted its log but kept its journal: it resumes, or says reset only
+    // if its 8 MiB window has moved past (800 writes are far below that).
+    assert_eq!(first.kind, "printer.created", "{first:?}");
     // And it keeps replicating afterwards.
     let (status, _) = cluster
         .write(leader, "/api/v1/printers", &printer("after"), "k-after")

@@ -1,5 +1,6 @@
 // A farm with history: the job board holds the first 50 jobs of a column and counts the
-// rest, "Show more" brings more, the printer filter is applied by the node, changes made
+// rest, "Show more" brings more, the printer filter is applied by the node, a printer's
+// history pages through its jobs, changes made
 // elsewhere appear without a reload (the change stream), also after the page's own node
 // was killed (the stream resumes on another member).
 import { test, expect } from "./fixtures/test";
@@ -58,6 +59,18 @@ test("a long queue: bounded columns, more on demand, filters on the node, live t
   expect(moved.status).toBe(200);
   await expect(dashboard.jobCard("running", "job-001.gcode")).toBeVisible();
   await expect(dashboard.jobCard("running", "job-001.gcode").getByTestId("job-time")).toContainText("running");
+
+  // A printer's history, newest first, 20 at a time, with times and grams.
+  await dashboard.go("Printers");
+  const history = page.getByTestId("history-p2");
+  await history.getByRole("button", { name: "History" }).click();
+  await expect(history.getByTestId("history-job")).toHaveCount(20);
+  await expect(history.getByTestId("history-job").first()).toContainText("job-117.gcode");
+  await expect(history.getByTestId("history-job").first()).toContainText("queued at");
+  await history.getByRole("button", { name: "Older jobs" }).click();
+  await expect(history.getByTestId("history-job")).toHaveCount(40);
+  await expect(history.getByRole("button", { name: "Older jobs" })).toHaveCount(0);
+  await dashboard.go("Job board");
 
   // Kill the page's node: the page moves on, and the stream goes on there.
   await cluster.kill(own);

@@ -110,6 +110,33 @@ pub async fn fetch_farm(
     Ok(FarmData::from_board(board?, Some(cluster?)))
 }
 
+/// One page of a printer's or a spool's jobs, newest first: `filter` is `printer_id` or
+/// `filament_id`; `after` the last id of the page before. Asks one more than it shows,
+/// to know whether there is a next page.
+pub async fn job_history(
+    base: &str,
+    filter: &str,
+    id: &str,
+    after: Option<&str>,
+    token: Option<&str>,
+) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
+    let mut path = format!(
+        "{PRINT_JOBS}?{filter}={}&order=desc&limit={}&consistency=stale",
+        encode(id),
+        HISTORY_PAGE + 1
+    );
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", encode(after)));
+    }
+    let mut jobs: Vec<crate::PrintJob> = get(base, &path, READ_TIMEOUT_MS, token).await?;
+    let more = jobs.len() > HISTORY_PAGE;
+    jobs.truncate(HISTORY_PAGE);
+    Ok((jobs, more))
+}
+
+/// Jobs per page of a history.
+const HISTORY_PAGE: usize = 20;
+
 /// One node's view of the cluster (never waits for a leader).
 pub async fn cluster_view(base: &str, token: Option<&str>) -> Result<ClusterView, ApiFailure> {
     get(base, CLUSTER, PROBE_TIMEOUT_MS, token).await

@@ -332,6 +332,16 @@ impl FarmStore {
 
 #[cfg(not(feature = "hydrate"))]
 impl FarmStore {
+    /// Never called during server-side rendering (histories open on a click).
+    pub async fn job_history(
+        self,
+        _filter: &'static str,
+        _id: String,
+        _after: Option<String>,
+    ) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
+        Err(ApiFailure::NotInBrowser)
+    }
+
     /// Never called during server-side rendering; there is nothing to send from there.
     pub async fn write(self, _write: Write) -> Result<(), ApiFailure> {
         Err(ApiFailure::NotInBrowser)
@@ -391,6 +401,20 @@ impl FarmStore {
             }
             sleep(250).await;
         }
+    }
+
+    /// One page of the jobs of a printer (`filter` = `printer_id`) or a spool
+    /// (`filament_id`), newest first, from the node the page talks to, and whether more
+    /// follow.
+    pub async fn job_history(
+        self,
+        filter: &'static str,
+        id: String,
+        after: Option<String>,
+    ) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
+        let base = self.link.with_untracked(|l| l.base_url.clone());
+        let token = self.token();
+        super::client::job_history(&base, filter, &id, after.as_deref(), token.as_deref()).await
     }
 
     /// Sends a write to the leader, following the cluster until it lands, is refused, or

@@ -1,6 +1,7 @@
 //! Filament: every spool with a bar of used / reserved / available grams, a filter by
 //! type and colour, and a form to add a spool.
 
+use super::history::History;
 use crate::api::NewFilament;
 use crate::state::FilamentView;
 use crate::ui::components::{send_form, Field, FormError, FormErrors, InputField, SpoolBar};
@@ -72,6 +73,7 @@ pub fn FilamentsPage() -> impl IntoView {
                                 <th scope="col" class="num">"Remaining"</th>
                                 <th scope="col" class="num">"Reserved"</th>
                                 <th scope="col" class="num">"Available"</th>
+                                <th scope="col">"History"</th>
                             </tr>
                         </thead>
                         <tbody>
@@ -105,6 +107,7 @@ fn SpoolRow(spool: FilamentView) -> impl IntoView {
             </td>
             <td class="num" data-testid="reserved">{grams(spool.reserved_weight_in_grams)}</td>
             <td class="num" data-testid="available">{grams(spool.available_weight_in_grams)}</td>
+            <td><History filter="filament_id" id=id.clone()/></td>
         </tr>
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod filaments;
+pub mod history;
 pub mod jobs;
 pub mod overview;
 pub mod printers;

@@ -1,5 +1,7 @@
-//! Printers: every printer with its running and queued jobs, and a form to add one.
+//! Printers: every printer with its running and queued jobs (among those on the board),
+//! its history on demand, and a form to add one.
 
+use super::history::History;
 use crate::api::NewPrinter;
 use crate::ui::components::{send_form, FormError, FormErrors, InputField};
 use crate::ui::model::{is_busy, printer_jobs};
@@ -32,6 +34,7 @@ pub fn PrintersPage() -> impl IntoView {
                                 <th scope="col">"Model"</th>
                                 <th scope="col">"State"</th>
                                 <th scope="col">"Running and queued jobs"</th>
+                                <th scope="col">"History"</th>
                             </tr>
                         </thead>
                         <tbody>
@@ -86,6 +89,9 @@ fn PrinterRow(printer: Printer) -> impl IntoView {
             </td>
             <td>
                 <ul class="inline-list">{jobs}</ul>
+            </td>
+            <td>
+                <History filter="printer_id" id=id.clone()/>
             </td>
         </tr>
     }

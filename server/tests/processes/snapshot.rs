@@ -47,37 +47,34 @@ async fn a_follower_whose_data_dir_was_wiped_is_rebuilt_from_a_snapshot() {
         rebuilt["snapshot_index"].as_u64().is_some(),
         "follower has no snapshot: {rebuilt}"
     );
-    let (_, stale) = cluster
-        .get(follower, "/api/v1/printers?consistency=stale")
+    let (_, headers, stale) = cluster
+        .raw(
+            reqwest::Method::GET,
+            follower,
+            "/api/v1/printers?consistency=stale",
+            None,
+            None,
+        )
         .await;
-    assert_eq!(ids(&stale).len(), WRITES);
+    let (_, paged) = cluster
+        .get(follower, "/api/v1/printers?consistency=stale&limit=1000")
+        .await;
+    assert_eq!(
+        ids(&stale).len(),
+        WRITES,
+        "whole list at {:?}, a page holds {}, the follower: {rebuilt}",
+        headers.get("x-raft3d-index"),
+        ids(&paged).len()
+    );
     let leader_view = cluster.view(leader).await.expect("view");
     if leader_view["applied_index"] == rebuilt["applied_index"] {
         assert_eq!(leader_view["state_digest"], rebuilt["state_digest"]);
     }
     // Its change stream holds nothing from before the snapshot: an old position gets
     // `reset` (read the lists again), the leader's goes on from it.
-    let mut rebuilt_stream = cluster
-        .client
-        .events(&cluster.node(follower).url(), Some("1"))
-        .await
-        .expect("the rebuilt follower's stream");
-    let reset = rebuilt_stream
-        .next(std::time::Duration::from_secs(10))
-        .await
-        .expect("a stream")
-        .expect("an event");
+    let reset = first_event(&cluster, follower).await;
     assert_eq!(reset.kind, "reset", "{reset:?}");
-    let mut leader_stream = cluster
-        .client
-        .events(&cluster.node(leader).url(), Some("1"))
-        .await
-        .expect("the leader's stream");
-    let first = leader_stream
-        .next(std::time::Duration::from_secs(10))
-        .await
-        .expect("a stream")
-        .expect("an event");
+    let first = first_event(&cluster, leader).await;
     // The leader compacted its log but kept its journal: it resumes, or says reset only
     // if its 8 MiB window has moved past (800 writes are far below that).
     assert_eq!(first.kind, "printer.created", "{first:?}");
@@ -88,4 +85,18 @@ async fn a_follower_whose_data_dir_was_wiped_is_rebuilt_from_a_snapshot() {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = cluster.get(follower, "/api/v1/printers/after").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The first event node `id` streams after position 1.
+async fn first_event(cluster: &Cluster, id: u64) -> raft3d_client::ChangeEvent {
+    let mut stream = cluster
+        .client
+        .events(&cluster.node(id).url(), Some("1"))
+        .await
+        .expect("a stream");
+    stream
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("a well-formed stream")
+        .expect("an event")
 }

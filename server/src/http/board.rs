@@ -12,11 +12,11 @@ pub async fn board(State(state): State<ApiState>, list: ListRequest) -> ApiResul
         return Err(app::api::RequestError::UnknownField("status".to_owned()).into());
     }
     let limit = list.paging.limit.unwrap_or(BOARD_LIMIT);
-    let board = {
-        let applied = state.farm.read(list.wish).await?;
-        let index = applied.last_applied.map(|l| l.index);
-        Board::of(&applied.farm, &filter, limit, index)
-    };
+    let (board, index) = state
+        .farm
+        .read_at(list.wish, |farm| Board::of(farm, &filter, limit, None))
+        .await?;
+    let board = Board { index, ..board };
     Ok(tagged_json(
         &board,
         list.if_none_match.as_ref(),

@@ -21,11 +21,11 @@
 //! subscribers.
 
 use super::error::ApiError;
-use super::{query_params, with_index, ApiResult, ApiState, QueryParams};
+use super::{query_params, streamed_body, with_index, ApiResult, ApiState, QueryParams};
 use crate::store::event_journal::{EventJournal, Position, Read};
 use app::api::{FieldProblem, RequestError};
 use app::AccessRole;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -106,16 +106,12 @@ pub async fn stream(
         allowed: Box::new(allowed),
     };
     tokio::spawn(feeder.run(position));
-    let body = futures::stream::unfold(body, |mut body| async move {
-        let chunk = body.recv().await?;
-        Some((Ok::<_, std::convert::Infallible>(chunk), body))
-    });
     let response = Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         // Reverse proxies (nginx) must pass events on as they come.
         .header("x-accel-buffering", "no")
-        .body(Body::from_stream(body))
+        .body(streamed_body(body))
         .map_err(|_| ApiError::Internal("building the event stream"))?;
     Ok(with_index(response, Some(applied)))
 }
@@ -133,7 +129,7 @@ enum Ended {
 /// One subscriber's feeding task.
 struct Feeder {
     journal: EventJournal,
-    chunks: mpsc::Sender<Bytes>,
+    chunks: mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
     settings: StreamSettings,
     allowed: Box<dyn Fn() -> bool + Send + Sync>,
 }
@@ -163,7 +159,7 @@ impl Feeder {
         }
         match self
             .chunks
-            .send_timeout(Bytes::from(chunk), self.settings.slow_subscriber)
+            .send_timeout(Ok(Bytes::from(chunk)), self.settings.slow_subscriber)
             .await
         {
             Ok(()) => Ok(()),

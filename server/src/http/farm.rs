@@ -180,6 +180,17 @@ impl Farm {
         Ok(self.local_state())
     }
 
+    /// What `read` computes from the farm once `wish` holds, and the log index it was
+    /// computed at (the answer's `X-Raft3D-Index`). `read` runs under the farm's lock.
+    pub async fn read_at<T>(
+        &self,
+        wish: ReadWish,
+        read: impl FnOnce(&app::FarmState) -> T,
+    ) -> Result<(T, Option<u64>), FarmError> {
+        let applied = self.read(wish).await?;
+        Ok((read(&applied.farm), applied.last_applied.map(|l| l.index)))
+    }
+
     /// Waits until this node's applied state satisfies `wish`; the state read after this
     /// does.
     pub async fn reach(&self, wish: ReadWish) -> Result<(), FarmError> {

@@ -488,12 +488,11 @@ pub async fn read_page<T: Serialize>(
     id_of: impl Fn(&T) -> &app::Id,
 ) -> ApiResult {
     let limit = list.paging.limit.unwrap_or(MAX_PAGE_LIMIT);
-    let (mut page, index) = {
-        let applied = state.farm.read(list.wish).await?;
-        // One more than the page, to know whether a next page exists.
-        let page = items(&applied.farm, &list.paging, limit + 1);
-        (page, applied.last_applied.map(|l| l.index))
-    };
+    // One more than the page, to know whether a next page exists.
+    let (mut page, index) = state
+        .farm
+        .read_at(list.wish, |farm| items(farm, &list.paging, limit + 1))
+        .await?;
     let more = page.len() > limit;
     page.truncate(limit);
     let mut response = tagged_json(&page, list.if_none_match.as_ref(), index);
@@ -520,15 +519,25 @@ pub async fn stream_list(
     let view = state.farm.view(list.wish).await?;
     let index = view.index;
     let chunks = view.stream_json_array(stored, keep);
-    let body = futures::stream::unfold(chunks, |mut chunks| async move {
-        let chunk = chunks.recv().await?;
-        Some((chunk.map(axum::body::Bytes::from), chunks))
-    });
     let response = Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from_stream(body))
+        .body(streamed_body(chunks))
         .map_err(|_| ApiError::Internal("building a streamed answer"))?;
     Ok(with_index(response, index))
+}
+
+/// A response body that sends what `chunks` receives, as it comes, and ends when its
+/// sender is gone (or at the first error).
+pub fn streamed_body<B, E>(chunks: tokio::sync::mpsc::Receiver<Result<B, E>>) -> axum::body::Body
+where
+    B: Into<Bytes> + Send + 'static,
+    E: Into<axum::BoxError> + Send + 'static,
+{
+    let stream = futures::stream::unfold(chunks, |mut chunks| async move {
+        let chunk = chunks.recv().await?;
+        Some((chunk.map(Into::into), chunks))
+    });
+    axum::body::Body::from_stream(stream)
 }
 
 /// A whole list that is small by nature (spools, tokens), copied from the in-memory farm.
@@ -537,10 +546,7 @@ pub async fn read_all<T: Serialize>(
     list: &ListRequest,
     items: impl FnOnce(&app::FarmState) -> Vec<T>,
 ) -> ApiResult {
-    let (all, index) = {
-        let applied = state.farm.read(list.wish).await?;
-        (items(&applied.farm), applied.last_applied.map(|l| l.index))
-    };
+    let (all, index) = state.farm.read_at(list.wish, items).await?;
     Ok(tagged_json(&all, list.if_none_match.as_ref(), index))
 }
 
@@ -556,13 +562,7 @@ pub async fn read_one<T: Serialize>(
         wish,
         if_none_match,
     } = request;
-    let (found, index) = {
-        let applied = state.farm.read(wish).await?;
-        (
-            find(&applied.farm, &id),
-            applied.last_applied.map(|l| l.index),
-        )
-    };
+    let (found, index) = state.farm.read_at(wish, |farm| find(farm, &id)).await?;
     let found = found.ok_or_else(|| ApiError::NotFound {
         kind,
         id: id.to_string(),

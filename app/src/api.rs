@@ -16,10 +16,86 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 mod board;
+pub mod contract;
 pub mod etag;
 mod list;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub use board::{column_order, Board, BOARD_LIMIT};
+pub use contract::{Endpoint, Method};
 pub use list::{JobFilter, Order, Paging, MAX_PAGE_LIMIT};
+
+// The bodies of the create requests as they travel: what clients (`raft3d-client`, the
+// dashboard) send and the OpenAPI document shows. Plain strings, so that a client can
+// send anything and the server, parsing field by field (`NewPrinter::from_json`, ...),
+// names the field it refuses.
+
+/// `POST /api/v1/printers`: `id` may be left to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewPrinterBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Id>))]
+    pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
+    pub company: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
+    pub model: String,
+}
+
+/// `POST /api/v1/filaments`: a fresh spool (`remaining` defaults to `total`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewFilamentBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Id>))]
+    pub id: Option<String>,
+    /// `PLA`, `PETG`, `ABS` or `TPU`, in any case.
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = FilamentType))]
+    pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
+    pub color: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_u64)
+    )]
+    pub total_weight_in_grams: u64,
+    /// At most `total_weight_in_grams`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 1_000_000_000_000_u64))]
+    pub remaining_weight_in_grams: Option<u64>,
+}
+
+/// `POST /api/v1/print_jobs`: a fresh job (queued, reserving its weight of its spool).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewPrintJobBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Id>))]
+    pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Id))]
+    pub printer_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Id))]
+    pub filament_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
+    pub filepath: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_u64)
+    )]
+    pub print_weight_in_grams: u64,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewTokenBody {
+    /// Who or what holds it ("front desk tablet").
+    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
+    pub name: String,
+    pub role: AccessRole,
+}
 
 /// A request to create a printer, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +261,7 @@ impl NewToken {
 
 /// The answer to `POST /api/v1/tokens`: the token and, this once, its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: TokenView,
@@ -343,6 +420,7 @@ pub fn fingerprint<T: Serialize>(method: &str, path: &str, request: &T) -> u64 {
 
 /// An `application/problem+json` body (RFC 9457), plus Raft3D's extensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// A URI naming the kind of problem, e.g. `https://raft3d.dev/problems/validation`.
     #[serde(rename = "type")]
@@ -366,6 +444,7 @@ pub struct Problem {
 
 /// `GET /api/v1/cluster`: this node's view of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterView {
     /// The cluster this node belongs to (`None`: not joined yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +474,7 @@ pub struct ClusterView {
 /// Serialised as the variant's name (`"Leader"`, ...), the strings the API has always
 /// sent: the Playwright tests and any non-Rust client compare against them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Leader,
     Follower,
@@ -426,6 +506,7 @@ impl fmt::Display for Role {
 
 /// One member of the cluster as this node sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberView {
     pub id: u64,
     pub raft_addr: String,
@@ -449,6 +530,7 @@ pub struct MemberView {
 
 /// `POST /api/v1/cluster/nodes`: add a node (as a learner, then a voter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddNodeRequest {
     pub id: u64,
     pub raft_addr: String,

@@ -43,6 +43,7 @@ pub enum Entity {
 
 /// A spool plus what its live jobs hold of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FilamentView {
     #[serde(flatten)]
     pub filament: Filament,

@@ -115,7 +115,11 @@ impl Client {
         node: &str,
         after: Option<&str>,
     ) -> Result<EventStream, ClientError> {
-        let url = format!("{}/api/v1/events", node.trim_end_matches('/'));
+        let url = format!(
+            "{}{}",
+            node.trim_end_matches('/'),
+            app::api::Endpoint::Events.url(&[])
+        );
         let mut request = self.http.get(url).timeout(STREAM_LIFETIME);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);

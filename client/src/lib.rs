@@ -32,7 +32,10 @@ mod error;
 pub mod events;
 mod members;
 
-pub use app::api::{AddNodeRequest, ClusterView, CreatedToken, MemberView, Problem, Role};
+pub use app::api::{
+    AddNodeRequest, ClusterView, CreatedToken, Endpoint, MemberView, NewFilamentBody,
+    NewPrintJobBody, NewPrinterBody, NewTokenBody, Problem, Role,
+};
 pub use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 pub use error::ClientError;
 pub use events::{ChangeEvent, EventStream};
@@ -129,6 +132,24 @@ impl Call {
     /// Sets a body that is JSON already (sent as it is).
     pub fn json_bytes(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// A call of one operation of the contract (`app::api::contract`), its path filled
+    /// with `segments`; a write gets a fresh idempotency key.
+    pub fn to(endpoint: Endpoint, segments: &[&str]) -> Self {
+        let method = match endpoint.operation().method {
+            app::api::Method::Get => Method::GET,
+            app::api::Method::Post => Method::POST,
+            app::api::Method::Delete => Method::DELETE,
+        };
+        Self::new(method, endpoint.url(segments))
+    }
+
+    /// Adds `key=value` to the query (both URL-safe already: ids, words, numbers).
+    pub fn query(mut self, key: &str, value: &str) -> Self {
+        let sep = if self.path.contains('?') { '&' } else { '?' };
+        self.path = format!("{}{sep}{key}={value}", self.path);
         self
     }
 
@@ -242,39 +263,6 @@ impl Answer {
     }
 }
 
-/// A fresh printer: `id` may be left to the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewPrinterBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub company: String,
-    pub model: String,
-}
-
-/// A fresh filament spool (`remaining` defaults to `total`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewFilamentBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub color: String,
-    pub total_weight_in_grams: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remaining_weight_in_grams: Option<u64>,
-}
-
-/// A fresh print job (queued, reserving its weight of filament).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewPrintJobBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub printer_id: String,
-    pub filament_id: String,
-    pub filepath: String,
-    pub print_weight_in_grams: u64,
-}
-
 /// A client of one cluster. Cheap to clone; clones share what they learn about the
 /// members and the leader.
 #[derive(Debug, Clone)]
@@ -341,50 +329,48 @@ impl Client {
     // ---- The farm ----
 
     pub async fn printers(&self) -> Result<Vec<Printer>, ClientError> {
-        self.execute(&Call::get("/api/v1/printers")).await?.json()
+        self.call(Call::to(Endpoint::ListPrinters, &[])).await
     }
 
     pub async fn printer(&self, id: &str) -> Result<Printer, ClientError> {
-        let path = format!("/api/v1/printers/{}", path_segment(id));
-        self.execute(&Call::get(path)).await?.json()
+        self.call(Call::to(Endpoint::GetPrinter, &[id])).await
     }
 
     pub async fn create_printer(&self, printer: &NewPrinterBody) -> Result<Printer, ClientError> {
-        let call = Call::post("/api/v1/printers", printer)?;
-        self.execute(&call).await?.json()
+        self.call(Call::to(Endpoint::CreatePrinter, &[]).json(printer)?)
+            .await
     }
 
     pub async fn filaments(&self) -> Result<Vec<Filament>, ClientError> {
-        self.execute(&Call::get("/api/v1/filaments")).await?.json()
+        self.call(Call::to(Endpoint::ListFilaments, &[])).await
     }
 
     pub async fn filament(&self, id: &str) -> Result<Filament, ClientError> {
-        let path = format!("/api/v1/filaments/{}", path_segment(id));
-        self.execute(&Call::get(path)).await?.json()
+        self.call(Call::to(Endpoint::GetFilament, &[id])).await
     }
 
     pub async fn create_filament(&self, spool: &NewFilamentBody) -> Result<Filament, ClientError> {
-        let call = Call::post("/api/v1/filaments", spool)?;
-        self.execute(&call).await?.json()
+        self.call(Call::to(Endpoint::CreateFilament, &[]).json(spool)?)
+            .await
     }
 
     /// Every job, or only those in `status`.
     pub async fn jobs(&self, status: Option<JobStatus>) -> Result<Vec<PrintJob>, ClientError> {
-        let path = match status {
-            Some(status) => format!("/api/v1/print_jobs?status={}", status.as_str()),
-            None => "/api/v1/print_jobs".to_owned(),
+        let call = Call::to(Endpoint::ListPrintJobs, &[]);
+        let call = match status {
+            Some(status) => call.query("status", status.as_str()),
+            None => call,
         };
-        self.execute(&Call::get(path)).await?.json()
+        self.call(call).await
     }
 
     pub async fn job(&self, id: &str) -> Result<PrintJob, ClientError> {
-        let path = format!("/api/v1/print_jobs/{}", path_segment(id));
-        self.execute(&Call::get(path)).await?.json()
+        self.call(Call::to(Endpoint::GetPrintJob, &[id])).await
     }
 
     pub async fn create_job(&self, job: &NewPrintJobBody) -> Result<PrintJob, ClientError> {
-        let call = Call::post("/api/v1/print_jobs", job)?;
-        self.execute(&call).await?.json()
+        self.call(Call::to(Endpoint::CreatePrintJob, &[]).json(job)?)
+            .await
     }
 
     /// Moves a job (queued → running → done, or canceled); returns it as stored.
@@ -393,19 +379,15 @@ impl Client {
         id: &str,
         status: JobStatus,
     ) -> Result<PrintJob, ClientError> {
-        let path = format!(
-            "/api/v1/print_jobs/{}/status?status={}",
-            path_segment(id),
-            status.as_str()
-        );
-        self.execute(&Call::post_empty(path)).await?.json()
+        let call = Call::to(Endpoint::SetJobStatus, &[id]).query("status", status.as_str());
+        self.call(call).await
     }
 
     // ---- The cluster ----
 
     /// The cluster as some member sees it (the leader's view names every member's state).
     pub async fn cluster(&self) -> Result<ClusterView, ClientError> {
-        let view: ClusterView = self.execute(&Call::get("/api/v1/cluster")).await?.json()?;
+        let view: ClusterView = self.call(Call::to(Endpoint::Cluster, &[])).await?;
         self.learn_members(&view);
         Ok(view)
     }
@@ -413,7 +395,7 @@ impl Client {
     /// One node's own view, asked once (no retries, no redirects): for watching a
     /// cluster node by node.
     pub async fn cluster_at(&self, node: &str) -> Result<ClusterView, ClientError> {
-        let answer = self.once(node, &Call::get("/api/v1/cluster")).await?;
+        let answer = self.once(node, &Call::to(Endpoint::Cluster, &[])).await?;
         success(answer)?.json()
     }
 
@@ -430,14 +412,21 @@ impl Client {
         };
         // The server waits up to 20 s for the new node to catch up before it promotes it
         // (or answers 409 learner-behind): longer than a usual request.
-        let call = Call::post("/api/v1/cluster/nodes", &request)?.with_timeout(ADD_NODE_TIMEOUT);
-        self.execute(&call).await?.json()
+        let call = Call::to(Endpoint::AddNode, &[])
+            .json(&request)?
+            .with_timeout(ADD_NODE_TIMEOUT);
+        self.call(call).await
+    }
+
+    pub async fn remove_node(&self, id: u64) -> Result<ClusterView, ClientError> {
+        self.call(Call::to(Endpoint::RemoveNode, &[&id.to_string()]))
+            .await
     }
 
     // ---- Tokens (admin) ----
 
     pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
-        self.execute(&Call::get("/api/v1/tokens")).await?.json()
+        self.call(Call::to(Endpoint::ListTokens, &[])).await
     }
 
     /// Makes a token; the answer holds its secret, shown this once.
@@ -446,19 +435,20 @@ impl Client {
         name: &str,
         role: AccessRole,
     ) -> Result<CreatedToken, ClientError> {
-        let body = serde_json::json!({"name": name, "role": role});
-        self.execute(&Call::post("/api/v1/tokens", &body)?)
-            .await?
-            .json()
+        let body = NewTokenBody {
+            name: name.to_owned(),
+            role,
+        };
+        self.call(Call::to(Endpoint::CreateToken, &[]).json(&body)?)
+            .await
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<TokenView, ClientError> {
-        let path = format!("/api/v1/tokens/{}", path_segment(id));
-        self.execute(&Call::delete(path)).await?.json()
+        self.call(Call::to(Endpoint::RevokeToken, &[id])).await
     }
 
-    pub async fn remove_node(&self, id: u64) -> Result<ClusterView, ClientError> {
-        let call = Call::delete(format!("/api/v1/cluster/nodes/{id}"));
+    /// [`Client::execute`], then the answer's JSON body.
+    async fn call<T: DeserializeOwned>(&self, call: Call) -> Result<T, ClientError> {
         self.execute(&call).await?.json()
     }
 
@@ -637,18 +627,7 @@ fn origin(url: &str) -> String {
         .unwrap_or_else(|_| url.trim_end_matches('/').to_owned())
 }
 
-/// An id as one path segment: ids are URL-safe by the API's rules, but a caller's typo
-/// must not turn into another path.
-pub fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use app::api::contract::path_segment;
 
 /// Between half and all of `pause`, so clients that failed together do not retry in
 /// lockstep.

@@ -7,7 +7,7 @@
 //!
 //! Must not touch node internals: it is an HTTP client and nothing else.
 
-use app::api::ClusterView;
+use app::api::{ClusterView, Endpoint};
 use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 use clap::{Args, Subcommand};
 use raft3d_client::{
@@ -343,7 +343,7 @@ impl Ctl {
                     company: company.clone(),
                     model: model.clone(),
                 };
-                let printer: Printer = self.create("/api/v1/printers", &body).await?;
+                let printer: Printer = self.create(Endpoint::CreatePrinter, &body).await?;
                 self.show_one(printer, printer_table)
             }
         }
@@ -373,7 +373,7 @@ impl Ctl {
                     total_weight_in_grams: *total,
                     remaining_weight_in_grams: *remaining,
                 };
-                let spool: Filament = self.create("/api/v1/filaments", &body).await?;
+                let spool: Filament = self.create(Endpoint::CreateFilament, &body).await?;
                 self.show_one(spool, spool_table)
             }
         }
@@ -403,7 +403,7 @@ impl Ctl {
                     filepath: file.clone(),
                     print_weight_in_grams: *grams,
                 };
-                let job: PrintJob = self.create("/api/v1/print_jobs", &body).await?;
+                let job: PrintJob = self.create(Endpoint::CreatePrintJob, &body).await?;
                 return self.show_one(job, job_table);
             }
             JobCommand::Start { id } => (id, JobStatus::Running),
@@ -411,12 +411,8 @@ impl Ctl {
             JobCommand::Cancel { id } => (id, JobStatus::Canceled),
             JobCommand::Move { id, status } => (id, *status),
         };
-        let path = format!(
-            "/api/v1/print_jobs/{}/status?status={}",
-            raft3d_client::path_segment(id),
-            status.as_str()
-        );
-        let call = self.keyed(raft3d_client::Call::post_empty(path));
+        let call = raft3d_client::Call::to(Endpoint::SetJobStatus, &[id]);
+        let call = self.keyed(call.query("status", status.as_str()));
         let job: PrintJob = self.write(&call).await?;
         self.show_one(job, job_table)
     }
@@ -474,10 +470,12 @@ impl Ctl {
     /// Creates with this command's idempotency key.
     async fn create<B: Serialize, T: serde::de::DeserializeOwned>(
         &self,
-        path: &str,
+        endpoint: Endpoint,
         body: &B,
     ) -> Result<T, Failure> {
-        let call = raft3d_client::Call::post(path, body).map_err(|e| (e, None))?;
+        let call = raft3d_client::Call::to(endpoint, &[])
+            .json(body)
+            .map_err(|e| (e, None))?;
         self.write(&self.keyed(call)).await
     }
 

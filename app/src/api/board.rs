@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 pub const BOARD_LIMIT: usize = 50;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Board {
     /// The log index the board reflects.
     pub index: Option<u64>,

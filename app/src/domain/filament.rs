@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 /// The materials the farm prints with. Input is case-insensitive; output is upper case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FilamentType {
     #[serde(rename = "PLA")]
     Pla,
@@ -57,6 +58,7 @@ impl FromStr for FilamentType {
 /// it is checked on creation and remaining only ever goes down (by a job reaching `Done`,
 /// which is only allowed for weight that was reserved out of `remaining`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Filament {
     pub id: Id,
     #[serde(rename = "type")]

@@ -17,6 +17,7 @@ use std::str::FromStr;
 
 /// Where a job is in its life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobStatus {
     Queued,
     Running,
@@ -95,6 +96,7 @@ impl FromStr for JobStatus {
 /// carries in them is replaced. Absent when unknown: jobs stored before times existed
 /// have none, and a job that never ran has no `started_at` (a cancelled queued job) .
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PrintJob {
     pub id: Id,
     pub printer_id: Id,

@@ -7,6 +7,7 @@ use std::fmt;
 
 /// What a token may do; each role may do everything the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AccessRole {
     /// Reads the farm and the cluster view (a wall screen, a reporting integration).
@@ -69,6 +70,7 @@ pub const BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
 
 /// A token as the API lists it: everything but its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: Id,
     pub name: Text,

@@ -11,17 +11,11 @@
 
 use super::model::{EventIds, FarmData};
 use super::store::{ApiFailure, BoardQuery, Write};
-use crate::api::{ClusterView, Problem, IDEMPOTENCY_KEY_HEADER};
+use crate::api::contract::path_segment;
+use crate::api::{ClusterView, Endpoint, Problem, IDEMPOTENCY_KEY_HEADER};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use web_sys::{AbortSignal, RequestRedirect, ResponseType};
-
-const PRINTERS: &str = "/api/v1/printers";
-const FILAMENTS: &str = "/api/v1/filaments";
-const PRINT_JOBS: &str = "/api/v1/print_jobs";
-const BOARD: &str = "/api/v1/board";
-const EVENTS: &str = "/api/v1/events";
-const CLUSTER: &str = "/api/v1/cluster";
 
 /// How long a read may take before the node counts as not answering. A live node on a
 /// LAN answers in milliseconds; a linearizable read waits at most for one election.
@@ -37,36 +31,25 @@ const TOKEN_KEY: &str = "raft3d.token";
 impl Write {
     fn path(&self) -> String {
         match self {
-            Self::CreatePrinter(_) => PRINTERS.to_owned(),
-            Self::CreateFilament(_) => FILAMENTS.to_owned(),
-            Self::CreatePrintJob(_) => PRINT_JOBS.to_owned(),
+            Self::CreatePrinter(_) => Endpoint::CreatePrinter.url(&[]),
+            Self::CreateFilament(_) => Endpoint::CreateFilament.url(&[]),
+            Self::CreatePrintJob(_) => Endpoint::CreatePrintJob.url(&[]),
             Self::SetJobStatus { job_id, status } => format!(
-                "{PRINT_JOBS}/{}/status?status={}",
-                encode(job_id),
-                encode(status)
+                "{}?status={}",
+                Endpoint::SetJobStatus.url(&[job_id]),
+                path_segment(status)
             ),
         }
     }
 
-    fn body(&self) -> Option<&serde_json::Value> {
+    fn body(&self) -> Option<serde_json::Result<String>> {
         match self {
-            Self::CreatePrinter(b) | Self::CreateFilament(b) | Self::CreatePrintJob(b) => Some(b),
+            Self::CreatePrinter(b) => Some(serde_json::to_string(b)),
+            Self::CreateFilament(b) => Some(serde_json::to_string(b)),
+            Self::CreatePrintJob(b) => Some(serde_json::to_string(b)),
             Self::SetJobStatus { .. } => None,
         }
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn url(base: &str, path: &str) -> String {
@@ -74,13 +57,13 @@ fn url(base: &str, path: &str) -> String {
 }
 
 fn board_path(query: &BoardQuery, stale: bool, min_index: Option<u64>) -> String {
-    let mut path = format!("{BOARD}?limit={}", query.limit);
+    let mut path = format!("{}?limit={}", Endpoint::Board.url(&[]), query.limit);
     for (key, value) in [
         ("printer_id", &query.printer_id),
         ("filament_id", &query.filament_id),
     ] {
         if !value.is_empty() {
-            path.push_str(&format!("&{key}={}", encode(value)));
+            path.push_str(&format!("&{key}={}", path_segment(value)));
         }
     }
     if stale {
@@ -121,12 +104,13 @@ pub async fn job_history(
     token: Option<&str>,
 ) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
     let mut path = format!(
-        "{PRINT_JOBS}?{filter}={}&order=desc&limit={}&consistency=stale",
-        encode(id),
+        "{}?{filter}={}&order=desc&limit={}&consistency=stale",
+        Endpoint::ListPrintJobs.url(&[]),
+        path_segment(id),
         HISTORY_PAGE + 1
     );
     if let Some(after) = after {
-        path.push_str(&format!("&after={}", encode(after)));
+        path.push_str(&format!("&after={}", path_segment(after)));
     }
     let mut jobs: Vec<crate::PrintJob> = get(base, &path, READ_TIMEOUT_MS, token).await?;
     let more = jobs.len() > HISTORY_PAGE;
@@ -139,7 +123,7 @@ const HISTORY_PAGE: usize = 20;
 
 /// One node's view of the cluster (never waits for a leader).
 pub async fn cluster_view(base: &str, token: Option<&str>) -> Result<ClusterView, ApiFailure> {
-    get(base, CLUSTER, PROBE_TIMEOUT_MS, token).await
+    get(base, &Endpoint::Cluster.url(&[]), PROBE_TIMEOUT_MS, token).await
 }
 
 /// Sends a write to `base` once. Retrying (with the same key) is the store's business.
@@ -156,7 +140,10 @@ pub async fn send_write(
         .abort_signal(Some(&signal));
     let builder = authorized(builder, token);
     let request = match write.body() {
-        Some(body) => builder.json(body),
+        Some(Ok(body)) => builder
+            .header("content-type", "application/json")
+            .body(body),
+        Some(Err(e)) => return Err(unexpected(base, e)),
         None => builder.build(),
     }
     .map_err(|e| unexpected(base, e))?;
@@ -212,7 +199,7 @@ fn unreachable(base: &str, error: gloo_net::Error) -> ApiFailure {
     }
 }
 
-fn unexpected(base: &str, error: gloo_net::Error) -> ApiFailure {
+fn unexpected(base: &str, error: impl std::fmt::Display) -> ApiFailure {
     ApiFailure::Unexpected {
         url: base.to_owned(),
         reason: error.to_string(),
@@ -319,7 +306,7 @@ where
     use futures::future::{select, Either};
     use wasm_bindgen::JsCast;
     let mut last = after;
-    let mut builder = Request::get(&url(base, EVENTS));
+    let mut builder = Request::get(&url(base, &Endpoint::Events.url(&[])));
     if let Some(id) = &last {
         builder = builder.header("Last-Event-ID", id);
     }

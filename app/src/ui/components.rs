@@ -49,12 +49,13 @@ impl FormErrors {
 }
 
 /// A form's submission: checks `body` with the rules the server applies (nothing is sent
-/// if they refuse it), then sends it and calls `clear` once the write landed.
-pub fn send_form<T>(
+/// if they refuse it), then sends it as the request's body type (`app::api::New*Body`, what
+/// every client sends) and calls `clear` once the write landed.
+pub fn send_form<T, B: serde::de::DeserializeOwned + 'static>(
     store: FarmStore,
     body: serde_json::Value,
     check: fn(&[u8]) -> Result<T, RequestError>,
-    into_write: fn(serde_json::Value) -> Write,
+    into_write: fn(B) -> Write,
     busy: RwSignal<bool>,
     errors: RwSignal<FormErrors>,
     clear: impl FnOnce() + 'static,
@@ -63,6 +64,15 @@ pub fn send_form<T>(
         errors.set(FormErrors::from_request(&error));
         return;
     }
+    // What passed the server's own parser fits the request's body type.
+    let body: B = match serde_json::from_value(body) {
+        Ok(body) => body,
+        Err(e) => {
+            let error = RequestError::MalformedJson(e.to_string());
+            errors.set(FormErrors::from_request(&error));
+            return;
+        }
+    };
     leptos::task::spawn_local(async move {
         if submit(store, into_write(body), busy, errors).await {
             clear();

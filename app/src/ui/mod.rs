@@ -57,6 +57,8 @@ pub fn App() -> impl IntoView {
                     <A href="/filaments">"Filament"</A>
                     <A href="/jobs">"Job board"</A>
                     <A href="/cluster">"Cluster"</A>
+                    // The node's own page (no route of the dashboard): the OpenAPI reference.
+                    <a href=crate::api::Endpoint::Reference.url(&[]) rel="external">"API"</a>
                 </nav>
                 <components::ConnectionBadge/>
                 <components::SignOut/>

@@ -69,9 +69,9 @@ pub const WRITE_PATIENCE_MS: f64 = 15_000.0;
 /// What a write asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    CreatePrinter(serde_json::Value),
-    CreateFilament(serde_json::Value),
-    CreatePrintJob(serde_json::Value),
+    CreatePrinter(crate::api::NewPrinterBody),
+    CreateFilament(crate::api::NewFilamentBody),
+    CreatePrintJob(crate::api::NewPrintJobBody),
     SetJobStatus { job_id: String, status: String },
 }
 

@@ -3,12 +3,13 @@
 //!
 //! Owns: making and recognising token secrets (only their SHA-256 is stored, in the
 //! replicated state, or in `node.json` for the admin token `raft3d init` makes), and the
-//! route → role table ([`required_role`]). Must not: decide anything about the farm.
+//! contract → role ([`required_role`]). Must not: decide anything about the farm.
 //!
 //! Open without a token: `/healthz`, `/readyz`, `/metrics` (counters and latencies, no
 //! farm data; etcd serves its metrics the same way), `GET /api/v1/cluster` (roles, terms,
 //! indexes and member URLs: what any client, the dashboard included, needs to find the
-//! leader before it can send its token there; no farm data, no secrets), the dashboard's
+//! leader before it can send its token there; no farm data, no secrets), the API's own
+//! description (`/api/v1/openapi.json`, `/api/v1/reference`), the dashboard's
 //! pages and bundle (a page shows farm data only to a caller who may read it:
 //! `dashboard.rs`).
 
@@ -64,24 +65,39 @@ pub fn secret_sha256(secret: &str) -> String {
         .collect()
 }
 
-/// The role a request needs, or `None` when it is open to anyone.
+/// The role a request needs, or `None` when it is open to anyone: what the contract
+/// (`app::api::contract`) says of its operation. A request that names no operation (an
+/// unknown path under `/api/v1`, or a method a path does not take) still needs the role
+/// of every operation on its path, and at least viewer for a read, operator otherwise:
+/// answering `404` or `405` must not tell a stranger which routes exist.
 pub fn required_role(method: &Method, path: &str) -> Option<AccessRole> {
-    let api = path == "/api/v1" || path.starts_with("/api/v1/");
-    if !api {
+    use app::api::contract::{Access, Endpoint, Method as ApiMethod};
+    let role = |endpoint: Endpoint| match endpoint.operation().access {
+        Access::Open => None,
+        Access::Role(role) => Some(role),
+    };
+    let reads = [Method::GET, Method::HEAD].contains(method);
+    let api_method = match *method {
+        Method::GET | Method::HEAD => Some(ApiMethod::Get),
+        Method::POST => Some(ApiMethod::Post),
+        Method::DELETE => Some(ApiMethod::Delete),
+        _ => None,
+    };
+    if let Some(endpoint) = api_method.and_then(|m| Endpoint::find(m, path)) {
+        return role(endpoint);
+    }
+    if path != "/api/v1" && !path.starts_with("/api/v1/") {
         return None;
     }
-    let admin = ["/api/v1/cluster/nodes", "/api/v1/tokens"]
-        .iter()
-        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
-    let reads = [Method::GET, Method::HEAD, Method::OPTIONS].contains(method);
-    if reads && path == "/api/v1/cluster" {
-        return None;
-    }
-    Some(match (admin, reads) {
-        (true, _) => AccessRole::Admin,
-        (false, true) => AccessRole::Viewer,
-        (false, false) => AccessRole::Operator,
-    })
+    let fallback = if reads {
+        AccessRole::Viewer
+    } else {
+        AccessRole::Operator
+    };
+    Endpoint::on_path(path)
+        .filter_map(role)
+        .chain([fallback])
+        .max()
 }
 
 impl AuthConfig {
@@ -187,6 +203,11 @@ mod tests {
             // A prefix is a whole path segment: not a way around the table.
             (Method::GET, "/api/v1/tokensx", Some(Viewer)),
             (Method::GET, "/api/v1x", None),
+            (Method::PUT, "/api/v1/tokens", Some(Admin)),
+            (Method::GET, "/api/v1/cluster/nodes", Some(Admin)),
+            (Method::GET, "/api/v1/openapi.json", None),
+            (Method::GET, "/api/v1/reference", None),
+            (Method::HEAD, "/api/v1/print_jobs/j", Some(Viewer)),
         ];
         for (method, path, needed) in cases {
             assert_eq!(required_role(&method, path), needed, "{method} {path}");

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod printers;
+pub mod reference;
 pub mod tokens;
 
 use crate::histogram::SharedHistogram;
@@ -25,8 +26,8 @@ use crate::raft::batcher::Written;
 use crate::store::StoredList;
 use app::api::etag::{self, Condition};
 use app::api::{
-    fingerprint, FieldProblem, Paging, RequestError, IDEMPOTENCY_KEY_HEADER, INDEX_HEADER,
-    LEADER_URL_HEADER, MAX_PAGE_LIMIT,
+    fingerprint, Endpoint, FieldProblem, Paging, RequestError, IDEMPOTENCY_KEY_HEADER,
+    INDEX_HEADER, LEADER_URL_HEADER, MAX_PAGE_LIMIT,
 };
 use app::{Command, IdempotencyClaim, Outcome};
 use axum::body::Bytes;
@@ -39,7 +40,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use error::ApiError;
 use farm::{Consistency, Farm, ReadWish};
@@ -67,26 +68,7 @@ pub type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// The API (with CORS for the cluster's own origins) plus the dashboard.
 pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
-    let api = Router::new()
-        .route("/printers", get(printers::list).post(printers::create))
-        .route("/printers/{id}", get(printers::get_one))
-        .route("/filaments", get(filaments::list).post(filaments::create))
-        .route("/filaments/{id}", get(filaments::get_one))
-        .route("/print_jobs", get(jobs::list).post(jobs::create))
-        .route("/print_jobs/{id}", get(jobs::get_one))
-        .route("/print_jobs/{id}/status", post(jobs::set_status))
-        .route("/events", get(events::stream))
-        .route("/board", get(board::board))
-        .route("/cluster", get(cluster::view))
-        .route("/cluster/nodes", post(cluster::add_node))
-        .route("/cluster/nodes/{id}", delete(cluster::remove_node))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke));
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/metrics", get(ops::metrics))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
+    api_routes()
         .fallback(
             |request: Request| async move { ApiError::NoRoute(request.uri().path().to_owned()) },
         )
@@ -123,6 +105,51 @@ pub fn router(state: ApiState, site_dir: Option<&std::path::Path>) -> Router {
         ))
         // Outermost, so that preflight requests are answered before routing.
         .layer(dashboard::cors(state.farm))
+}
+
+/// Every operation of the contract (`app::api::contract`), at its path, for its method:
+/// the match below is where each meets its handler, and the compiler sees to it that none
+/// is left out.
+fn api_routes() -> Router<ApiState> {
+    Endpoint::ALL
+        .into_iter()
+        .fold(Router::new(), |router, endpoint| {
+            let op = endpoint.operation();
+            let method = match op.method {
+                app::api::Method::Get => MethodFilter::GET,
+                app::api::Method::Post => MethodFilter::POST,
+                app::api::Method::Delete => MethodFilter::DELETE,
+            };
+            router.route(op.path, handler(endpoint, method))
+        })
+}
+
+fn handler(endpoint: Endpoint, method: MethodFilter) -> MethodRouter<ApiState> {
+    match endpoint {
+        Endpoint::ListPrinters => on(method, printers::list),
+        Endpoint::CreatePrinter => on(method, printers::create),
+        Endpoint::GetPrinter => on(method, printers::get_one),
+        Endpoint::ListFilaments => on(method, filaments::list),
+        Endpoint::CreateFilament => on(method, filaments::create),
+        Endpoint::GetFilament => on(method, filaments::get_one),
+        Endpoint::ListPrintJobs => on(method, jobs::list),
+        Endpoint::CreatePrintJob => on(method, jobs::create),
+        Endpoint::GetPrintJob => on(method, jobs::get_one),
+        Endpoint::SetJobStatus => on(method, jobs::set_status),
+        Endpoint::Events => on(method, events::stream),
+        Endpoint::Board => on(method, board::board),
+        Endpoint::Cluster => on(method, cluster::view),
+        Endpoint::AddNode => on(method, cluster::add_node),
+        Endpoint::RemoveNode => on(method, cluster::remove_node),
+        Endpoint::ListTokens => on(method, tokens::list),
+        Endpoint::CreateToken => on(method, tokens::create),
+        Endpoint::RevokeToken => on(method, tokens::revoke),
+        Endpoint::OpenApi => on(method, reference::document),
+        Endpoint::Reference => on(method, reference::page),
+        Endpoint::Metrics => on(method, ops::metrics),
+        Endpoint::Healthz => on(method, ops::healthz),
+        Endpoint::Readyz => on(method, ops::readyz),
+    }
 }
 
 /// A `307` from a follower points at the same path and query on the leader.

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-const ADMIN: &str = "r3d_admin-secret-of-this-test";
+pub const ADMIN: &str = "r3d_admin-secret-of-this-test";
 
 fn auth_config(dir: &TempDir, raft_port: u16) -> raft3d::NodeConfig {
     let mut config = config(dir, raft_port);
@@ -17,7 +17,7 @@ fn auth_config(dir: &TempDir, raft_port: u16) -> raft3d::NodeConfig {
     config
 }
 
-async fn spawn_with_auth() -> TestNode {
+pub async fn spawn_with_auth() -> TestNode {
     let dir = TempDir::new().expect("temp dir");
     let raft_port = raft3d_testkit::ports::free_port();
     TestNode::start(auth_config(&dir, raft_port), dir, raft_port).await

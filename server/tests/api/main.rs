@@ -15,6 +15,7 @@ mod idempotency;
 mod jobs;
 mod limits;
 mod membership;
+mod openapi;
 mod ops;
 mod page;
 mod paging;

@@ -1,0 +1,764 @@
+//! The HTTP API, spelled once: every operation's method, path, who may call it, what it
+//! takes and what it answers.
+//!
+//! The server builds its router and its role checks from [`Endpoint::ALL`];
+//! `raft3d-client`, `raft3d ctl` and the dashboard build their URLs with
+//! [`Endpoint::url`]; the OpenAPI document (`super::openapi`) is generated from this table
+//! and from the body types' own definitions. A route that is not here does not exist.
+//!
+//! Pure data: no HTTP library, so the browser build carries it as cheaply as the server.
+
+use crate::domain::AccessRole;
+
+/// An HTTP method the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// Whether requests with this method only read (they are never proposed).
+    pub const fn reads(self) -> bool {
+        matches!(self, Self::Get)
+    }
+}
+
+/// Where a parameter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    Path,
+    Query,
+    Header,
+}
+
+/// What values a parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// An object id (`crate::Id`).
+    Id,
+    /// A whole number in `min..=max`.
+    Integer { min: u64, max: u64 },
+    /// One of these words (case-insensitive on input).
+    OneOf(&'static [&'static str]),
+    /// Free text with its own grammar, told in the parameter's description.
+    Text,
+}
+
+/// One parameter of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    pub name: &'static str,
+    pub located: ParamIn,
+    pub required: bool,
+    pub kind: ParamKind,
+    pub doc: &'static str,
+}
+
+const fn query(name: &'static str, kind: ParamKind, doc: &'static str) -> Param {
+    Param {
+        name,
+        located: ParamIn::Query,
+        required: false,
+        kind,
+        doc,
+    }
+}
+
+const fn header(name: &'static str, doc: &'static str) -> Param {
+    Param {
+        name,
+        located: ParamIn::Header,
+        required: false,
+        kind: ParamKind::Text,
+        doc,
+    }
+}
+
+const fn path_id(doc: &'static str) -> Param {
+    Param {
+        name: "id",
+        located: ParamIn::Path,
+        required: true,
+        kind: ParamKind::Id,
+        doc,
+    }
+}
+
+/// The shapes of JSON bodies, each a type of `crate::api` or `crate::domain`
+/// (`super::openapi` maps each to its type's schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    Printer,
+    NewPrinter,
+    Filament,
+    NewFilament,
+    PrintJob,
+    NewPrintJob,
+    Board,
+    Cluster,
+    AddNode,
+    Token,
+    NewToken,
+    CreatedToken,
+    /// The OpenAPI document itself.
+    OpenApi,
+}
+
+/// What a successful answer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// One JSON object.
+    Json(Shape),
+    /// A JSON array of objects: a whole list, or one page of it.
+    JsonList(Shape),
+    /// `text/event-stream`: the change stream.
+    EventStream,
+    /// `text/plain`.
+    Text,
+    /// `text/html`.
+    Html,
+}
+
+/// Who may call an operation on a cluster with tokens (`--insecure` lets everyone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed: nothing of the farm is shown.
+    Open,
+    /// A token of this role or above.
+    Role(AccessRole),
+}
+
+/// One operation of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub method: Method,
+    /// The path, with `{name}` for each path parameter (the syntax of both axum and
+    /// OpenAPI).
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub access: Access,
+    pub params: &'static [Param],
+    pub body: Option<Shape>,
+    /// The status of a successful answer, and what it carries.
+    pub success: u16,
+    pub answer: Answer,
+    /// Every other status the operation may answer with (problems carry a
+    /// `application/problem+json` body; `304` and `307` none).
+    pub problems: &'static [u16],
+}
+
+/// Every operation, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    ListPrinters,
+    CreatePrinter,
+    GetPrinter,
+    ListFilaments,
+    CreateFilament,
+    GetFilament,
+    ListPrintJobs,
+    CreatePrintJob,
+    GetPrintJob,
+    SetJobStatus,
+    Events,
+    Board,
+    Cluster,
+    AddNode,
+    RemoveNode,
+    ListTokens,
+    CreateToken,
+    RevokeToken,
+    OpenApi,
+    Reference,
+    Metrics,
+    Healthz,
+    Readyz,
+}
+
+const LIMIT: Param = query(
+    "limit",
+    ParamKind::Integer {
+        min: 1,
+        max: super::MAX_PAGE_LIMIT as u64,
+    },
+    "Answer one page of at most this many, in id order, with a `Link: <...>; rel=\"next\"` \
+     header while more follow. Without it, the whole list.",
+);
+const AFTER: Param = query(
+    "after",
+    ParamKind::Id,
+    "The cursor: start after this id (the last one of the previous page).",
+);
+const ORDER: Param = query(
+    "order",
+    ParamKind::OneOf(&["asc", "desc"]),
+    "Id order (`asc`, the default) or newest first (`desc`).",
+);
+const CONSISTENCY: Param = query(
+    "consistency",
+    ParamKind::OneOf(&["linearizable", "stale"]),
+    "`linearizable` (the default; `strong` is the same) confirms with the leader that the \
+     answer is current; `stale` answers from what this node has applied.",
+);
+const MIN_INDEX: Param = query(
+    "min_index",
+    ParamKind::Integer {
+        min: 0,
+        max: u64::MAX,
+    },
+    "Answer once this node has applied this log index (at most `--write-timeout-ms`, then \
+     `503 index-not-reached`). Alone it makes the read stale: read-your-writes without a \
+     leader round trip.",
+);
+const IF_NONE_MATCH: Param = header(
+    "If-None-Match",
+    "An `ETag` from an earlier answer: `304 Not Modified` while it still holds.",
+);
+const IDEMPOTENCY_KEY: Param = header(
+    "Idempotency-Key",
+    "The same key on every retry of one write (1-255 visible ASCII characters) makes it \
+     apply at most once; a retry answers what the first attempt did.",
+);
+const STATUS_FILTER: Param = query(
+    "status",
+    ParamKind::OneOf(&["Queued", "Running", "Done", "Canceled"]),
+    "Only jobs in this status.",
+);
+const PRINTER_FILTER: Param = query("printer_id", ParamKind::Id, "Only jobs of this printer.");
+const FILAMENT_FILTER: Param = query(
+    "filament_id",
+    ParamKind::Id,
+    "Only jobs printing from this spool.",
+);
+
+const LIST_PARAMS: &[Param] = &[LIMIT, AFTER, ORDER, CONSISTENCY, MIN_INDEX, IF_NONE_MATCH];
+const JOB_LIST_PARAMS: &[Param] = &[
+    LIMIT,
+    AFTER,
+    ORDER,
+    STATUS_FILTER,
+    PRINTER_FILTER,
+    FILAMENT_FILTER,
+    CONSISTENCY,
+    MIN_INDEX,
+    IF_NONE_MATCH,
+];
+const OBJECT_PARAMS: &[Param] = &[
+    path_id("The object's id."),
+    CONSISTENCY,
+    MIN_INDEX,
+    IF_NONE_MATCH,
+];
+
+const SET_STATUS_PARAMS: &[Param] = &[
+    path_id("The job's id."),
+    Param {
+        name: "status",
+        located: ParamIn::Query,
+        required: true,
+        kind: ParamKind::OneOf(&["Queued", "Running", "Done", "Canceled"]),
+        doc: "The status to move to (case-insensitive; `cancelled` too).",
+    },
+    header(
+        "If-Match",
+        "ETags of the job as last read; `*` asks only that it exists.",
+    ),
+    IDEMPOTENCY_KEY,
+];
+const EVENT_PARAMS: &[Param] = &[
+    query(
+        "after",
+        ParamKind::Text,
+        "Resume after this position (`N` or `N.k`).",
+    ),
+    header(
+        "Last-Event-ID",
+        "Resume after this position (wins over `after`).",
+    ),
+];
+const BOARD_PARAMS: &[Param] = &[
+    query(
+        "limit",
+        ParamKind::Integer {
+            min: 1,
+            max: super::MAX_PAGE_LIMIT as u64,
+        },
+        "Jobs per column (50 unless asked).",
+    ),
+    PRINTER_FILTER,
+    FILAMENT_FILTER,
+    CONSISTENCY,
+    MIN_INDEX,
+    IF_NONE_MATCH,
+];
+const REVOKE_PARAMS: &[Param] = &[path_id("The token's id."), IDEMPOTENCY_KEY];
+
+// Statuses, grouped by what brings them.
+/// A read of the farm: bad query, no token, wrong role, wrong host, no leader or index
+/// not reached.
+const READ_PROBLEMS: &[u16] = &[304, 400, 401, 403, 421, 422, 503];
+const OBJECT_PROBLEMS: &[u16] = &[304, 400, 401, 403, 404, 421, 422, 503];
+/// A write: also redirects to the leader, bodies too large or not JSON, idempotency
+/// conflicts.
+const WRITE_PROBLEMS: &[u16] = &[307, 400, 401, 403, 409, 413, 415, 421, 422, 503];
+const CHANGE_PROBLEMS: &[u16] = &[307, 400, 401, 403, 404, 409, 412, 421, 422, 503];
+const OPEN_PROBLEMS: &[u16] = &[421];
+
+const VIEWER: Access = Access::Role(AccessRole::Viewer);
+const OPERATOR: Access = Access::Role(AccessRole::Operator);
+const ADMIN: Access = Access::Role(AccessRole::Admin);
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 23] = [
+        Self::ListPrinters,
+        Self::CreatePrinter,
+        Self::GetPrinter,
+        Self::ListFilaments,
+        Self::CreateFilament,
+        Self::GetFilament,
+        Self::ListPrintJobs,
+        Self::CreatePrintJob,
+        Self::GetPrintJob,
+        Self::SetJobStatus,
+        Self::Events,
+        Self::Board,
+        Self::Cluster,
+        Self::AddNode,
+        Self::RemoveNode,
+        Self::ListTokens,
+        Self::CreateToken,
+        Self::RevokeToken,
+        Self::OpenApi,
+        Self::Reference,
+        Self::Metrics,
+        Self::Healthz,
+        Self::Readyz,
+    ];
+
+    /// The operation's name in the OpenAPI document (`operationId`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ListPrinters => "listPrinters",
+            Self::CreatePrinter => "createPrinter",
+            Self::GetPrinter => "getPrinter",
+            Self::ListFilaments => "listFilaments",
+            Self::CreateFilament => "createFilament",
+            Self::GetFilament => "getFilament",
+            Self::ListPrintJobs => "listPrintJobs",
+            Self::CreatePrintJob => "createPrintJob",
+            Self::GetPrintJob => "getPrintJob",
+            Self::SetJobStatus => "setJobStatus",
+            Self::Events => "followEvents",
+            Self::Board => "getBoard",
+            Self::Cluster => "getCluster",
+            Self::AddNode => "addNode",
+            Self::RemoveNode => "removeNode",
+            Self::ListTokens => "listTokens",
+            Self::CreateToken => "createToken",
+            Self::RevokeToken => "revokeToken",
+            Self::OpenApi => "getOpenApi",
+            Self::Reference => "getReference",
+            Self::Metrics => "getMetrics",
+            Self::Healthz => "getHealth",
+            Self::Readyz => "getReadiness",
+        }
+    }
+
+    pub const fn operation(self) -> Operation {
+        match self {
+            Self::ListPrinters => list(
+                "/api/v1/printers",
+                "List printers",
+                LIST_PARAMS,
+                Shape::Printer,
+            ),
+            Self::CreatePrinter => create(
+                "/api/v1/printers",
+                "Add a printer",
+                Shape::NewPrinter,
+                Shape::Printer,
+            ),
+            Self::GetPrinter => get("/api/v1/printers/{id}", "Get a printer", Shape::Printer),
+            Self::ListFilaments => list(
+                "/api/v1/filaments",
+                "List filament spools, with what their jobs reserve",
+                LIST_PARAMS,
+                Shape::Filament,
+            ),
+            Self::CreateFilament => create(
+                "/api/v1/filaments",
+                "Add a filament spool",
+                Shape::NewFilament,
+                Shape::Filament,
+            ),
+            Self::GetFilament => get(
+                "/api/v1/filaments/{id}",
+                "Get a filament spool",
+                Shape::Filament,
+            ),
+            Self::ListPrintJobs => list(
+                "/api/v1/print_jobs",
+                "List print jobs, filtered by status, printer and spool",
+                JOB_LIST_PARAMS,
+                Shape::PrintJob,
+            ),
+            Self::CreatePrintJob => create(
+                "/api/v1/print_jobs",
+                "Queue a print job (it reserves its weight on its spool)",
+                Shape::NewPrintJob,
+                Shape::PrintJob,
+            ),
+            Self::GetPrintJob => get(
+                "/api/v1/print_jobs/{id}",
+                "Get a print job",
+                Shape::PrintJob,
+            ),
+            Self::SetJobStatus => Operation {
+                method: Method::Post,
+                path: "/api/v1/print_jobs/{id}/status",
+                summary: "Move a print job: Queued → Running → Done, or Canceled",
+                description: "With `If-Match: <ETag of the job>` the move is refused \
+                    (`412`) if the job changed since it was read, so two operators \
+                    cannot overwrite each other. Done deducts the job's weight from its \
+                    spool; Canceled releases it.",
+                access: OPERATOR,
+                params: SET_STATUS_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::PrintJob),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::Events => Operation {
+                method: Method::Get,
+                path: "/api/v1/events",
+                summary: "Follow the farm's changes (Server-Sent Events)",
+                description: "One event per committed change: `id:` is its position (the \
+                    log index of its entry, `N.k` for the k-th change of one entry), \
+                    `event:` its kind (`printer.created`, `filament.created`, \
+                    `filament.updated`, `job.created`, `job.status`) and `data:` the \
+                    object after the change, as JSON. Resume with `Last-Event-ID` or \
+                    `?after=`; a position this node no longer holds gets a `reset` event \
+                    (re-read the lists). Heartbeat comments while idle; a subscriber that \
+                    stops reading is cut off.",
+                access: VIEWER,
+                params: EVENT_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::EventStream,
+                problems: &[400, 401, 403, 421, 422],
+            },
+            Self::Board => Operation {
+                method: Method::Get,
+                path: "/api/v1/board",
+                summary: "The job board: printers, spools and the first jobs of each column",
+                description: "Read at one log index: every printer and spool, the first \
+                    `limit` jobs of each status (Queued and Running oldest first, Done and \
+                    Canceled newest first) and how many each column holds. Bounded \
+                    whatever the farm holds.",
+                access: VIEWER,
+                params: BOARD_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Board),
+                problems: READ_PROBLEMS,
+            },
+            Self::Cluster => Operation {
+                method: Method::Get,
+                path: "/api/v1/cluster",
+                summary: "The cluster as this node sees it",
+                description: "Roles, terms, log indexes, members and their client URLs: \
+                    what a client needs to find the leader. Open: it holds no farm data.",
+                access: Access::Open,
+                params: &[],
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Cluster),
+                problems: OPEN_PROBLEMS,
+            },
+            Self::AddNode => Operation {
+                method: Method::Post,
+                path: "/api/v1/cluster/nodes",
+                summary: "Add a node: a learner first, then a voter",
+                description: "Answers once the node has caught up and votes.",
+                access: ADMIN,
+                params: &[],
+                body: Some(Shape::AddNode),
+                success: 200,
+                answer: Answer::Json(Shape::Cluster),
+                problems: WRITE_PROBLEMS,
+            },
+            Self::RemoveNode => Operation {
+                method: Method::Delete,
+                path: "/api/v1/cluster/nodes/{id}",
+                summary: "Remove a node from the cluster",
+                description: "",
+                access: ADMIN,
+                params: &[Param {
+                    name: "id",
+                    located: ParamIn::Path,
+                    required: true,
+                    kind: ParamKind::Integer {
+                        min: 1,
+                        max: u64::MAX,
+                    },
+                    doc: "The node's id.",
+                }],
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Cluster),
+                problems: &[307, 400, 401, 403, 404, 409, 421, 422, 503],
+            },
+            Self::ListTokens => Operation {
+                method: Method::Get,
+                path: "/api/v1/tokens",
+                summary: "List API tokens (never their secrets)",
+                description: "Revoked tokens stay listed, with `revoked_ms`.",
+                access: ADMIN,
+                params: &[CONSISTENCY, MIN_INDEX, IF_NONE_MATCH],
+                body: None,
+                success: 200,
+                answer: Answer::JsonList(Shape::Token),
+                problems: READ_PROBLEMS,
+            },
+            Self::CreateToken => Operation {
+                access: ADMIN,
+                ..create(
+                    "/api/v1/tokens",
+                    "Make an API token; its secret is in this answer only",
+                    Shape::NewToken,
+                    Shape::CreatedToken,
+                )
+            },
+            Self::RevokeToken => Operation {
+                method: Method::Delete,
+                path: "/api/v1/tokens/{id}",
+                summary: "Revoke an API token",
+                description: "`bootstrap` revokes the admin token of `raft3d init`.",
+                access: ADMIN,
+                params: REVOKE_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Token),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::OpenApi => open(
+                "/api/v1/openapi.json",
+                "This document",
+                Answer::Json(Shape::OpenApi),
+            ),
+            Self::Reference => open(
+                "/api/v1/reference",
+                "This document as a page to read",
+                Answer::Html,
+            ),
+            Self::Metrics => open(
+                "/metrics",
+                "Prometheus metrics (counters and latencies, no farm data)",
+                Answer::Text,
+            ),
+            Self::Healthz => open("/healthz", "The process is up", Answer::Text),
+            Self::Readyz => Operation {
+                problems: &[421, 503],
+                ..open(
+                    "/readyz",
+                    "A member of a cluster with a leader, its Raft core running",
+                    Answer::Text,
+                )
+            },
+        }
+    }
+
+    /// The operation answering `method` on `path` (a request path, e.g.
+    /// `/api/v1/printers/p1`), if any.
+    pub fn find(method: Method, path: &str) -> Option<Endpoint> {
+        Self::ALL.into_iter().find(|e| {
+            let op = e.operation();
+            op.method == method && path_matches(op.path, path)
+        })
+    }
+
+    /// The operations on `path`, whatever their method.
+    pub fn on_path(path: &str) -> impl Iterator<Item = Endpoint> + '_ {
+        Self::ALL
+            .into_iter()
+            .filter(move |e| path_matches(e.operation().path, path))
+    }
+
+    /// The operation's path with its parameters filled in, in order (each escaped as a
+    /// path segment).
+    pub fn url(self, segments: &[&str]) -> String {
+        let mut segments = segments.iter();
+        self.operation()
+            .path
+            .split('/')
+            .map(|part| match part.starts_with('{') {
+                true => path_segment(segments.next().copied().unwrap_or_default()),
+                false => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+const fn list(
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [Param],
+    item: Shape,
+) -> Operation {
+    Operation {
+        method: Method::Get,
+        path,
+        summary,
+        description: "",
+        access: VIEWER,
+        params,
+        body: None,
+        success: 200,
+        answer: Answer::JsonList(item),
+        problems: READ_PROBLEMS,
+    }
+}
+
+const fn get(path: &'static str, summary: &'static str, shape: Shape) -> Operation {
+    Operation {
+        method: Method::Get,
+        path,
+        summary,
+        description: "",
+        access: VIEWER,
+        params: OBJECT_PARAMS,
+        body: None,
+        success: 200,
+        answer: Answer::Json(shape),
+        problems: OBJECT_PROBLEMS,
+    }
+}
+
+const fn create(path: &'static str, summary: &'static str, body: Shape, made: Shape) -> Operation {
+    Operation {
+        method: Method::Post,
+        path,
+        summary,
+        description: "On a follower: `307` to the leader.",
+        access: OPERATOR,
+        params: &[IDEMPOTENCY_KEY],
+        body: Some(body),
+        success: 201,
+        answer: Answer::Json(made),
+        problems: WRITE_PROBLEMS,
+    }
+}
+
+const fn open(path: &'static str, summary: &'static str, answer: Answer) -> Operation {
+    Operation {
+        method: Method::Get,
+        path,
+        summary,
+        description: "",
+        access: Access::Open,
+        params: &[],
+        body: None,
+        success: 200,
+        answer,
+        problems: OPEN_PROBLEMS,
+    }
+}
+
+/// Whether a request path fits a template: the same segments, `{...}` fitting any
+/// non-empty one.
+fn path_matches(template: &str, path: &str) -> bool {
+    let mut want = template.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(w), Some(h)) if w.starts_with('{') => {
+                if h.is_empty() {
+                    return false;
+                }
+            }
+            (Some(w), Some(h)) if w == h => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Percent-encodes `raw` as one URL path segment. Server-made ids need no escaping, but
+/// an id typed by a person may hold anything.
+pub fn path_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte))
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_operation_has_one_method_and_path_and_a_unique_name() {
+        let mut routes = HashSet::new();
+        let mut names = HashSet::new();
+        for endpoint in Endpoint::ALL {
+            let op = endpoint.operation();
+            assert!(routes.insert((op.method, op.path)), "{} twice", op.path);
+            assert!(names.insert(endpoint.name()));
+            assert_eq!(Endpoint::find(op.method, op.path), Some(endpoint));
+            assert!(!op.problems.contains(&op.success));
+            let path_params = op.params.iter().filter(|p| p.located == ParamIn::Path);
+            let placeholders = op.path.matches('{').count();
+            assert_eq!(path_params.count(), placeholders, "{}", op.path);
+        }
+    }
+
+    #[test]
+    fn requests_find_their_operation() {
+        let find = |m, p| Endpoint::find(m, p);
+        assert_eq!(
+            find(Method::Get, "/api/v1/printers/p-1"),
+            Some(Endpoint::GetPrinter)
+        );
+        assert_eq!(
+            find(Method::Post, "/api/v1/print_jobs/j/status"),
+            Some(Endpoint::SetJobStatus)
+        );
+        assert_eq!(find(Method::Get, "/api/v1/printers/"), None);
+        assert_eq!(find(Method::Get, "/api/v1/printers/a/b"), None);
+        assert_eq!(find(Method::Delete, "/api/v1/printers"), None);
+        assert_eq!(
+            Endpoint::on_path("/api/v1/tokens").collect::<Vec<_>>(),
+            [Endpoint::ListTokens, Endpoint::CreateToken]
+        );
+    }
+
+    #[test]
+    fn urls_fill_and_escape_their_segments() {
+        assert_eq!(
+            Endpoint::SetJobStatus.url(&["j 1/x"]),
+            "/api/v1/print_jobs/j%201%2Fx/status"
+        );
+        assert_eq!(Endpoint::ListPrinters.url(&[]), "/api/v1/printers");
+        assert_eq!(path_segment("a-Z_0.~"), "a-Z_0.~");
+        assert_eq!(path_segment("é"), "%C3%A9");
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project. This is the README's test command, and
 # .ci/run calls exactly this. Installs what it needs if missing (rustfmt, clippy, the
-# wasm32 target, pinned Trunk / wasm-bindgen-cli / npm packages, Debian's Chromium), so
+# wasm32 target, pinned Trunk / wasm-bindgen-cli / npm packages, Debian's Chromium, the
+# pinned Schemathesis in a venv), so
 # it passes on a fresh machine with rustup, node/npm and apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,9 @@ step "dashboard: bundle (Trunk) and end-to-end tests (Playwright, Chromium, 3 ra
 ./scripts/build-dashboard.sh
 cargo build --release --locked --bin raft3d
 ./scripts/e2e.sh
+
+step "API fuzzing: every operation of /api/v1/openapi.json against a secured 3-node cluster (Schemathesis)"
+./scripts/fuzz-api.sh
 
 step "benchmark smoke run: a few seconds of every part at both settings, Raft3D only (so it cannot rot)"
 # raft3d-bench starts the raft3d binary next to it (target/release/raft3d, built above).

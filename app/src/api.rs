@@ -33,9 +33,11 @@ pub use list::{JobFilter, Order, Paging, MAX_PAGE_LIMIT};
 /// `POST /api/v1/printers`: `id` may be left to the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"id": "prusa-1", "company": "Prusa", "model": "MK4"}))))]
+#[serde(deny_unknown_fields)]
 pub struct NewPrinterBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Id>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
     pub id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Text))]
     pub company: String,
@@ -46,9 +48,11 @@ pub struct NewPrinterBody {
 /// `POST /api/v1/filaments`: a fresh spool (`remaining` defaults to `total`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"id": "pla-red-1", "type": "PLA", "color": "red", "total_weight_in_grams": 1000}))))]
+#[serde(deny_unknown_fields)]
 pub struct NewFilamentBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Id>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
     pub id: Option<String>,
     /// `PLA`, `PETG`, `ABS` or `TPU`, in any case.
     #[serde(rename = "type")]
@@ -70,13 +74,15 @@ pub struct NewFilamentBody {
 /// `POST /api/v1/print_jobs`: a fresh job (queued, reserving its weight of its spool).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"printer_id": "prusa-1", "filament_id": "pla-red-1", "filepath": "benchy.gcode", "print_weight_in_grams": 15}))))]
+#[serde(deny_unknown_fields)]
 pub struct NewPrintJobBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Id>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
     pub id: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Id))]
+    #[cfg_attr(feature = "openapi", schema(value_type = openapi::IdInput))]
     pub printer_id: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Id))]
+    #[cfg_attr(feature = "openapi", schema(value_type = openapi::IdInput))]
     pub filament_id: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Text))]
     pub filepath: String,
@@ -90,6 +96,8 @@ pub struct NewPrintJobBody {
 /// `POST /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"name": "front desk tablet", "role": "viewer"}))))]
+#[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     /// Who or what holds it ("front desk tablet").
     #[cfg_attr(feature = "openapi", schema(value_type = Text))]
@@ -622,16 +630,28 @@ impl Fields {
         let Value::Number(number) = self.take(field)? else {
             return Err(wrong_type(field, "an integer"));
         };
-        let grams = match (number.as_u64(), number.as_i64()) {
-            (Some(grams), _) => grams,
-            (None, Some(_negative)) => {
-                let problem = match positive {
-                    true => FieldProblem::NotPositive,
-                    false => FieldProblem::Negative,
-                };
-                return Err(invalid(field, problem));
+        let below_zero = || {
+            let problem = match positive {
+                true => FieldProblem::NotPositive,
+                false => FieldProblem::Negative,
+            };
+            Err(invalid(field, problem))
+        };
+        let grams = match (number.as_u64(), number.as_i64(), number.as_f64()) {
+            (Some(grams), _, _) => grams,
+            (None, Some(_negative), _) => return below_zero(),
+            // `2.0` is an integer to JSON Schema (and to Python's `json`, which writes it).
+            (None, None, Some(f)) if f.fract() == 0.0 => {
+                if f < 0.0 {
+                    return below_zero();
+                }
+                if f > MAX_WEIGHT_GRAMS as f64 {
+                    return Err(invalid(field, FieldProblem::TooLarge));
+                }
+                // Whole, and within 0..=MAX_WEIGHT_GRAMS (< 2^53): exact.
+                f as u64
             }
-            (None, None) => return Err(wrong_type(field, "an integer")),
+            _ => return Err(wrong_type(field, "an integer")),
         };
         if positive && grams == 0 {
             return Err(invalid(field, FieldProblem::NotPositive));

@@ -50,8 +50,8 @@ pub enum ParamKind {
     Integer { min: u64, max: u64 },
     /// One of these words (case-insensitive on input).
     OneOf(&'static [&'static str]),
-    /// Free text with its own grammar, told in the parameter's description.
-    Text,
+    /// Text matching this regular expression (ECMA 262, as JSON Schema has it).
+    Pattern(&'static str),
 }
 
 /// One parameter of an operation.
@@ -74,15 +74,21 @@ const fn query(name: &'static str, kind: ParamKind, doc: &'static str) -> Param 
     }
 }
 
-const fn header(name: &'static str, doc: &'static str) -> Param {
+const fn header(name: &'static str, pattern: &'static str, doc: &'static str) -> Param {
     Param {
         name,
         located: ParamIn::Header,
         required: false,
-        kind: ParamKind::Text,
+        kind: ParamKind::Pattern(pattern),
         doc,
     }
 }
+
+/// `*`, or a list of entity tags (`"..."`, `W/"..."`), as `If-Match` and `If-None-Match`
+/// take them (empty elements are ignored, RFC 9110).
+const ENTITY_TAGS: &str = r#"^\s*(\*|((W/)?"[\x21\x23-\x2b\x2d-\x7e]*")?(\s*,\s*((W/)?"[\x21\x23-\x2b\x2d-\x7e]*")?)*)\s*$"#;
+/// A change stream position: `N` or `N.k`.
+const POSITION: &str = r"^[0-9]{1,19}(\.[0-9]{1,9})?$";
 
 const fn path_id(doc: &'static str) -> Param {
     Param {
@@ -223,10 +229,12 @@ const MIN_INDEX: Param = query(
 );
 const IF_NONE_MATCH: Param = header(
     "If-None-Match",
+    ENTITY_TAGS,
     "An `ETag` from an earlier answer: `304 Not Modified` while it still holds.",
 );
 const IDEMPOTENCY_KEY: Param = header(
     "Idempotency-Key",
+    r"^[\x21-\x7e]{1,255}$",
     "The same key on every retry of one write (1-255 visible ASCII characters) makes it \
      apply at most once; a retry answers what the first attempt did.",
 );
@@ -272,6 +280,7 @@ const SET_STATUS_PARAMS: &[Param] = &[
     },
     header(
         "If-Match",
+        ENTITY_TAGS,
         "ETags of the job as last read; `*` asks only that it exists.",
     ),
     IDEMPOTENCY_KEY,
@@ -279,11 +288,12 @@ const SET_STATUS_PARAMS: &[Param] = &[
 const EVENT_PARAMS: &[Param] = &[
     query(
         "after",
-        ParamKind::Text,
+        ParamKind::Pattern(POSITION),
         "Resume after this position (`N` or `N.k`).",
     ),
     header(
         "Last-Event-ID",
+        POSITION,
         "Resume after this position (wins over `after`).",
     ),
 ];
@@ -307,6 +317,7 @@ const REVOKE_PARAMS: &[Param] = &[path_id("The token's id."), IDEMPOTENCY_KEY];
 // Statuses, grouped by what brings them.
 /// A read of the farm: bad query, no token, wrong role, wrong host, no leader or index
 /// not reached.
+/// (`422` also for a `min_index` past the end of the log.)
 const READ_PROBLEMS: &[u16] = &[304, 400, 401, 403, 421, 422, 503];
 const OBJECT_PROBLEMS: &[u16] = &[304, 400, 401, 403, 404, 421, 422, 503];
 /// A write: also redirects to the leader, bodies too large or not JSON, idempotency

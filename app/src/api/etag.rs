@@ -44,8 +44,9 @@ impl Condition {
             return Some(Self::Any);
         }
         let mut tags = Vec::new();
-        for part in raw.split(',') {
-            let part = part.trim();
+        // Empty list elements are ignored (RFC 9110, 5.6.1): an empty header is a list of
+        // no tags, which nothing matches.
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (weak, quoted) = match part.strip_prefix("W/") {
                 Some(rest) => (true, rest),
                 None => (false, part),
@@ -86,7 +87,12 @@ mod tests {
         assert!(!Condition::parse(&format!("W/{ours}"))
             .expect("valid")
             .matches(tag));
-        for bad in ["", "abc", "\"unterminated", "\"a\"b\""] {
+        assert_eq!(Condition::parse(""), Some(Condition::OneOf(vec![])));
+        assert_eq!(
+            Condition::parse(&format!(", {ours},")),
+            Some(Condition::OneOf(vec![tag]))
+        );
+        for bad in ["abc", "\"unterminated", "\"a\"b\""] {
             assert_eq!(Condition::parse(bad), None, "{bad:?}");
         }
         assert!(Condition::Any.matches(7));

@@ -34,6 +34,24 @@ impl PartialSchema for Id {
 }
 impl ToSchema for Id {}
 
+/// An id in a request body: an [`Id`], or an integer (taken as its decimal digits).
+pub struct IdInput;
+
+impl PartialSchema for IdInput {
+    fn schema() -> RefOr<Schema> {
+        let any_of = utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Id")))
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .description(Some("An id, or an integer taken as its decimal digits."));
+        RefOr::T(Schema::AnyOf(any_of.build()))
+    }
+}
+impl ToSchema for IdInput {
+    fn schemas(schemas: &mut Schemas) {
+        schemas.push((Id::name().into_owned(), Id::schema()));
+    }
+}
+
 impl PartialSchema for Text {
     fn schema() -> RefOr<Schema> {
         let doc = format!(
@@ -44,6 +62,7 @@ impl PartialSchema for Text {
             .schema_type(Type::String)
             .description(Some(doc))
             .min_length(Some(1))
+            .pattern(Some(r"\S"))
             .into()
     }
 }
@@ -96,7 +115,7 @@ fn param_schema(kind: ParamKind) -> Value {
             "type": "integer", "minimum": min, "maximum": max
         }),
         ParamKind::OneOf(words) => json!({ "type": "string", "enum": words }),
-        ParamKind::Text => json!({ "type": "string" }),
+        ParamKind::Pattern(pattern) => json!({ "type": "string", "pattern": pattern }),
     }
 }
 
@@ -152,7 +171,32 @@ fn success(op: &Operation, schemas: &mut Schemas) -> Value {
             }),
         );
     }
-    json!({ "description": "Done.", "content": content, "headers": headers })
+    let mut answer = json!({ "description": "Done.", "content": content, "headers": headers });
+    let links = links(op);
+    if !links.is_empty() {
+        answer["links"] = Value::Object(links);
+    }
+    answer
+}
+
+/// What a made object leads to: every operation on `{its list}/{id}...`, with the new
+/// object's id (how a client, and the fuzzer, goes from a `POST` to what it made).
+fn links(made: &Operation) -> Map<String, Value> {
+    if made.success != 201 {
+        return Map::new();
+    }
+    let object_path = format!("{}/{{id}}", made.path);
+    Endpoint::ALL
+        .into_iter()
+        .filter(|e| e.operation().path.starts_with(&object_path))
+        .map(|e| {
+            let link = json!({
+                "operationId": e.name(),
+                "parameters": { "id": "$response.body#/id" }
+            });
+            (e.name().to_owned(), link)
+        })
+        .collect()
 }
 
 fn problem_response(status: u16) -> Value {
@@ -277,6 +321,17 @@ mod tests {
                 "{name} is referred to but not defined"
             );
         }
+    }
+
+    #[test]
+    fn what_a_post_makes_links_to_the_operations_on_it() {
+        let doc = document("test");
+        let made = &doc["paths"]["/api/v1/print_jobs"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            made["setJobStatus"]["parameters"]["id"],
+            "$response.body#/id"
+        );
+        assert!(made["getPrintJob"].is_object(), "{made}");
     }
 
     #[test]

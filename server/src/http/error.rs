@@ -79,6 +79,7 @@ impl ApiError {
             Self::Farm(FarmError::Membership(_) | FarmError::LearnerBehind { .. }) => {
                 StatusCode::CONFLICT
             }
+            Self::Farm(FarmError::IndexInFuture { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Farm(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,6 +124,7 @@ impl ApiError {
             Self::Farm(FarmError::IndexNotReached { .. }) => {
                 ("index-not-reached", "Not caught up to min_index")
             }
+            Self::Farm(FarmError::IndexInFuture { .. }) => ("index-in-future", "No such log index"),
             Self::Farm(_) => ("unavailable", "Cluster unavailable"),
             Self::NotFound { .. } | Self::NoRoute(_) => ("not-found", "Not found"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
@@ -146,6 +148,7 @@ impl ApiError {
             Self::Rejected(r) => r.field().map(str::to_owned),
             Self::BadIdempotencyKey => Some("Idempotency-Key".to_owned()),
             Self::BadCondition(header) => Some((*header).to_owned()),
+            Self::Farm(FarmError::IndexInFuture { .. }) => Some("min_index".to_owned()),
             _ => None,
         }
     }

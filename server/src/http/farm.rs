@@ -64,6 +64,12 @@ pub enum FarmError {
         applied: Option<u64>,
         waited: Duration,
     },
+    /// `min_index` past the end of the confirmed leader's log: no answer ever carried it.
+    #[error(
+        "no entry {wanted} exists: the cluster's log ends at {last:?} (min_index must come \
+         from an answer's X-Raft3D-Index)"
+    )]
+    IndexInFuture { wanted: u64, last: Option<u64> },
     #[error("membership change refused: {0}")]
     Membership(#[from] ChangeMembershipError<NodeId>),
     #[error(
@@ -196,6 +202,7 @@ impl Farm {
     pub async fn reach(&self, wish: ReadWish) -> Result<(), FarmError> {
         let deadline = self.inner.write_timeout;
         if let Some(wanted) = wish.min_index {
+            self.refuse_future_index(wanted).await?;
             let reached = self
                 .inner
                 .raft
@@ -220,6 +227,34 @@ impl Farm {
                 .map_err(|_| FarmError::Timeout(deadline))??;
         }
         Ok(())
+    }
+
+    /// Refuses, on the leader, a `min_index` past the end of its log, instead of waiting
+    /// for it and answering `503` (which tells a client to retry: forever, here). Only
+    /// once leadership is confirmed: a leader holds every committed entry, and an index
+    /// reaches a client only once committed, so an index past the end of a confirmed
+    /// leader's log was never given out. A follower cannot tell a future index from one
+    /// it has yet to receive, so it waits.
+    async fn refuse_future_index(&self, wanted: u64) -> Result<(), FarmError> {
+        let id = self.id();
+        let past_end = |m: &RaftMetrics| {
+            m.current_leader == Some(id) && m.last_log_index.is_none_or(|last| wanted > last)
+        };
+        if !past_end(&self.metrics()) {
+            return Ok(());
+        }
+        let deadline = self.inner.write_timeout;
+        tokio::time::timeout(deadline, self.read_barrier())
+            .await
+            .map_err(|_| FarmError::Timeout(deadline))??;
+        let metrics = self.metrics();
+        match past_end(&metrics) {
+            true => Err(FarmError::IndexInFuture {
+                wanted,
+                last: metrics.last_log_index,
+            }),
+            false => Ok(()),
+        }
     }
 
     /// A consistent view of the farm's stored rows for a whole-list answer, reflecting

@@ -1,6 +1,7 @@
 //! The change stream across nodes: a subscriber whose node is SIGKILLed resumes on
 //! another member from its last event id and misses nothing and repeats nothing; a
-//! write's `X-Raft3D-Index` read with `min_index` shows it on every node.
+//! write's `X-Raft3D-Index` read with `min_index` shows it on every node, and an index
+//! past the end of the log is refused by the leader.
 
 use crate::harness::{job, printer, spool, Cluster};
 use raft3d_client::ChangeEvent;
@@ -141,4 +142,26 @@ async fn a_writes_index_read_with_min_index_shows_it_on_every_node() {
             assert!(seen >= index, "node {id} answered at {seen} < {index}");
         }
     }
+    // An index no answer ever carried: the leader knows it is past the end of the log
+    // and says so (422, not a 503 that invites retries forever); a follower cannot tell
+    // it from one it has yet to receive, so it waits (bounded), then answers 503.
+    let ahead = format!("/api/v1/printers?min_index={}", u64::MAX / 2);
+    let (status, _, problem) = cluster.raw(Method::GET, leader, &ahead, None, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://raft3d.dev/problems/index-in-future"
+    );
+    assert_eq!(problem["field"], "min_index");
+    let follower = cluster
+        .live_ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    let (status, _, problem) = cluster.raw(Method::GET, follower, &ahead, None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://raft3d.dev/problems/index-not-reached"
+    );
 }

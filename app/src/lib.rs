@@ -15,16 +15,11 @@
 //!   (`application/problem+json`) shared by the server, the CLI and the UI.
 //! - [`digest`]: a stable, order-independent digest of the state, used to compare replicas.
 
-// Leptos views are deeply nested types; the default limit is too low for a page.
-#![recursion_limit = "256"]
-
 pub mod api;
 pub mod command;
 pub mod digest;
 pub mod domain;
 pub mod state;
-#[cfg(feature = "ui")]
-pub mod ui;
 
 pub use command::{Command, IdempotencyClaim, Proposal};
 pub use domain::Id;

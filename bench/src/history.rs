@@ -11,7 +11,7 @@
 
 use clap::Parser;
 use raft3d_client::{Call, Client, RetryPolicy};
-use raft3d_testkit::{ProcessCluster, Spec, TEST_RAFT_TIMINGS};
+use raft3d_launcher::{ProcessCluster, Spec, TEST_RAFT_TIMINGS};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;

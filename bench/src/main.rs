@@ -160,10 +160,10 @@ pub struct BenchArgs {
 pub enum BenchError {
     /// Something the benchmark waits for (a Raft3D leader, a catch-up) did not happen.
     #[error(transparent)]
-    NotInTime(#[from] raft3d_testkit::NotInTime),
+    NotInTime(#[from] raft3d_launcher::NotInTime),
     /// The Raft3D cluster could not be started or a node acted on.
     #[error("Raft3D cluster: {0}")]
-    Cluster(#[from] raft3d_testkit::ClusterError),
+    Cluster(#[from] raft3d_launcher::ClusterError),
     /// A Raft3D request of the setup (not of the measured load) failed.
     #[error("Raft3D: {0}")]
     Client(#[from] raft3d_client::ClientError),

@@ -1,4 +1,4 @@
-//! Raft3D as a system under test: a `raft3d-testkit` [`ProcessCluster`] of the `raft3d`
+//! Raft3D as a system under test: a `raft3d-launcher` [`ProcessCluster`] of the `raft3d`
 //! binary given by `--raft3d-bin` (the launcher and leader rule the tests use), a
 //! printer and a spool that every job uses, and the benchmark's REST requests through
 //! `raft3d-client` (one keep-alive HTTP/1.1 connection per client).
@@ -12,7 +12,7 @@ use app::domain::MAX_WEIGHT_GRAMS;
 use raft3d_client::{
     Call, Client, Method, NewFilamentBody, NewPrinterBody, RetryPolicy, StatusCode,
 };
-use raft3d_testkit::{Output, PortPlan, ProcessCluster, Spec};
+use raft3d_launcher::{Output, PortPlan, ProcessCluster, Spec};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The dashboard's browser entry. Everything it shows lives in `app::ui`; this crate only
+//! The dashboard's browser entry. Everything it shows lives in `dashboard` (ui/); this crate only
 //! installs the panic hook and hydrates the page the node rendered (`raft3d` serves it).
 
 /// Called by the bundle's loader script once the WASM module is instantiated.
@@ -6,5 +6,5 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    app::ui::hydrate();
+    dashboard::hydrate();
 }

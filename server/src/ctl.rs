@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use raft3d_client::{
     Client, ClientError, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
 };
-use raft3d_testkit::leader;
+use raft3d_launcher::leader;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -436,7 +436,7 @@ impl Ctl {
         Ok(cluster_table(&view))
     }
 
-    /// Polls every member's own view (the rule of `raft3d_testkit::leader`) until a
+    /// Polls every member's own view (the rule of `raft3d_launcher::leader`) until a
     /// leader is elected or `within` has passed.
     async fn leader(&self, within: Duration) -> Result<String, Failure> {
         // The members are learned again every second: given one URL right after a start,

@@ -2,7 +2,7 @@
 //! executable, for demos and development.
 //!
 //! Owns: the command's flags, its banner and its lifetime (until Ctrl-C, or until a node
-//! dies). Starting, watching and stopping the children is `raft3d-testkit`'s
+//! dies). Starting, watching and stopping the children is `raft3d-launcher`'s
 //! [`ProcessCluster`], the same launcher and leader rule the tests and the benchmark use.
 //!
 //! Must not touch: any process it did not start, nor node internals. It drives
@@ -10,7 +10,7 @@
 //! public HTTP API.
 
 use clap::Args;
-use raft3d_testkit::{ClusterError, Output, PortPlan, ProcessCluster, Spec};
+use raft3d_launcher::{ClusterError, Output, PortPlan, ProcessCluster, Spec};
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -135,7 +135,7 @@ fn print_banner(args: &LocalClusterArgs, cluster: &ProcessCluster) {
 /// Prints the leader once one is elected, then never completes (it is one branch of
 /// `run`'s `select!` and must not end the cluster).
 async fn report_leader(urls: Vec<String>) {
-    match raft3d_testkit::leader::wait_for(&urls, LEADER_REPORT_WAIT).await {
+    match raft3d_launcher::leader::wait_for(&urls, LEADER_REPORT_WAIT).await {
         Ok(leader) => println!("Leader: node {} ({}/)", leader.id, leader.url),
         Err(e) => println!("{e}: is a majority of the nodes up?"),
     }

@@ -11,12 +11,12 @@ use super::farm::Farm;
 use app::api::{
     BOARD_LIMIT, IDEMPOTENCY_KEY_HEADER, INDEX_HEADER, LEADER_ID_HEADER, LEADER_URL_HEADER,
 };
-use app::ui::{FarmData, InitialFarm};
 use axum::extract::Path as UrlPath;
 use axum::http::{header, HeaderMap, HeaderName, Method};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use dashboard::{FarmData, InitialFarm};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -40,7 +40,7 @@ const NO_SITE_ROOT: &str = "/dev/null";
 /// else the one embedded in the binary.
 ///
 /// `anonymous_may_read`: whether a page may carry farm data to a caller without a token
-/// (a navigation carries none: the page's token lives in the page, see `app::ui::store`).
+/// (a navigation carries none: the page's token lives in the page, see `dashboard::store`).
 /// When not, pages render empty and ask for a token; the browser then reads the farm
 /// through the API with it.
 pub fn router(farm: Farm, anonymous_may_read: bool, site_dir: Option<&Path>) -> Router {
@@ -75,7 +75,7 @@ pub fn router(farm: Farm, anonymous_may_read: bool, site_dir: Option<&Path>) -> 
         .site_pkg_dir("pkg")
         .build();
     // Also starts Leptos' executor, which server-side rendering needs.
-    let routes = generate_route_list(app::ui::App);
+    let routes = generate_route_list(dashboard::App);
     let shell_options = options.clone();
     let router = Router::new().leptos_routes_with_context(
         &options,
@@ -87,7 +87,7 @@ pub fn router(farm: Farm, anonymous_may_read: bool, site_dir: Option<&Path>) -> 
             };
             provide_context(InitialFarm(initial))
         },
-        move || app::ui::shell(shell_options.clone()),
+        move || dashboard::shell(shell_options.clone()),
     );
     let router = match site_dir {
         // `*.gz` siblings (scripts/build-dashboard.sh): ~2.6x smaller WASM on the wire.

@@ -19,7 +19,7 @@ fn auth_config(dir: &TempDir, raft_port: u16) -> raft3d::NodeConfig {
 
 pub async fn spawn_with_auth() -> TestNode {
     let dir = TempDir::new().expect("temp dir");
-    let raft_port = raft3d_testkit::ports::free_port();
+    let raft_port = raft3d_launcher::ports::free_port();
     TestNode::start(auth_config(&dir, raft_port), dir, raft_port).await
 }
 

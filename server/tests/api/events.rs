@@ -195,7 +195,7 @@ async fn a_restarted_node_resumes_positions_from_before_its_restart() {
 #[tokio::test]
 async fn bad_positions_are_422_and_an_idle_stream_sends_heartbeats() {
     let dir = TempDir::new().expect("temp dir");
-    let raft_port = raft3d_testkit::ports::free_port();
+    let raft_port = raft3d_launcher::ports::free_port();
     let mut settings = config(&dir, raft_port);
     settings.events_heartbeat_ms = 100;
     let node = TestNode::start(settings, dir, raft_port).await;
@@ -234,7 +234,7 @@ async fn cut_off_count(node: &TestNode) -> u64 {
 async fn a_subscriber_that_stops_reading_is_cut_off_and_writes_go_on() {
     use tokio::io::AsyncWriteExt;
     let dir = TempDir::new().expect("temp dir");
-    let raft_port = raft3d_testkit::ports::free_port();
+    let raft_port = raft3d_launcher::ports::free_port();
     let mut settings = config(&dir, raft_port);
     settings.events_slow_subscriber_ms = 300;
     let node = TestNode::start(settings, dir, raft_port).await;

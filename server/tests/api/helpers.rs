@@ -15,7 +15,7 @@ pub struct TestNode {
     pub raft_port: u16,
 }
 
-use raft3d_testkit::ports::free_port;
+use raft3d_launcher::ports::free_port;
 
 /// The configuration `spawn_node` uses (a single-node cluster of node 1).
 pub fn config(dir: &TempDir, raft_port: u16) -> NodeConfig {

@@ -17,7 +17,7 @@ async fn the_api_is_served_over_https_to_clients_that_trust_the_cluster_ca() {
         .expect("HTTPS certificate");
 
     let dir = TempDir::new().expect("data");
-    let raft_port = raft3d_testkit::ports::free_port();
+    let raft_port = raft3d_launcher::ports::free_port();
     let mut config = crate::helpers::config(&dir, raft_port);
     config.https_cert = Some(pki.path().join(HTTPS_CERT_FILE));
     config.https_key = Some(pki.path().join(HTTPS_KEY_FILE));
@@ -29,7 +29,7 @@ async fn the_api_is_served_over_https_to_clients_that_trust_the_cluster_ca() {
         .expect("client")
         .with_ca_pem(&ca_pem)
         .expect("CA");
-    let ready = raft3d_testkit::eventually("the node serves", Duration::from_secs(20), || async {
+    let ready = raft3d_launcher::eventually("the node serves", Duration::from_secs(20), || async {
         match client.cluster().await {
             Ok(view) if view.members.first().is_some_and(|m| m.http_url.is_some()) => Ok(view),
             other => Err(format!("{other:?}")),

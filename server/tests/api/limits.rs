@@ -24,7 +24,7 @@ async fn closed_by_server(stream: &mut TcpStream, deadline: tokio::time::Instant
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_idle_connections_do_not_stop_writes_and_are_closed() {
     let dir = TempDir::new().expect("temp dir");
-    let raft_port = raft3d_testkit::ports::free_port();
+    let raft_port = raft3d_launcher::ports::free_port();
     let mut config = config(&dir, raft_port);
     config.header_timeout_secs = 1;
     let node = TestNode::start(config, dir, raft_port).await;

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn adding_an_unreachable_node_gives_up_after_a_deadline_and_leaves_a_learner() {
     let node = spawn_node().await;
-    let nobody = format!("127.0.0.1:{}", raft3d_testkit::ports::free_port());
+    let nobody = format!("127.0.0.1:{}", raft3d_launcher::ports::free_port());
     let started = std::time::Instant::now();
     let answer = node
         .client

@@ -23,7 +23,7 @@ async fn spawn_tls_node(pki: &Path) -> TestNode {
     ca.save(pki).expect("save CA");
     ca.issue(1, &pki.join("node-1")).expect("node 1");
     let dir = TempDir::new().expect("temp dir");
-    let raft_port = raft3d_testkit::ports::free_port();
+    let raft_port = raft3d_launcher::ports::free_port();
     let mut config = config(&dir, raft_port);
     config.cluster_id = Some(CLUSTER.to_owned());
     config.peer_tls = Some(PeerTls::load(&pki.join("node-1"), CLUSTER, 1).expect("TLS"));

@@ -266,7 +266,7 @@ async fn run(options: &Options) -> Report {
 }
 
 async fn wait_for_leader(nodes: &tokio::sync::Mutex<Nodes>, limit: Duration) -> u64 {
-    let leader = raft3d_testkit::eventually("a leader elected", limit, || async {
+    let leader = raft3d_launcher::eventually("a leader elected", limit, || async {
         nodes
             .lock()
             .await

@@ -1,10 +1,10 @@
 //! The cluster under test: a [`ProcessCluster`] (real `raft3d serve` processes, from
-//! `raft3d-testkit`) whose Raft traffic goes through the proxies, plus the suite's
+//! `raft3d-launcher`) whose Raft traffic goes through the proxies, plus the suite's
 //! bookkeeping. A process that ends without the suite killing it is recorded as an
 //! [`Exit`]: a node must never die on its own, whatever the faults.
 
 use crate::proxy::{self, Links};
-use raft3d_testkit::{ProcessCluster, Spec, TEST_RAFT_TIMINGS};
+use raft3d_launcher::{ProcessCluster, Spec, TEST_RAFT_TIMINGS};
 use serde_json::Value;
 use std::process::ExitStatus;
 
@@ -132,7 +132,7 @@ impl Nodes {
         serde_json::to_value(view).ok()
     }
 
-    /// The elected leader, by the testkit's one definition, if any.
+    /// The elected leader, by the launcher's one definition, if any.
     pub async fn leader(&self) -> Option<u64> {
         self.processes.leader().await.map(|leader| leader.id)
     }

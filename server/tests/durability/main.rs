@@ -59,8 +59,8 @@ impl SimCluster {
         let nodes: Vec<SimNode> = (1..=n)
             .map(|id| SimNode {
                 id,
-                http_port: raft3d_testkit::ports::free_port(),
-                raft_port: raft3d_testkit::ports::free_port(),
+                http_port: raft3d_launcher::ports::free_port(),
+                raft_port: raft3d_launcher::ports::free_port(),
                 disks: Arc::new(SimDisks::default()),
                 node: None,
                 dir: TempDir::new().expect("temp dir"),

@@ -143,7 +143,7 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
 
 #[tokio::test]
 async fn no_answer_is_exit_code_four_with_the_key_to_retry_with() {
-    let dead = format!("http://127.0.0.1:{}", raft3d_testkit::ports::free_port());
+    let dead = format!("http://127.0.0.1:{}", raft3d_launcher::ports::free_port());
     let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
     command.args([
         "ctl",

@@ -46,7 +46,7 @@ async fn a_follower_answers_writes_with_307_to_the_leader() {
     let follower = (1..=3).find(|id| *id != leader).expect("a follower");
     // Until the follower has applied the entry that records the leader's client URL it
     // answers 503 (retry) instead: that is not what this test is about.
-    let knows_the_leader_url = raft3d_testkit::eventually(
+    let knows_the_leader_url = raft3d_launcher::eventually(
         "the follower knows the leader's URL",
         crate::harness::WAIT,
         || async {

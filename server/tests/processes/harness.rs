@@ -1,10 +1,10 @@
 //! The process tests' view of a [`ProcessCluster`] (real release `raft3d serve` processes,
-//! from `raft3d-testkit`) and of the API (through `raft3d-client`): short, panicking
+//! from `raft3d-launcher`) and of the API (through `raft3d-client`): short, panicking
 //! helpers, so a test reads as its scenario. Every wait has a deadline ([`WAIT`]).
 
 use app::api::ClusterView;
 use raft3d_client::{Answer, Call, Client, ClientError, RetryPolicy};
-use raft3d_testkit::{NodeProcess, ProcessCluster, Spec, TEST_RAFT_TIMINGS};
+use raft3d_launcher::{NodeProcess, ProcessCluster, Spec, TEST_RAFT_TIMINGS};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -88,7 +88,7 @@ impl Cluster {
         self.processes.view(id).await.map(|view| as_json(&view))
     }
 
-    /// Waits until a leader is elected (the one definition: `raft3d_testkit::leader`).
+    /// Waits until a leader is elected (the one definition: `raft3d_launcher::leader`).
     pub async fn wait_for_leader(&self) -> u64 {
         match self.processes.wait_for_leader(WAIT).await {
             Ok(leader) => leader.id,

@@ -1,7 +1,7 @@
 //! `raft3d cluster` (and so every `ProcessCluster`): the nodes it starts do not outlive
 //! it, even when it is SIGKILLed and cannot clean up (`serve --stop-with-parent`).
 
-use raft3d_testkit::{eventually, ports};
+use raft3d_launcher::{eventually, ports};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ async fn nodes_of_a_local_cluster_stop_when_their_launcher_is_killed() {
         .expect("raft3d cluster starts");
     let url = format!("http://127.0.0.1:{http}");
     let leader =
-        raft3d_testkit::leader::wait_for(std::slice::from_ref(&url), Duration::from_secs(30)).await;
+        raft3d_launcher::leader::wait_for(std::slice::from_ref(&url), Duration::from_secs(30))
+            .await;
     assert!(
         leader.is_ok(),
         "the one-node cluster never served: {leader:?}"

@@ -22,7 +22,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// Claims held until this process exits, for [`free_port`].
 static KEPT: Mutex<Vec<PortClaim>> = Mutex::new(Vec::new());
 
-/// A port held for this process: no other testkit user takes it while this lives.
+/// A port held for this process: no other user of this crate takes it while this lives.
 #[derive(Debug)]
 pub struct PortClaim {
     port: u16,
@@ -50,7 +50,7 @@ pub enum PortError {
 
 /// Claims a free port on 127.0.0.1.
 pub fn claim() -> Result<PortClaim, PortError> {
-    let dir = std::env::temp_dir().join("raft3d-testkit-ports");
+    let dir = std::env::temp_dir().join("raft3d-launcher-ports");
     std::fs::create_dir_all(&dir).map_err(|source| PortError::LockDir {
         dir: dir.clone(),
         source,
@@ -128,7 +128,7 @@ mod tests {
     fn a_claimed_port_is_not_handed_out_again_while_held() {
         let held = claim().expect("a free port");
         let path = std::env::temp_dir()
-            .join("raft3d-testkit-ports")
+            .join("raft3d-launcher-ports")
             .join(format!("{}.lock", held.port()));
         let other = File::options()
             .write(true)

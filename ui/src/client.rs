@@ -10,9 +10,9 @@
 //! leader is, so a write is never replayed by the browser behind our back.
 
 use super::model::{EventIds, FarmData};
-use super::store::{ApiFailure, BoardQuery, Write};
-use crate::api::contract::path_segment;
-use crate::api::{ClusterView, Endpoint, Problem, IDEMPOTENCY_KEY_HEADER};
+use super::requests::{ApiFailure, BoardQuery, Write};
+use app::api::contract::path_segment;
+use app::api::{ClusterView, Endpoint, Problem, IDEMPOTENCY_KEY_HEADER};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use web_sys::{AbortSignal, RequestRedirect, ResponseType};
@@ -75,7 +75,7 @@ fn board_path(query: &BoardQuery, stale: bool, min_index: Option<u64>) -> String
     path
 }
 
-/// The board ([`crate::api::Board`]) and the cluster view from one node. `stale` asks for
+/// The board ([`app::api::Board`]) and the cluster view from one node. `stale` asks for
 /// the node's own copy (answers without a leader); `min_index` for at least that log
 /// index (after a change event, no leader round trip); otherwise reads are linearizable.
 pub async fn fetch_farm(
@@ -87,7 +87,7 @@ pub async fn fetch_farm(
 ) -> Result<FarmData, ApiFailure> {
     let path = board_path(query, stale, min_index);
     let (board, cluster) = futures::join!(
-        get::<crate::api::Board>(base, &path, READ_TIMEOUT_MS, token),
+        get::<app::api::Board>(base, &path, READ_TIMEOUT_MS, token),
         cluster_view(base, token),
     );
     Ok(FarmData::from_board(board?, Some(cluster?)))
@@ -102,7 +102,7 @@ pub async fn job_history(
     id: &str,
     after: Option<&str>,
     token: Option<&str>,
-) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
+) -> Result<(Vec<app::PrintJob>, bool), ApiFailure> {
     let mut path = format!(
         "{}?{filter}={}&order=desc&limit={}&consistency=stale",
         Endpoint::ListPrintJobs.url(&[]),
@@ -112,7 +112,7 @@ pub async fn job_history(
     if let Some(after) = after {
         path.push_str(&format!("&after={}", path_segment(after)));
     }
-    let mut jobs: Vec<crate::PrintJob> = get(base, &path, READ_TIMEOUT_MS, token).await?;
+    let mut jobs: Vec<app::PrintJob> = get(base, &path, READ_TIMEOUT_MS, token).await?;
     let more = jobs.len() > HISTORY_PAGE;
     jobs.truncate(HISTORY_PAGE);
     Ok((jobs, more))

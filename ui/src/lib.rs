@@ -1,21 +1,27 @@
-//! The shop-floor dashboard (feature `ui`): Leptos components rendered by a node
-//! (feature `ssr`, see [`shell`]) and hydrated in the browser (feature `hydrate`).
+//! The shop-floor dashboard: Leptos components rendered by a node (feature `ssr`, see
+//! `shell`) and hydrated in the browser (feature `hydrate`). Its own crate, so that the
+//! farm's rules (`app`) carry no UI and no I/O.
 //!
 //! Owns: what staff see and what their clicks send. Must not decide farm rules (those
-//! are in [`crate::state`] and answered by the API) and must not build URLs outside
+//! are in [`app::state`] and answered by the API) and must not build URLs outside
 //! `client.rs`. After hydration the browser is just another REST client of `/api/v1`.
 //!
 //! # Layout
 //! - [`model`]: pure view-model functions over [`FarmData`] (unit-tested).
 //! - [`store`]: the browser's copy of the farm, the polling loop, leader following and
 //!   failover to another node.
+//! - [`requests`]: what the dashboard asks (writes, board queries) and how that fails.
 //! - `client` (browser only): the only place that builds URLs and speaks HTTP.
 //! - [`components`]: small shared pieces (fields with errors, status badges, bars).
 //! - [`pages`]: one module per page.
 
+// Leptos views are deeply nested types; the default limit is too low for a page.
+#![recursion_limit = "256"]
+
 pub mod components;
 pub mod model;
 pub mod pages;
+pub mod requests;
 pub mod store;
 
 #[cfg(feature = "hydrate")]
@@ -58,7 +64,7 @@ pub fn App() -> impl IntoView {
                     <A href="/jobs">"Job board"</A>
                     <A href="/cluster">"Cluster"</A>
                     // The node's own page (no route of the dashboard): the OpenAPI reference.
-                    <a href=crate::api::Endpoint::Reference.url(&[]) rel="external">"API"</a>
+                    <a href=app::api::Endpoint::Reference.url(&[]) rel="external">"API"</a>
                 </nav>
                 <components::ConnectionBadge/>
                 <components::SignOut/>
@@ -144,10 +150,10 @@ mod tests {
     #[test]
     fn farm_data_in_the_page_cannot_close_its_script_element() {
         let mut data = FarmData::default();
-        data.printers.push(crate::Printer {
-            id: crate::Id::parse("p").expect("id"),
-            company: crate::domain::Text::parse("</script><script>alert(1)").expect("text"),
-            model: crate::domain::Text::parse("x").expect("text"),
+        data.printers.push(app::Printer {
+            id: app::Id::parse("p").expect("id"),
+            company: app::domain::Text::parse("</script><script>alert(1)").expect("text"),
+            model: app::domain::Text::parse("x").expect("text"),
         });
         let json = script_safe_json(&data);
         assert!(!json.contains("</"));
@@ -162,10 +168,10 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            data.printers.push(crate::Printer {
-                id: crate::Id::parse(&format!("p{n}")).expect("id"),
-                company: crate::domain::Text::parse(text).expect("text"),
-                model: crate::domain::Text::parse("x").expect("text"),
+            data.printers.push(app::Printer {
+                id: app::Id::parse(&format!("p{n}")).expect("id"),
+                company: app::domain::Text::parse(text).expect("text"),
+                model: app::domain::Text::parse("x").expect("text"),
             });
         }
         let json = script_safe_json(&data);

@@ -1,9 +1,9 @@
 //! A printer's or a spool's history: its jobs, newest first, with their times and grams,
 //! a page at a time from the node (the page holds only the board), opened on demand.
 
-use crate::ui::model::{grams, job_timing};
-use crate::ui::FarmStore;
-use crate::{PrintJob, Timestamp};
+use crate::model::{grams, job_timing};
+use crate::FarmStore;
+use app::{PrintJob, Timestamp};
 use leptos::prelude::*;
 
 /// "History" under a printer (`filter` = `printer_id`) or a spool (`filament_id`).

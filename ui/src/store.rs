@@ -1,6 +1,6 @@
 //! The browser's copy of the farm and the rules for keeping it fresh.
 //!
-//! - The store reads the board ([`crate::api::Board`]: every printer and spool, the first
+//! - The store reads the board ([`app::api::Board`]: every printer and spool, the first
 //!   [`BoardQuery::limit`] jobs of each column and each column's count) and the cluster
 //!   view from the node it talks to (linearizable; if there is no leader, the node's own
 //!   copy, marked stale). Then it follows that node's change stream
@@ -57,7 +57,8 @@
 //!   shows the form again ([`REFUSED`] when a token was refused).
 
 use super::model::FarmData;
-use crate::api::{ClusterView, Problem};
+pub use super::requests::{ApiFailure, BoardQuery, Write};
+use app::api::ClusterView;
 use leptos::prelude::*;
 
 /// Shown above the login form when the cluster refused the tab's token.
@@ -66,80 +67,9 @@ pub const REFUSED: &str = "That token was refused (unknown or revoked)";
 /// How long a write keeps looking for a leader before the form reports failure.
 pub const WRITE_PATIENCE_MS: f64 = 15_000.0;
 
-/// What a write asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Write {
-    CreatePrinter(crate::api::NewPrinterBody),
-    CreateFilament(crate::api::NewFilamentBody),
-    CreatePrintJob(crate::api::NewPrintJobBody),
-    SetJobStatus { job_id: String, status: String },
-}
-
-/// What the dashboard asks a node for: how many jobs per column, and which printer and
-/// spool the job board is filtered to (empty: all; filtering is done by the node).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardQuery {
-    pub limit: usize,
-    pub printer_id: String,
-    pub filament_id: String,
-}
-
-impl Default for BoardQuery {
-    fn default() -> Self {
-        Self {
-            limit: crate::api::BOARD_LIMIT,
-            printer_id: String::new(),
-            filament_id: String::new(),
-        }
-    }
-}
-
 /// Context: the farm a node renders the first page with (and the bundle hydrates with).
 #[derive(Debug, Clone, Default)]
 pub struct InitialFarm(pub FarmData);
-
-/// Why a request did not succeed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ApiFailure {
-    /// The node answered with a problem (validation, conflict, no leader, …).
-    #[error("{}", .0.detail)]
-    Problem(Problem),
-    /// A follower pointed the write at the leader.
-    #[error("this node is not the leader")]
-    NotLeader,
-    /// No answer in time (node down, network cut, request refused by the browser).
-    #[error("{url} did not answer ({reason})")]
-    Unreachable { url: String, reason: String },
-    #[error("unexpected answer from {url}: {reason}")]
-    Unexpected { url: String, reason: String },
-    /// Only in server-side rendering, where nothing is ever sent.
-    #[error("the dashboard is not running in a browser")]
-    NotInBrowser,
-}
-
-impl ApiFailure {
-    /// Whether asking the cluster again (and resending) may help.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Problem(problem) => problem.status == 503 || problem.status == 307,
-            Self::NotLeader | Self::Unreachable { .. } => true,
-            Self::Unexpected { .. } | Self::NotInBrowser => false,
-        }
-    }
-
-    /// The node does not know the caller: no token, or an unknown or revoked one (`401`).
-    pub fn is_unauthenticated(&self) -> bool {
-        matches!(self, Self::Problem(problem) if problem.status == 401)
-    }
-
-    /// The request field this failure is about, if the server named one.
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            Self::Problem(problem) => problem.field.as_deref(),
-            _ => None,
-        }
-    }
-}
 
 /// Which node the browser talks to and how that is going.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -301,7 +231,7 @@ impl FarmStore {
     /// Shows `BOARD_LIMIT` more jobs in every column (up to the API's page limit).
     pub fn show_more(self) {
         self.board.update(|b| {
-            b.limit = (b.limit + crate::api::BOARD_LIMIT).min(crate::api::MAX_PAGE_LIMIT);
+            b.limit = (b.limit + app::api::BOARD_LIMIT).min(app::api::MAX_PAGE_LIMIT);
         });
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(self.refresh(None));
@@ -338,7 +268,7 @@ impl FarmStore {
         _filter: &'static str,
         _id: String,
         _after: Option<String>,
-    ) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
+    ) -> Result<(Vec<app::PrintJob>, bool), ApiFailure> {
         Err(ApiFailure::NotInBrowser)
     }
 
@@ -411,7 +341,7 @@ impl FarmStore {
         filter: &'static str,
         id: String,
         after: Option<String>,
-    ) -> Result<(Vec<crate::PrintJob>, bool), ApiFailure> {
+    ) -> Result<(Vec<app::PrintJob>, bool), ApiFailure> {
         let base = self.link.with_untracked(|l| l.base_url.clone());
         let token = self.token();
         super::client::job_history(&base, filter, &id, after.as_deref(), token.as_deref()).await

@@ -1,9 +1,9 @@
 //! Overview: the farm at a glance — printers busy and idle, jobs per status, spools low
 //! on available filament, and the cluster's health.
 
-use crate::ui::components::StatusBadge;
-use crate::ui::model::{grams, jobs_per_status, low_spools, printer_usage};
-use crate::ui::FarmStore;
+use crate::components::StatusBadge;
+use crate::model::{grams, jobs_per_status, low_spools, printer_usage};
+use crate::FarmStore;
 use leptos::prelude::*;
 
 #[component]

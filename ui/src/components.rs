@@ -4,9 +4,9 @@
 
 use super::model::{grams, spool_bar};
 use super::store::{ApiFailure, FarmStore, Write};
-use crate::api::{RequestError, Role};
-use crate::state::FilamentView;
-use crate::JobStatus;
+use app::api::{RequestError, Role};
+use app::state::FilamentView;
+use app::JobStatus;
 use leptos::prelude::*;
 
 /// What went wrong with a form's last submission: a message, and the field it is about

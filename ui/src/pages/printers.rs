@@ -2,12 +2,12 @@
 //! its history on demand, and a form to add one.
 
 use super::history::History;
-use crate::api::NewPrinter;
-use crate::ui::components::{send_form, FormError, FormErrors, InputField};
-use crate::ui::model::{is_busy, printer_jobs};
-use crate::ui::store::Write;
-use crate::ui::FarmStore;
-use crate::{JobStatus, Printer};
+use crate::components::{send_form, FormError, FormErrors, InputField};
+use crate::model::{is_busy, printer_jobs};
+use crate::store::Write;
+use crate::FarmStore;
+use app::api::NewPrinter;
+use app::{JobStatus, Printer};
 use leptos::prelude::*;
 
 const FORM: &str = "printer";

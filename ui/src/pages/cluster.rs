@@ -2,8 +2,8 @@
 //! to this browser, whether it answers, the leader marked, and which node this page
 //! talks to.
 
-use crate::api::{ClusterView, MemberView, Role};
-use crate::ui::FarmStore;
+use crate::FarmStore;
+use app::api::{ClusterView, MemberView, Role};
 use leptos::prelude::*;
 
 /// One row: the member as the answering node lists it, plus its own report.

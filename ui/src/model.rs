@@ -1,10 +1,10 @@
 //! What the dashboard shows, computed from the farm data it fetched: pure functions over
 //! [`FarmData`], unit-tested here without a browser. Components only lay these out.
 
-use crate::api::{column_order, Board, ClusterView, Order};
-use crate::domain::time::human_duration;
-use crate::state::FilamentView;
-use crate::{FilamentType, JobStatus, PrintJob, Printer, Timestamp};
+use app::api::{column_order, Board, ClusterView, Order};
+use app::domain::time::human_duration;
+use app::state::FilamentView;
+use app::{FilamentType, JobStatus, PrintJob, Printer, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -258,7 +258,7 @@ impl EventIds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Filament, Id};
+    use app::{Filament, Id};
 
     fn id(s: &str) -> Id {
         Id::parse(s).expect("valid id")
@@ -267,8 +267,8 @@ mod tests {
     fn printer(name: &str) -> Printer {
         Printer {
             id: id(name),
-            company: crate::domain::Text::parse("Prusa").expect("text"),
-            model: crate::domain::Text::parse("MK4").expect("text"),
+            company: app::domain::Text::parse("Prusa").expect("text"),
+            model: app::domain::Text::parse("MK4").expect("text"),
         }
     }
 
@@ -277,7 +277,7 @@ mod tests {
             id: id(name),
             printer_id: id(printer),
             filament_id: id(spool),
-            filepath: crate::domain::Text::parse(&format!("{name}.gcode")).expect("text"),
+            filepath: app::domain::Text::parse(&format!("{name}.gcode")).expect("text"),
             print_weight_in_grams: 10,
             status,
             created_at: None,
@@ -298,7 +298,7 @@ mod tests {
             filament: Filament {
                 id: id(name),
                 kind,
-                color: crate::domain::Text::parse(color).expect("text"),
+                color: app::domain::Text::parse(color).expect("text"),
                 total_weight_in_grams: total,
                 remaining_weight_in_grams: remaining,
             },

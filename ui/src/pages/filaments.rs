@@ -2,13 +2,13 @@
 //! type and colour, and a form to add a spool.
 
 use super::history::History;
-use crate::api::NewFilament;
-use crate::state::FilamentView;
-use crate::ui::components::{send_form, Field, FormError, FormErrors, InputField, SpoolBar};
-use crate::ui::model::{filter_spools, grams, is_low};
-use crate::ui::store::Write;
-use crate::ui::FarmStore;
-use crate::FilamentType;
+use crate::components::{send_form, Field, FormError, FormErrors, InputField, SpoolBar};
+use crate::model::{filter_spools, grams, is_low};
+use crate::store::Write;
+use crate::FarmStore;
+use app::api::NewFilament;
+use app::state::FilamentView;
+use app::FilamentType;
 use leptos::prelude::*;
 
 const FORM: &str = "filament";

@@ -3,14 +3,12 @@
 //! pickers show each spool's available grams.
 
 use super::filaments::weight_json;
-use crate::api::NewPrintJob;
-use crate::ui::components::{
-    send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge,
-};
-use crate::ui::model::{board_column, grams, job_timing, JobFilter};
-use crate::ui::store::Write;
-use crate::ui::FarmStore;
-use crate::{JobStatus, PrintJob, Timestamp};
+use crate::components::{send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge};
+use crate::model::{board_column, grams, job_timing, JobFilter};
+use crate::store::Write;
+use crate::FarmStore;
+use app::api::NewPrintJob;
+use app::{JobStatus, PrintJob, Timestamp};
 use leptos::prelude::*;
 
 const FORM: &str = "job";

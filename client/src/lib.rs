@@ -31,6 +31,7 @@
 mod error;
 pub mod events;
 mod members;
+mod pages;
 
 pub use app::api::{
     AddNodeRequest, ClusterView, CreatedToken, Endpoint, MemberView, NewFilamentBody,
@@ -39,6 +40,7 @@ pub use app::api::{
 pub use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 pub use error::ClientError;
 pub use events::{ChangeEvent, EventStream};
+pub use pages::{ListQuery, Page};
 pub use reqwest::{Method, StatusCode};
 
 use app::api::{IDEMPOTENCY_KEY_HEADER, LEADER_URL_HEADER};
@@ -352,6 +354,31 @@ impl Client {
     pub async fn create_filament(&self, spool: &NewFilamentBody) -> Result<Filament, ClientError> {
         self.call(Call::to(Endpoint::CreateFilament, &[]).json(spool)?)
             .await
+    }
+
+    /// One page of printers (`query.limit` of them, in id order unless `descending`).
+    pub async fn printers_page(&self, query: &ListQuery) -> Result<Page<Printer>, ClientError> {
+        self.page(Endpoint::ListPrinters, query).await
+    }
+
+    pub async fn filaments_page(&self, query: &ListQuery) -> Result<Page<Filament>, ClientError> {
+        self.page(Endpoint::ListFilaments, query).await
+    }
+
+    /// One page of jobs, filtered by status, printer and spool as `query` says. Follow
+    /// `page.next` for the rest: every job is on exactly one page, also while jobs are
+    /// added (ids only grow).
+    pub async fn jobs_page(&self, query: &ListQuery) -> Result<Page<PrintJob>, ClientError> {
+        self.page(Endpoint::ListPrintJobs, query).await
+    }
+
+    async fn page<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        query: &ListQuery,
+    ) -> Result<Page<T>, ClientError> {
+        let answer = self.execute(&Call::get(query.path(endpoint))).await?;
+        Page::from_answer(&answer, query)
     }
 
     /// Every job, or only those in `status`.

@@ -11,7 +11,7 @@ use app::api::{ClusterView, Endpoint};
 use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 use clap::{Args, Subcommand};
 use raft3d_client::{
-    Client, ClientError, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
+    Client, ClientError, ListQuery, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
 };
 use raft3d_launcher::leader;
 use serde::Serialize;
@@ -175,6 +175,22 @@ pub enum JobCommand {
         /// Only jobs in this status (queued, running, done, canceled).
         #[arg(long)]
         status: Option<JobStatus>,
+        /// Only jobs of this printer.
+        #[arg(long)]
+        printer: Option<String>,
+        /// Only jobs printing from this spool.
+        #[arg(long)]
+        spool: Option<String>,
+        /// One page of this many (1-1000) instead of every job; the last line says how
+        /// to ask for the next page.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Start after this job id (the last of the previous page).
+        #[arg(long, requires = "limit")]
+        after: Option<String>,
+        /// Newest first.
+        #[arg(long)]
+        newest_first: bool,
     },
     Show {
         id: String,
@@ -381,9 +397,29 @@ impl Ctl {
 
     async fn jobs(&self, command: &JobCommand) -> Result<String, Failure> {
         let (id, status) = match command {
-            JobCommand::List { status } => {
-                let jobs = self.client.jobs(*status).await.map_err(read_failure)?;
-                return self.show(&jobs, job_table);
+            JobCommand::List {
+                status,
+                printer,
+                spool,
+                limit,
+                after,
+                newest_first,
+            } => {
+                let query = ListQuery {
+                    limit: *limit,
+                    after: after.clone(),
+                    descending: *newest_first,
+                    status: *status,
+                    printer_id: printer.clone(),
+                    filament_id: spool.clone(),
+                    min_index: None,
+                };
+                let page = self.client.jobs_page(&query).await.map_err(read_failure)?;
+                let mut out = self.show(&page.items, job_table)?;
+                if let (false, Some(after)) = (self.json, page.next.and_then(|n| n.after)) {
+                    out.push_str(&format!("more: --after {after}\n"));
+                }
+                return Ok(out);
             }
             JobCommand::Show { id } => {
                 let job = self.client.job(id).await.map_err(read_failure)?;

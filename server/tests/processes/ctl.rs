@@ -108,6 +108,52 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
     let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{out}");
 
+    // A page at a time: two jobs, the first page of one says how to get the next.
+    let (code, _, err) = ctl(
+        &url,
+        &token,
+        &[
+            "jobs",
+            "create",
+            "--printer",
+            "p1",
+            "--spool",
+            "s1",
+            "--file",
+            "cube.gcode",
+            "--grams",
+            "10",
+            "--id",
+            "j2",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ctl(&url, &token, &["jobs", "list", "--limit", "1"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("benchy.gcode") && !out.contains("cube.gcode"),
+        "{out}"
+    );
+    assert!(out.contains("more: --after j1"), "{out}");
+    let (code, out, err) = ctl(
+        &url,
+        &token,
+        &["jobs", "list", "--limit", "1", "--after", "j1"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("cube.gcode") && !out.contains("more:"),
+        "{out}"
+    );
+    let (code, out, err) = ctl(&url, &token, &["jobs", "list", "--status", "done"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("benchy.gcode") && !out.contains("cube.gcode"),
+        "{out}"
+    );
+
     // Not found.
     let (code, _, err) = ctl(&url, &token, &["jobs", "show", "nope"]).await;
     assert_eq!(code, 3, "{err}");

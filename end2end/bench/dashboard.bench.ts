@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { resolve } from "node:path";
 import { Cluster } from "../tests/fixtures/cluster";
+import { post, stats } from "./common";
 
 const RESULTS = resolve(__dirname, "../results");
 const PKG = resolve(__dirname, "../../target/site/pkg");
@@ -16,16 +17,6 @@ const ROUNDS = 5;
 const KILLS = 3;
 
 const SERVE_ARGS = ["--anonymous-reads"];
-
-async function post(cluster: Cluster, url: string, body: object): Promise<{ id: string }> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${cluster.adminToken}` },
-    body: JSON.stringify(body),
-  });
-  if (response.status !== 201) throw new Error(`${url}: HTTP ${response.status}`);
-  return (await response.json()) as { id: string };
-}
 
 /// 20 printers, 10 spools, 200 jobs: a mid-sized farm.
 async function fill(cluster: Cluster): Promise<void> {
@@ -44,11 +35,6 @@ async function fill(cluster: Cluster): Promise<void> {
       print_weight_in_grams: 10,
     });
   }
-}
-
-function stats(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
 }
 
 test("dashboard numbers", async ({ browser }) => {

@@ -9,6 +9,7 @@ import { expect, test } from "@playwright/test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Cluster } from "../tests/fixtures/cluster";
+import { post, stats } from "./common";
 
 const RESULTS = resolve(__dirname, "../results");
 const JOBS = Number(process.env.HISTORY_JOBS ?? 100_000);
@@ -16,16 +17,6 @@ const ROUNDS = 5;
 const IDLE_PAGES = 10;
 const IDLE_SECONDS = 30;
 const CONCURRENCY = 32;
-
-async function post(cluster: Cluster, url: string, body: object): Promise<{ id: string }> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${cluster.adminToken}` },
-    body: JSON.stringify(body),
-  });
-  if (response.status !== 201) throw new Error(`${url}: HTTP ${response.status} ${await response.text()}`);
-  return (await response.json()) as { id: string };
-}
 
 /// 20 printers, 10 spools and JOBS queued jobs, written by CONCURRENCY clients.
 async function fill(cluster: Cluster): Promise<{ fillMs: number; printers: { id: string }[] }> {
@@ -66,11 +57,6 @@ async function leaderCpuPercent(pid: number, seconds: number): Promise<number> {
   const before = cpuSeconds(pid);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   return ((cpuSeconds(pid) - before) / seconds) * 100;
-}
-
-function stats(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
 }
 
 test("a farm with a year of history: dashboard times and idle cost", async ({ browser }) => {

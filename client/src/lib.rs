@@ -383,12 +383,11 @@ impl Client {
 
     /// Every job, or only those in `status`.
     pub async fn jobs(&self, status: Option<JobStatus>) -> Result<Vec<PrintJob>, ClientError> {
-        let call = Call::to(Endpoint::ListPrintJobs, &[]);
-        let call = match status {
-            Some(status) => call.query("status", status.as_str()),
-            None => call,
+        let query = ListQuery {
+            status,
+            ..ListQuery::default()
         };
-        self.call(call).await
+        Ok(self.jobs_page(&query).await?.items)
     }
 
     pub async fn job(&self, id: &str) -> Result<PrintJob, ClientError> {

@@ -224,7 +224,8 @@ const MIN_INDEX: Param = query(
         max: u64::MAX,
     },
     "Answer once this node has applied this log index (at most `--write-timeout-ms`, then \
-     `503 index-not-reached`). Alone it makes the read stale: read-your-writes without a \
+     `503 index-not-reached`; on the leader, an index past the end of its log is `422 \
+     index-in-future` at once). Alone it makes the read stale: read-your-writes without a \
      leader round trip.",
 );
 const IF_NONE_MATCH: Param = header(
@@ -238,9 +239,12 @@ const IDEMPOTENCY_KEY: Param = header(
     "The same key on every retry of one write (1-255 visible ASCII characters) makes it \
      apply at most once; a retry answers what the first attempt did.",
 );
+/// What `status` takes: [`JobStatus::as_str`](crate::JobStatus::as_str) of each status
+/// (a test holds the two together).
+const JOB_STATUSES: &[&str] = &["Queued", "Running", "Done", "Canceled"];
 const STATUS_FILTER: Param = query(
     "status",
-    ParamKind::OneOf(&["Queued", "Running", "Done", "Canceled"]),
+    ParamKind::OneOf(JOB_STATUSES),
     "Only jobs in this status.",
 );
 const PRINTER_FILTER: Param = query("printer_id", ParamKind::Id, "Only jobs of this printer.");
@@ -275,7 +279,7 @@ const SET_STATUS_PARAMS: &[Param] = &[
         name: "status",
         located: ParamIn::Query,
         required: true,
-        kind: ParamKind::OneOf(&["Queued", "Running", "Done", "Canceled"]),
+        kind: ParamKind::OneOf(JOB_STATUSES),
         doc: "The status to move to (case-insensitive; `cancelled` too).",
     },
     header(
@@ -315,9 +319,8 @@ const BOARD_PARAMS: &[Param] = &[
 const REVOKE_PARAMS: &[Param] = &[path_id("The token's id."), IDEMPOTENCY_KEY];
 
 // Statuses, grouped by what brings them.
-/// A read of the farm: bad query, no token, wrong role, wrong host, no leader or index
-/// not reached.
-/// (`422` also for a `min_index` past the end of the log.)
+/// A read of the farm: bad query, no token, wrong role, wrong host, a `min_index` past
+/// the end of the log (`422`), no leader or index not reached (`503`).
 const READ_PROBLEMS: &[u16] = &[304, 400, 401, 403, 421, 422, 503];
 const OBJECT_PROBLEMS: &[u16] = &[304, 400, 401, 403, 404, 421, 422, 503];
 /// A write: also redirects to the leader, bodies too large or not JSON, idempotency
@@ -760,6 +763,12 @@ mod tests {
             Endpoint::on_path("/api/v1/tokens").collect::<Vec<_>>(),
             [Endpoint::ListTokens, Endpoint::CreateToken]
         );
+    }
+
+    #[test]
+    fn the_status_words_are_the_statuses() {
+        let words: Vec<&str> = crate::JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(JOB_STATUSES, words);
     }
 
     #[test]

@@ -335,6 +335,25 @@ mod tests {
     }
 
     #[test]
+    fn weight_bounds_are_the_rules() {
+        // utoipa takes only literals there: this holds them to the constant.
+        let doc = document("test");
+        let schemas = &doc["components"]["schemas"];
+        for (body, field) in [
+            ("NewFilamentBody", "total_weight_in_grams"),
+            ("NewFilamentBody", "remaining_weight_in_grams"),
+            ("NewPrintJobBody", "print_weight_in_grams"),
+        ] {
+            let maximum = &schemas[body]["properties"][field]["maximum"];
+            assert_eq!(
+                maximum.as_f64(),
+                Some(crate::domain::MAX_WEIGHT_GRAMS as f64),
+                "{body}.{field}"
+            );
+        }
+    }
+
+    #[test]
     fn schemas_follow_the_types() {
         let doc = document("test");
         let job = &doc["components"]["schemas"]["PrintJob"];

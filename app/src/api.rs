@@ -10,7 +10,10 @@ use crate::digest::fnv1a;
 use crate::domain::filament::{Filament, FilamentType};
 use crate::domain::job::{JobStatus, PrintJob};
 use crate::domain::printer::Printer;
-use crate::domain::{AccessRole, Id, IdError, Text, TextError, TokenView, MAX_WEIGHT_GRAMS};
+use crate::domain::{
+    AccessRole, GcodeFile, Id, IdError, Text, TextError, TokenView, MAX_WEIGHT_GRAMS,
+};
+use crate::state::Rejection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -72,6 +75,8 @@ pub struct NewFilamentBody {
 }
 
 /// `POST /api/v1/print_jobs`: a fresh job (queued, reserving its weight of its spool).
+/// It prints a stored file (`file_id`: its printer's driver sends it there, and the
+/// weight defaults to the file's) or only names one (`filepath`: moved by hand).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(examples(json!({"printer_id": "prusa-1", "filament_id": "pla-red-1", "filepath": "benchy.gcode", "print_weight_in_grams": 15}))))]
@@ -84,13 +89,47 @@ pub struct NewPrintJobBody {
     pub printer_id: String,
     #[cfg_attr(feature = "openapi", schema(value_type = openapi::IdInput))]
     pub filament_id: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
-    pub filepath: String,
+    /// A stored file (`POST /api/v1/files`); `filepath` then defaults to its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub file_id: Option<String>,
+    /// Required without `file_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Text>))]
+    pub filepath: Option<String>,
+    /// Required without `file_id`; with one, defaults to the file's grams rounded up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 1, maximum = 1_000_000_000_000_u64)
     )]
-    pub print_weight_in_grams: u64,
+    pub print_weight_in_grams: Option<u64>,
+}
+
+impl NewPrintJobBody {
+    /// A job that only names its file (`filepath`), moved by hand.
+    pub fn by_path(printer_id: &str, filament_id: &str, filepath: &str, grams: u64) -> Self {
+        Self {
+            id: None,
+            printer_id: printer_id.to_owned(),
+            filament_id: filament_id.to_owned(),
+            file_id: None,
+            filepath: Some(filepath.to_owned()),
+            print_weight_in_grams: Some(grams),
+        }
+    }
+
+    /// A job of a stored file; its weight defaults to the file's.
+    pub fn of_file(printer_id: &str, filament_id: &str, file_id: &str) -> Self {
+        Self {
+            id: None,
+            printer_id: printer_id.to_owned(),
+            filament_id: filament_id.to_owned(),
+            file_id: Some(file_id.to_owned()),
+            filepath: None,
+            print_weight_in_grams: None,
+        }
+    }
 }
 
 /// `POST /api/v1/tokens`.
@@ -135,8 +174,28 @@ pub struct NewPrintJob {
     pub id: Option<Id>,
     pub printer_id: Id,
     pub filament_id: Id,
-    pub filepath: Text,
-    pub print_weight_in_grams: u64,
+    #[serde(flatten)]
+    pub source: JobSource,
+}
+
+/// What a new job prints: a stored file, or a path that only names one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JobSource {
+    /// A stored file: its printer's driver sends it there; the path and weight default
+    /// to the file's name and grams.
+    File {
+        file_id: Id,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filepath: Option<Text>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        print_weight_in_grams: Option<u64>,
+    },
+    /// Only a path: the job is moved by hand.
+    Path {
+        filepath: Text,
+        print_weight_in_grams: u64,
+    },
 }
 
 /// Why a request body or parameter was refused before it reached the farm.
@@ -303,11 +362,7 @@ impl NewPrinter {
 
     /// The printer to store, with `fallback_id` if the client gave none.
     pub fn into_printer(self, fallback_id: Id) -> Printer {
-        Printer {
-            id: self.id.unwrap_or(fallback_id),
-            company: self.company,
-            model: self.model,
-        }
+        Printer::new(self.id.unwrap_or(fallback_id), self.company, self.model)
     }
 }
 
@@ -370,17 +425,37 @@ impl NewPrintJob {
                 "id",
                 "printer_id",
                 "filament_id",
+                "file_id",
                 "filepath",
                 "print_weight_in_grams",
                 "status",
             ],
         )?;
+        let id = fields.optional_id("id")?;
+        let printer_id = fields.id("printer_id")?;
+        let filament_id = fields.id("filament_id")?;
+        let source = match fields.optional_id("file_id")? {
+            None => JobSource::Path {
+                filepath: fields.text("filepath")?,
+                print_weight_in_grams: fields.weight("print_weight_in_grams", true)?,
+            },
+            Some(file_id) => JobSource::File {
+                file_id,
+                filepath: match fields.present("filepath") {
+                    true => Some(fields.text("filepath")?),
+                    false => None,
+                },
+                print_weight_in_grams: match fields.present("print_weight_in_grams") {
+                    true => Some(fields.weight("print_weight_in_grams", true)?),
+                    false => None,
+                },
+            },
+        };
         let job = Self {
-            id: fields.optional_id("id")?,
-            printer_id: fields.id("printer_id")?,
-            filament_id: fields.id("filament_id")?,
-            filepath: fields.text("filepath")?,
-            print_weight_in_grams: fields.weight("print_weight_in_grams", true)?,
+            id,
+            printer_id,
+            filament_id,
+            source,
         };
         if fields.present("status") {
             let status = fields.string("status")?;
@@ -391,19 +466,54 @@ impl NewPrintJob {
         Ok(job)
     }
 
-    pub fn into_job(self, fallback_id: Id) -> PrintJob {
-        PrintJob {
-            id: self.id.unwrap_or(fallback_id),
-            printer_id: self.printer_id,
-            filament_id: self.filament_id,
-            filepath: self.filepath,
-            print_weight_in_grams: self.print_weight_in_grams,
-            status: JobStatus::Queued,
-            // Stamped when applied.
-            created_at: None,
-            started_at: None,
-            finished_at: None,
+    /// The stored file this job prints, if any.
+    pub fn file_id(&self) -> Option<&Id> {
+        match &self.source {
+            JobSource::File { file_id, .. } => Some(file_id),
+            JobSource::Path { .. } => None,
         }
+    }
+
+    /// The job to store, with `fallback_id` if the client gave none. `file` is the stored
+    /// file [`Self::file_id`] names, as the proposing node knows it (`None`: no such file);
+    /// its name and grams fill in what the request left out.
+    pub fn into_job(
+        self,
+        fallback_id: Id,
+        file: Option<&GcodeFile>,
+    ) -> Result<PrintJob, Rejection> {
+        let (file_id, filepath, print_weight_in_grams) = match self.source {
+            JobSource::Path {
+                filepath,
+                print_weight_in_grams,
+            } => (None, filepath, print_weight_in_grams),
+            JobSource::File {
+                file_id,
+                filepath,
+                print_weight_in_grams,
+            } => {
+                let file = file.ok_or_else(|| Rejection::UnknownFile(file_id.clone()))?;
+                let grams = print_weight_in_grams
+                    .or_else(|| file.job_weight())
+                    .ok_or_else(|| Rejection::FileWithoutWeight(file_id.clone()))?;
+                (
+                    Some(file_id),
+                    filepath.unwrap_or_else(|| file.name.clone()),
+                    grams,
+                )
+            }
+        };
+        let id = self.id.unwrap_or(fallback_id);
+        Ok(PrintJob {
+            file_id,
+            ..PrintJob::queued(
+                id,
+                self.printer_id,
+                self.filament_id,
+                filepath,
+                print_weight_in_grams,
+            )
+        })
     }
 }
 

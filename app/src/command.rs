@@ -4,7 +4,10 @@
 //! parsed and validated the request, generated any missing id and stamped the time, so
 //! that applying it is a pure function of the log (no clock, no randomness on apply).
 
-use crate::domain::{ApiToken, Filament, Id, JobStatus, PrintJob, Printer};
+use crate::domain::{
+    ApiToken, Connection, Filament, GcodeFile, Id, JobStatus, PrintJob, Printer, PrinterStatus,
+    SealedSecret, Text,
+};
 use serde::{Deserialize, Serialize};
 
 /// One change to the farm.
@@ -29,6 +32,56 @@ pub enum Command {
     /// (`node.json`) only: the hash is recorded as a revoked token.
     RevokeBootstrapToken {
         secret_sha256: String,
+    },
+    /// Connects a printer to its host (replacing any connection it had).
+    ConnectPrinter {
+        printer_id: Id,
+        connection: Connection,
+        /// The host's API key, sealed; `None` when the host needs none.
+        api_key: Option<SealedSecret>,
+    },
+    DisconnectPrinter {
+        printer_id: Id,
+    },
+    /// Records a G-code file that a majority of the voters already hold, fsynced and
+    /// checked against `sha256` (`server/src/files`).
+    AddFile(GcodeFile),
+    DeleteFile {
+        file_id: Id,
+    },
+    /// What the node driving the printers (the leader of `term`) decided or observed.
+    /// Fenced: refused once a driver of a later term has written anything, so the
+    /// reports of a deposed leader that reach the log late change nothing.
+    Drive {
+        term: u64,
+        report: DriverReport,
+    },
+}
+
+/// A driver's report (see [`Command::Drive`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DriverReport {
+    /// The printer's host reports this (committed only when it changes).
+    Status {
+        printer_id: Id,
+        status: PrinterStatus,
+    },
+    /// The driver is about to send this queued job to its printer: committed before
+    /// anything reaches the printer, so the next driver knows to look for it there.
+    Dispatching { job_id: Id },
+    /// The printer prints the job's file.
+    Started { job_id: Id },
+    /// The printer finished the job's file, or it failed or was cancelled there.
+    Finished { job_id: Id, outcome: PrintOutcome },
+}
+
+/// How a print ended, as its printer tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrintOutcome {
+    Done,
+    /// Failed, or cancelled at the printer: the job ends `Canceled` with this reason.
+    Failed {
+        reason: Text,
     },
 }
 

@@ -10,9 +10,12 @@
 //! log entry whose outcome every replica agrees on.
 
 use crate::api::{JobFilter, Order, Paging};
-use crate::command::{Command, IdempotencyClaim, Proposal};
+use crate::command::{Command, DriverReport, IdempotencyClaim, PrintOutcome, Proposal};
 use crate::digest::fnv1a;
-use crate::domain::{ApiToken, Filament, Id, JobStatus, PrintJob, Printer, Timestamp};
+use crate::domain::{
+    ApiToken, Connection, Dispatch, Filament, GcodeFile, Id, JobStatus, PrintJob, Printer,
+    SealedSecret, Text, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -39,6 +42,7 @@ pub enum Entity {
     Filament(FilamentView),
     PrintJob(PrintJob),
     Token(ApiToken),
+    File(GcodeFile),
 }
 
 /// A spool plus what its live jobs hold of it.
@@ -74,15 +78,25 @@ pub enum EventKind {
     JobCreated,
     /// A job moved to another status.
     JobStatus,
+    /// A printer was connected or disconnected, or its host reported a new status.
+    PrinterUpdated,
+    /// A job changed without changing status (its printer's driver dispatched it).
+    JobUpdated,
+    FileAdded,
+    FileDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 9] = [
         Self::PrinterCreated,
         Self::FilamentCreated,
         Self::FilamentUpdated,
         Self::JobCreated,
         Self::JobStatus,
+        Self::PrinterUpdated,
+        Self::JobUpdated,
+        Self::FileAdded,
+        Self::FileDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +106,10 @@ impl EventKind {
             Self::FilamentUpdated => "filament.updated",
             Self::JobCreated => "job.created",
             Self::JobStatus => "job.status",
+            Self::PrinterUpdated => "printer.updated",
+            Self::JobUpdated => "job.updated",
+            Self::FileAdded => "file.added",
+            Self::FileDeleted => "file.deleted",
         }
     }
 }
@@ -122,6 +140,21 @@ pub enum Rejection {
     /// `If-Match` named another version of the job than the one it has now.
     #[error("print job '{job_id}' changed since it was read (If-Match): it is now {current}; read it again")]
     JobChanged { job_id: Id, current: String },
+    #[error("no file with id '{0}'")]
+    UnknownFile(Id),
+    #[error("file '{0}' does not say how much filament it uses (its slicer wrote no grams): give print_weight_in_grams")]
+    FileWithoutWeight(Id),
+    #[error("file '{file_id}' is used by print job '{job_id}', which is queued or running")]
+    FileInUse { file_id: Id, job_id: Id },
+    #[error("printer '{0}' has no connection")]
+    NotConnected(Id),
+    /// A report of a driver deposed by a later leader (see `Command::Drive`).
+    #[error("a driver of term {term} may no longer act: the driver of term {current} has")]
+    Fenced { term: u64, current: u64 },
+    #[error("print job '{job_id}' is driven by its printer, which reports when it runs and ends; it can only be canceled")]
+    DrivenByPrinter { job_id: Id },
+    #[error("print job '{job_id}' cannot be sent to its printer: {why}")]
+    NotDispatchable { job_id: Id, why: String },
 }
 
 impl Rejection {
@@ -135,6 +168,13 @@ impl Rejection {
             Self::IllegalTransition { .. } => Some("status"),
             Self::UnknownJob(_) | Self::UnknownToken(_) | Self::IdempotencyKeyReused => None,
             Self::JobChanged { .. } => Some("If-Match"),
+            Self::UnknownFile(_) => Some("file_id"),
+            Self::FileWithoutWeight(_) => Some("print_weight_in_grams"),
+            Self::DrivenByPrinter { .. } => Some("status"),
+            Self::FileInUse { .. }
+            | Self::NotConnected(_)
+            | Self::Fenced { .. }
+            | Self::NotDispatchable { .. } => None,
         }
     }
 }
@@ -146,6 +186,7 @@ pub enum EntityKind {
     Filament,
     PrintJob,
     Token,
+    File,
 }
 
 impl std::fmt::Display for EntityKind {
@@ -155,6 +196,7 @@ impl std::fmt::Display for EntityKind {
             Self::Filament => "filament",
             Self::PrintJob => "print job",
             Self::Token => "token",
+            Self::File => "file",
         })
     }
 }
@@ -168,6 +210,11 @@ pub enum Change {
     PrintJob(Id),
     Idempotency(String),
     Token(Id),
+    File(Id),
+    /// A printer's sealed API key.
+    PrinterKey(Id),
+    /// The fencing term of the printers' driver.
+    DriverTerm,
 }
 
 /// What the cluster remembers about a used idempotency key.
@@ -190,6 +237,15 @@ pub struct FarmSnapshot {
     /// API tokens (absent from snapshots made before tokens existed).
     #[serde(default)]
     pub tokens: Vec<ApiToken>,
+    /// Stored G-code files (absent from snapshots made before files existed).
+    #[serde(default)]
+    pub files: Vec<GcodeFile>,
+    /// Printers' sealed API keys, by printer id.
+    #[serde(default)]
+    pub printer_keys: Vec<(Id, SealedSecret)>,
+    /// The term of the last driver that wrote (see `Command::Drive`).
+    #[serde(default)]
+    pub driver_term: u64,
 }
 
 /// The farm: printers, spools, jobs and idempotency records, plus derived indexes.
@@ -200,6 +256,10 @@ pub struct FarmState {
     jobs: BTreeMap<Id, PrintJob>,
     idempotency: BTreeMap<String, IdempotencyRecord>,
     tokens: BTreeMap<Id, ApiToken>,
+    files: BTreeMap<Id, GcodeFile>,
+    printer_keys: BTreeMap<Id, SealedSecret>,
+    /// Reports of drivers of an earlier term are refused (`Command::Drive`).
+    driver_term: u64,
     /// The largest `at_ms` applied so far: leaders' clocks differ, this never goes back.
     clock_ms: u64,
     // Derived, rebuilt by `from_snapshot`:
@@ -222,6 +282,7 @@ impl FarmState {
     pub fn from_snapshot(snapshot: FarmSnapshot) -> Self {
         let mut state = Self {
             clock_ms: snapshot.clock_ms,
+            driver_term: snapshot.driver_term,
             ..Self::default()
         };
         for printer in snapshot.printers {
@@ -238,6 +299,12 @@ impl FarmState {
         }
         for token in snapshot.tokens {
             state.put_token(token);
+        }
+        for file in snapshot.files {
+            state.put_file(file);
+        }
+        for (printer_id, key) in snapshot.printer_keys {
+            state.put_printer_key(printer_id, key);
         }
         state.changes.clear();
         state.events.clear();
@@ -257,6 +324,13 @@ impl FarmState {
                 .collect(),
             clock_ms: self.clock_ms,
             tokens: self.tokens.values().cloned().collect(),
+            files: self.files.values().cloned().collect(),
+            printer_keys: self
+                .printer_keys
+                .iter()
+                .map(|(id, key)| (id.clone(), key.clone()))
+                .collect(),
+            driver_term: self.driver_term,
         }
     }
 
@@ -286,6 +360,17 @@ impl FarmState {
             Command::RevokeBootstrapToken { secret_sha256 } => {
                 self.revoke_bootstrap_token(secret_sha256)
             }
+            Command::ConnectPrinter {
+                printer_id,
+                connection,
+                api_key,
+            } => self.connect_printer(printer_id, Some(connection), api_key.as_ref()),
+            Command::DisconnectPrinter { printer_id } => {
+                self.connect_printer(printer_id, None, None)
+            }
+            Command::AddFile(file) => self.add_file(file),
+            Command::DeleteFile { file_id } => self.delete_file(file_id),
+            Command::Drive { term, report } => self.drive(*term, report),
         };
         if let Some(claim) = &proposal.idempotency {
             self.remember(claim, outcome.clone());
@@ -392,6 +477,61 @@ impl FarmState {
         let id = self.token_by_hash.get(secret_sha256)?;
         self.tokens.get(id)
     }
+    pub fn file(&self, id: &Id) -> Option<&GcodeFile> {
+        self.files.get(id)
+    }
+    /// Files in `paging`'s order, after its cursor.
+    pub fn files_from<'a>(&'a self, paging: &Paging) -> impl Iterator<Item = &'a GcodeFile> + 'a {
+        walk(&self.files, paging).map(|(_, file)| file)
+    }
+    pub fn files(&self) -> impl Iterator<Item = &GcodeFile> {
+        self.files.values()
+    }
+    /// A printer's sealed API key, if its connection has one.
+    pub fn printer_key(&self, printer_id: &Id) -> Option<&SealedSecret> {
+        self.printer_keys.get(printer_id)
+    }
+    pub fn driver_term(&self) -> u64 {
+        self.driver_term
+    }
+
+    /// The queued and running jobs of a printer (from the smaller index).
+    pub fn live_jobs_of<'a>(
+        &'a self,
+        printer_id: &'a Id,
+    ) -> impl Iterator<Item = &'a PrintJob> + 'a {
+        let of_printer = self.jobs_by_printer.get(printer_id).unwrap_or(&EMPTY_IDS);
+        let live = [JobStatus::Queued, JobStatus::Running]
+            .map(|s| self.jobs_by_status.get(&s).unwrap_or(&EMPTY_IDS));
+        let live_count = live[0].len() + live[1].len();
+        let ids: Box<dyn Iterator<Item = &Id>> = match of_printer.len() < live_count {
+            true => Box::new(of_printer.keys()),
+            false => Box::new(live[0].keys().chain(live[1].keys())),
+        };
+        ids.filter_map(|id| self.jobs.get(id))
+            .filter(move |job| &job.printer_id == printer_id && job.status.reserves_filament())
+    }
+
+    /// The job a printer's driver is responsible for: one it dispatched that is still
+    /// queued or running. At most one, as the driver dispatches only to an idle printer
+    /// with no such job; the oldest dispatch wins should there ever be two.
+    pub fn dispatched_job_of<'a>(&'a self, printer_id: &'a Id) -> Option<&'a PrintJob> {
+        self.live_jobs_of(printer_id)
+            .filter(|job| job.dispatch.is_some())
+            .min_by_key(|job| (job.dispatch.map(|d| d.at), &job.id))
+    }
+
+    /// The job an idle, connected printer should print next: its oldest queued job with
+    /// a stored file (by queue time, then id). Jobs with only a `filepath` are moved by
+    /// hand: there is nothing to send.
+    pub fn next_job_for<'a>(&'a self, printer_id: &'a Id) -> Option<&'a PrintJob> {
+        self.live_jobs_of(printer_id)
+            .filter(|job| {
+                job.status == JobStatus::Queued && job.file_id.is_some() && job.dispatch.is_none()
+            })
+            .min_by_key(|job| (job.created_at, &job.id))
+    }
+
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.printers.len(), self.filaments.len(), self.jobs.len())
     }
@@ -399,7 +539,11 @@ impl FarmState {
     /// A digest of everything replicated, independent of insertion order: equal on two
     /// replicas at the same applied index, or they have diverged.
     pub fn digest(&self) -> u64 {
-        self.digest ^ fnv1a(&[&self.clock_ms.to_le_bytes()])
+        self.digest
+            ^ fnv1a(&[
+                &self.clock_ms.to_le_bytes(),
+                &self.driver_term.to_le_bytes(),
+            ])
     }
 
     /// Grams of a filament held by its `Queued` and `Running` jobs.
@@ -445,6 +589,13 @@ impl FarmState {
         let Some(filament) = self.filaments.get(&job.filament_id) else {
             return Outcome::Rejected(Rejection::UnknownFilament(job.filament_id.clone()));
         };
+        if let Some(file_id) = job
+            .file_id
+            .as_ref()
+            .filter(|id| !self.files.contains_key(*id))
+        {
+            return Outcome::Rejected(Rejection::UnknownFile(file_id.clone()));
+        }
         let available = self.view(filament).available_weight_in_grams;
         if job.print_weight_in_grams > available {
             return Outcome::Rejected(Rejection::InsufficientFilament {
@@ -460,6 +611,8 @@ impl FarmState {
             created_at: Some(self.now()),
             started_at: None,
             finished_at: None,
+            dispatch: None,
+            reason: None,
             ..job.clone()
         };
         self.put_job(job.clone());
@@ -539,10 +692,24 @@ impl FarmState {
                 to: next,
             });
         }
+        if job.dispatch.is_some() && next != JobStatus::Canceled {
+            return Outcome::Rejected(Rejection::DrivenByPrinter {
+                job_id: job_id.clone(),
+            });
+        }
+        let job = job.clone();
+        self.move_job(job, next, None)
+    }
+
+    /// Moves a job to `next` (already checked), stamping its times; `Done` deducts its
+    /// weight from its spool.
+    fn move_job(&mut self, job: PrintJob, next: JobStatus, reason: Option<Text>) -> Outcome {
         let now = Some(self.now());
         let job = PrintJob {
             status: next,
-            started_at: if next == JobStatus::Running {
+            started_at: if next == JobStatus::Running
+                || (next == JobStatus::Done && job.started_at.is_none())
+            {
                 now
             } else {
                 job.started_at
@@ -552,7 +719,8 @@ impl FarmState {
             } else {
                 job.finished_at
             },
-            ..job.clone()
+            reason: reason.or(job.reason),
+            ..job
         };
         if next == JobStatus::Done {
             if let Some(filament) = self.filaments.get(&job.filament_id) {
@@ -576,6 +744,176 @@ impl FarmState {
             self.emit_filament(&job.filament_id);
         }
         Outcome::Updated(Entity::PrintJob(job))
+    }
+
+    /// Connects (`Some`) or disconnects (`None`) a printer. Either way its last status is
+    /// forgotten: it was about the old connection.
+    fn connect_printer(
+        &mut self,
+        printer_id: &Id,
+        connection: Option<&Connection>,
+        api_key: Option<&SealedSecret>,
+    ) -> Outcome {
+        let Some(printer) = self.printers.get(printer_id) else {
+            return Outcome::Rejected(Rejection::UnknownPrinter(printer_id.clone()));
+        };
+        if connection.is_none() && !printer.is_connected() {
+            return Outcome::Updated(Entity::Printer(printer.clone()));
+        }
+        let printer = Printer {
+            connection: connection.cloned(),
+            status: None,
+            ..printer.clone()
+        };
+        match api_key {
+            Some(key) => self.put_printer_key(printer_id.clone(), key.clone()),
+            None => self.forget_printer_key(printer_id),
+        }
+        self.put_printer(printer.clone());
+        self.emit(EventKind::PrinterUpdated, Entity::Printer(printer.clone()));
+        Outcome::Updated(Entity::Printer(printer))
+    }
+
+    fn add_file(&mut self, file: &GcodeFile) -> Outcome {
+        if self.files.contains_key(&file.id) {
+            return duplicate(EntityKind::File, &file.id);
+        }
+        let file = GcodeFile {
+            uploaded_at: Some(self.now()),
+            ..file.clone()
+        };
+        self.put_file(file.clone());
+        self.emit(EventKind::FileAdded, Entity::File(file.clone()));
+        Outcome::Created(Entity::File(file))
+    }
+
+    fn delete_file(&mut self, file_id: &Id) -> Outcome {
+        let Some(file) = self.files.get(file_id).cloned() else {
+            return Outcome::Rejected(Rejection::UnknownFile(file_id.clone()));
+        };
+        let user = [JobStatus::Queued, JobStatus::Running]
+            .iter()
+            .filter_map(|status| self.jobs_by_status.get(status))
+            .flat_map(BTreeMap::keys)
+            .filter_map(|id| self.jobs.get(id))
+            .find(|job| job.file_id.as_ref() == Some(file_id));
+        if let Some(job) = user {
+            return Outcome::Rejected(Rejection::FileInUse {
+                file_id: file_id.clone(),
+                job_id: job.id.clone(),
+            });
+        }
+        self.forget_file(file_id);
+        self.emit(EventKind::FileDeleted, Entity::File(file.clone()));
+        Outcome::Updated(Entity::File(file))
+    }
+
+    /// Applies a driver's report, fenced by its term (see `Command::Drive`).
+    fn drive(&mut self, term: u64, report: &DriverReport) -> Outcome {
+        if term < self.driver_term {
+            return Outcome::Rejected(Rejection::Fenced {
+                term,
+                current: self.driver_term,
+            });
+        }
+        if term > self.driver_term {
+            self.driver_term = term;
+            self.changes.insert(Change::DriverTerm);
+        }
+        match report {
+            DriverReport::Status { printer_id, status } => self.report_status(printer_id, status),
+            DriverReport::Dispatching { job_id } => self.dispatch(job_id, term),
+            DriverReport::Started { job_id } => self.driver_moves(job_id, JobStatus::Running, None),
+            DriverReport::Finished { job_id, outcome } => match outcome {
+                PrintOutcome::Done => self.driver_moves(job_id, JobStatus::Done, None),
+                PrintOutcome::Failed { reason } => {
+                    self.driver_moves(job_id, JobStatus::Canceled, Some(reason.clone()))
+                }
+            },
+        }
+    }
+
+    fn report_status(&mut self, printer_id: &Id, status: &crate::domain::PrinterStatus) -> Outcome {
+        let Some(printer) = self.printers.get(printer_id) else {
+            return Outcome::Rejected(Rejection::UnknownPrinter(printer_id.clone()));
+        };
+        if !printer.is_connected() {
+            return Outcome::Rejected(Rejection::NotConnected(printer_id.clone()));
+        }
+        let since = match &printer.status {
+            Some(old) if old.same_report(status) => {
+                return Outcome::Updated(Entity::Printer(printer.clone()))
+            }
+            Some(old) if old.state == status.state => old.since,
+            _ => Some(self.now()),
+        };
+        let printer = Printer {
+            status: Some(crate::domain::PrinterStatus {
+                since,
+                ..status.clone()
+            }),
+            ..printer.clone()
+        };
+        self.put_printer(printer.clone());
+        self.emit(EventKind::PrinterUpdated, Entity::Printer(printer.clone()));
+        Outcome::Updated(Entity::Printer(printer))
+    }
+
+    fn dispatch(&mut self, job_id: &Id, term: u64) -> Outcome {
+        let Some(job) = self.jobs.get(job_id) else {
+            return Outcome::Rejected(Rejection::UnknownJob(job_id.clone()));
+        };
+        let refuse = |why: &str| {
+            Outcome::Rejected(Rejection::NotDispatchable {
+                job_id: job_id.clone(),
+                why: why.to_owned(),
+            })
+        };
+        if job.status != JobStatus::Queued {
+            return refuse("it is not queued");
+        }
+        if job.file_id.is_none() {
+            return refuse("it has no stored file");
+        }
+        if !self
+            .printers
+            .get(&job.printer_id)
+            .is_some_and(Printer::is_connected)
+        {
+            return refuse("its printer has no connection");
+        }
+        let job = PrintJob {
+            dispatch: Some(Dispatch {
+                term,
+                at: self.now(),
+            }),
+            ..job.clone()
+        };
+        self.put_job(job.clone());
+        self.emit(EventKind::JobUpdated, Entity::PrintJob(job.clone()));
+        Outcome::Updated(Entity::PrintJob(job))
+    }
+
+    /// A move its printer reported. Idempotent: reporting what the job already is (a new
+    /// driver reconciling after a failover) changes nothing; a job that ended is left as
+    /// it ended (a user's cancel wins over a late report).
+    fn driver_moves(&mut self, job_id: &Id, next: JobStatus, reason: Option<Text>) -> Outcome {
+        let Some(job) = self.jobs.get(job_id) else {
+            return Outcome::Rejected(Rejection::UnknownJob(job_id.clone()));
+        };
+        if job.status == next || job.status.is_final() {
+            return Outcome::Updated(Entity::PrintJob(job.clone()));
+        }
+        if job.dispatch.is_none() {
+            return Outcome::Rejected(Rejection::NotDispatchable {
+                job_id: job_id.clone(),
+                why: "it was never dispatched".to_owned(),
+            });
+        }
+        // A print can end before its driver saw it run (a short print, a failover):
+        // Queued -> Done/Canceled is then legal for the driver.
+        let job = job.clone();
+        self.move_job(job, next, reason)
     }
 
     fn emit(&mut self, kind: EventKind, data: Entity) {
@@ -714,6 +1052,40 @@ impl FarmState {
             .insert(token.secret_sha256.clone(), id.clone());
         self.tokens.insert(id.clone(), token);
         self.changes.insert(Change::Token(id));
+    }
+
+    fn put_file(&mut self, file: GcodeFile) {
+        let id = file.id.clone();
+        self.digest = self.digest.wrapping_add(hash("file", &file));
+        if let Some(old) = self.files.insert(id.clone(), file) {
+            self.digest = self.digest.wrapping_sub(hash("file", &old));
+        }
+        self.changes.insert(Change::File(id));
+    }
+
+    fn forget_file(&mut self, id: &Id) {
+        if let Some(old) = self.files.remove(id) {
+            self.digest = self.digest.wrapping_sub(hash("file", &old));
+            self.changes.insert(Change::File(id.clone()));
+        }
+    }
+
+    fn put_printer_key(&mut self, printer_id: Id, key: SealedSecret) {
+        self.forget_printer_key(&printer_id);
+        self.digest = self
+            .digest
+            .wrapping_add(hash_keyed("key", printer_id.as_str(), &key));
+        self.printer_keys.insert(printer_id.clone(), key);
+        self.changes.insert(Change::PrinterKey(printer_id));
+    }
+
+    fn forget_printer_key(&mut self, printer_id: &Id) {
+        if let Some(old) = self.printer_keys.remove(printer_id) {
+            self.digest = self
+                .digest
+                .wrapping_sub(hash_keyed("key", printer_id.as_str(), &old));
+            self.changes.insert(Change::PrinterKey(printer_id.clone()));
+        }
     }
 
     fn forget_idempotency(&mut self, key: &str) {

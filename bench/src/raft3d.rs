@@ -241,13 +241,16 @@ mod tests {
     #[test]
     fn the_job_body_is_what_the_server_parses_and_about_150_bytes() {
         let body = job_body(12, 345);
-        let parsed: Result<NewPrintJob, _> = serde_json::from_str(&body);
+        let parsed = NewPrintJob::from_json(body.as_bytes());
         let Ok(job) = parsed else {
             panic!("the server must accept {body}");
         };
         assert_eq!(job.printer_id.as_str(), PRINTER_ID);
+        let app::api::JobSource::Path { filepath, .. } = &job.source else {
+            panic!("a job by path: {body}");
+        };
         assert_eq!(
-            job.filepath.as_str(),
+            filepath.as_str(),
             "bench/client-0012/plate-0000000345.gcode"
         );
         assert!((130..=170).contains(&body.len()), "{} bytes", body.len());

@@ -434,10 +434,7 @@ impl Ctl {
             } => {
                 let body = NewPrintJobBody {
                     id: id.clone(),
-                    printer_id: printer.clone(),
-                    filament_id: spool.clone(),
-                    filepath: file.clone(),
-                    print_weight_in_grams: *grams,
+                    ..NewPrintJobBody::by_path(printer, spool, file, *grams)
                 };
                 let job: PrintJob = self.create(Endpoint::CreatePrintJob, &body).await?;
                 return self.show_one(job, job_table);

@@ -150,11 +150,11 @@ mod tests {
     #[test]
     fn farm_data_in_the_page_cannot_close_its_script_element() {
         let mut data = FarmData::default();
-        data.printers.push(app::Printer {
-            id: app::Id::parse("p").expect("id"),
-            company: app::domain::Text::parse("</script><script>alert(1)").expect("text"),
-            model: app::domain::Text::parse("x").expect("text"),
-        });
+        data.printers.push(app::Printer::new(
+            app::Id::parse("p").expect("id"),
+            app::domain::Text::parse("</script><script>alert(1)").expect("text"),
+            app::domain::Text::parse("x").expect("text"),
+        ));
         let json = script_safe_json(&data);
         assert!(!json.contains("</"));
         let back: FarmData = serde_json::from_str(&json).expect("still JSON");
@@ -168,11 +168,11 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            data.printers.push(app::Printer {
-                id: app::Id::parse(&format!("p{n}")).expect("id"),
-                company: app::domain::Text::parse(text).expect("text"),
-                model: app::domain::Text::parse("x").expect("text"),
-            });
+            data.printers.push(app::Printer::new(
+                app::Id::parse(&format!("p{n}")).expect("id"),
+                app::domain::Text::parse(text).expect("text"),
+                app::domain::Text::parse("x").expect("text"),
+            ));
         }
         let json = script_safe_json(&data);
         assert!(!json.contains(['<', '>', '&']), "{json}");

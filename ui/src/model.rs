@@ -265,24 +265,23 @@ mod tests {
     }
 
     fn printer(name: &str) -> Printer {
-        Printer {
-            id: id(name),
-            company: app::domain::Text::parse("Prusa").expect("text"),
-            model: app::domain::Text::parse("MK4").expect("text"),
-        }
+        Printer::new(
+            id(name),
+            app::domain::Text::parse("Prusa").expect("text"),
+            app::domain::Text::parse("MK4").expect("text"),
+        )
     }
 
     fn job(name: &str, printer: &str, spool: &str, status: JobStatus) -> PrintJob {
         PrintJob {
-            id: id(name),
-            printer_id: id(printer),
-            filament_id: id(spool),
-            filepath: app::domain::Text::parse(&format!("{name}.gcode")).expect("text"),
-            print_weight_in_grams: 10,
             status,
-            created_at: None,
-            started_at: None,
-            finished_at: None,
+            ..PrintJob::queued(
+                id(name),
+                id(printer),
+                id(spool),
+                app::domain::Text::parse(&format!("{name}.gcode")).expect("text"),
+                10,
+            )
         }
     }
 

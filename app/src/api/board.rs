@@ -93,11 +93,7 @@ mod tests {
         let mut farm = FarmState::default();
         apply(
             &mut farm,
-            Command::CreatePrinter(Printer {
-                id: id("p1"),
-                company: text("Prusa"),
-                model: text("MK4"),
-            }),
+            Command::CreatePrinter(Printer::new(id("p1"), text("Prusa"), text("MK4"))),
         );
         apply(
             &mut farm,
@@ -110,14 +106,9 @@ mod tests {
             }),
         );
         for n in 0..10 {
-            let job = crate::api::NewPrintJob {
-                id: Some(id(&format!("j{n}"))),
-                printer_id: id("p1"),
-                filament_id: id("f1"),
-                filepath: text("a.gcode"),
-                print_weight_in_grams: 1,
-            };
-            apply(&mut farm, Command::CreatePrintJob(job.into_job(id("x"))));
+            let job =
+                PrintJob::queued(id(&format!("j{n}")), id("p1"), id("f1"), text("a.gcode"), 1);
+            apply(&mut farm, Command::CreatePrintJob(job));
             if n < 6 {
                 for status in [JobStatus::Running, JobStatus::Done] {
                     apply(

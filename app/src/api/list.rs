@@ -203,15 +203,14 @@ mod tests {
             JobFilter::from_params(&params(&[("status", "running"), ("printer_id", "p1")]))
                 .expect("valid");
         let job = |printer: &str, status| crate::PrintJob {
-            id: Id::parse("j").expect("id"),
-            printer_id: Id::parse(printer).expect("id"),
-            filament_id: Id::parse("f1").expect("id"),
-            filepath: crate::domain::Text::parse("a.gcode").expect("text"),
-            print_weight_in_grams: 1,
             status,
-            created_at: None,
-            started_at: None,
-            finished_at: None,
+            ..crate::PrintJob::queued(
+                Id::parse("j").expect("id"),
+                Id::parse(printer).expect("id"),
+                Id::parse("f1").expect("id"),
+                crate::domain::Text::parse("a.gcode").expect("text"),
+                1,
+            )
         };
         assert!(filter.matches(&job("p1", JobStatus::Running)));
         assert!(!filter.matches(&job("p2", JobStatus::Running)));

@@ -113,15 +113,86 @@ pub struct PrintJob {
     /// When it became `Done` or `Canceled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
+    /// The stored G-code file it prints (`/api/v1/files/{id}`); absent for a job that
+    /// only names a `filepath` (it is moved by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<Id>,
+    /// Set when the node driving its printer decided to send it there, before anything
+    /// reached the printer (see `Command::Drive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<Dispatch>,
+    /// Why a job ended `Canceled` when the printer ended it (failed, cancelled there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
 }
 
+/// A job's dispatch to its printer: by the driver of which Raft term, and when. The file
+/// on the printer is [`PrintJob::printer_file_name`], so the printer itself says which job
+/// it prints after any failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Dispatch {
+    pub term: u64,
+    pub at: Timestamp,
+}
+
+/// Prefix and suffix of the name a job's file gets on its printer.
+const PRINTER_FILE_PREFIX: &str = "raft3d-";
+const PRINTER_FILE_SUFFIX: &str = ".gcode";
+
 impl PrintJob {
+    /// A new job as a request makes it: queued, no times yet (stamped on apply), printing
+    /// no stored file.
+    pub fn queued(
+        id: Id,
+        printer_id: Id,
+        filament_id: Id,
+        filepath: Text,
+        print_weight_in_grams: u64,
+    ) -> Self {
+        Self {
+            id,
+            printer_id,
+            filament_id,
+            filepath,
+            print_weight_in_grams,
+            status: JobStatus::Queued,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            file_id: None,
+            dispatch: None,
+            reason: None,
+        }
+    }
+
+    /// The name of this job's file on its printer: `raft3d-<job id>.gcode`. Job ids are
+    /// URL-safe (`Id`), so the name is a safe file name on every host.
+    pub fn printer_file_name(&self) -> String {
+        printer_file_name(&self.id)
+    }
+
     /// How long the job ran: from `started_at` to `finished_at`, or to `now` while it
     /// runs; `None` if it never started (or started before times were kept).
     pub fn run_millis(&self, now: Timestamp) -> Option<u64> {
         let started = self.started_at?;
         Some(started.millis_until(self.finished_at.unwrap_or(now)))
     }
+}
+
+/// See [`PrintJob::printer_file_name`].
+pub fn printer_file_name(job_id: &Id) -> String {
+    format!("{PRINTER_FILE_PREFIX}{job_id}{PRINTER_FILE_SUFFIX}")
+}
+
+/// The job a printer's file name names, if it is one of ours (`raft3d-<id>.gcode`, in
+/// any folder of the host).
+pub fn job_of_printer_file(name: &str) -> Option<Id> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let id = base
+        .strip_prefix(PRINTER_FILE_PREFIX)?
+        .strip_suffix(PRINTER_FILE_SUFFIX)?;
+    Id::parse(id).ok()
 }
 
 #[cfg(test)]
@@ -169,6 +240,25 @@ mod tests {
         assert!(Running.reserves_filament());
         assert!(!Done.reserves_filament());
         assert!(!Canceled.reserves_filament());
+    }
+
+    #[test]
+    fn a_printer_file_name_names_its_job_and_nothing_else_does() {
+        let id = Id::parse("job-01.a~b").expect("valid id");
+        let name = printer_file_name(&id);
+        assert_eq!(name, "raft3d-job-01.a~b.gcode");
+        assert_eq!(job_of_printer_file(&name), Some(id.clone()));
+        assert_eq!(job_of_printer_file(&format!("farm/{name}")), Some(id));
+        for other in [
+            "benchy.gcode",
+            "raft3d-.gcode",
+            "raft3d-a b.gcode",
+            "raft3d-x.gco",
+            "xraft3d-x.gcode",
+            "raft3d-../x.gcode",
+        ] {
+            assert_eq!(job_of_printer_file(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //! constructor at the edge ([`crate::api`]); once built, nothing checks it again.
 
 pub mod filament;
+pub mod file;
+pub mod gcode;
 pub mod job;
 pub mod printer;
 pub mod time;
 pub mod token;
 
 pub use filament::{Filament, FilamentType};
-pub use job::{JobStatus, PrintJob};
-pub use printer::Printer;
+pub use file::{GcodeFile, Quantity};
+pub use job::{Dispatch, JobStatus, PrintJob};
+pub use printer::{Connection, ConnectionKind, Printer, PrinterState, PrinterStatus, SealedSecret};
 pub use time::Timestamp;
 pub use token::{AccessRole, ApiToken, TokenView, BOOTSTRAP_TOKEN_ID};
 

@@ -1,6 +1,12 @@
-//! A printer of the farm: who made it and which model it is.
+//! A printer of the farm: who made it, which model it is, how Raft3D reaches its host
+//! (OctoPrint or Moonraker), and what the host last reported.
+//!
+//! Only the public part of a connection lives here. Its API key is a secret: the server
+//! seals it (`server/src/secret.rs`) and the state keeps the sealed bytes apart from the
+//! printer ([`SealedSecret`]), so no answer, event or dashboard that shows a printer can
+//! carry it.
 
-use super::{Id, Text};
+use super::{Id, Text, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A stored printer. Built from a request by [`crate::api::NewPrinter::into_printer`].
@@ -10,4 +16,138 @@ pub struct Printer {
     pub id: Id,
     pub company: Text,
     pub model: Text,
+    /// How Raft3D drives this printer; absent: not connected (its jobs move by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Connection>,
+    /// What the printer's host last reported, as committed by the node driving it.
+    /// Absent while not connected, or before the first report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PrinterStatus>,
+}
+
+impl Printer {
+    /// A printer with no connection, as a create request makes it.
+    pub fn new(id: Id, company: Text, model: Text) -> Self {
+        Self {
+            id,
+            company,
+            model,
+            connection: None,
+            status: None,
+        }
+    }
+
+    /// Whether a node drives it (its jobs start and end on the printer's word).
+    pub fn is_connected(&self) -> bool {
+        self.connection.is_some()
+    }
+}
+
+/// The kind of host a printer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    /// OctoPrint's REST API (`X-Api-Key`).
+    #[serde(rename = "octoprint")]
+    OctoPrint,
+    /// Moonraker (Klipper), its REST API (`X-Api-Key` when it asks for one).
+    Moonraker,
+}
+
+impl ConnectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OctoPrint => "octoprint",
+            Self::Moonraker => "moonraker",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::OctoPrint, Self::Moonraker]
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
+/// The public part of a printer's connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Connection {
+    pub kind: ConnectionKind,
+    /// The host's base URL, `http(s)://host[:port][/path]`, without a trailing `/`.
+    pub url: String,
+    /// Whether an API key is stored (the key itself is never shown).
+    pub api_key_set: bool,
+    /// Whether an idle printer is given its oldest queued job by itself (default on).
+    pub auto_dispatch: bool,
+}
+
+/// An API key sealed with the cluster's secret (ChaCha20-Poly1305, the printer's id as
+/// associated data): what the log, the snapshots and the state files hold instead of the
+/// key. Hex, so it travels in JSON unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// What a printer's host says it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PrinterState {
+    /// The host does not answer, or its printer is not connected to it.
+    Offline,
+    /// Ready for a job.
+    Idle,
+    Printing,
+    Paused,
+    /// The host answers but refuses us (a wrong API key) or reports a printer error.
+    Error,
+}
+
+impl PrinterState {
+    pub const ALL: [PrinterState; 5] = [
+        Self::Offline,
+        Self::Idle,
+        Self::Printing,
+        Self::Paused,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Offline => "offline",
+            Self::Idle => "idle",
+            Self::Printing => "printing",
+            Self::Paused => "paused",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// A printer's committed status: what matters enough to go through the log (progress and
+/// temperatures do not: they change every second).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrinterStatus {
+    pub state: PrinterState,
+    /// The host's own words ("Operational", "Offline after error", "HTTP 403: Invalid
+    /// API key"), when it gave any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Text>,
+    /// The Raft3D job the printer is printing, when it prints one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Id>,
+    /// When the printer entered `state` (stamped on apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+}
+
+impl PrinterStatus {
+    /// Whether `other` says the same (everything but the time).
+    pub fn same_report(&self, other: &PrinterStatus) -> bool {
+        self.state == other.state && self.message == other.message && self.job_id == other.job_id
+    }
 }

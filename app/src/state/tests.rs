@@ -16,11 +16,7 @@ fn propose(command: Command) -> Proposal {
     }
 }
 fn printer(raw: &str) -> Command {
-    Command::CreatePrinter(Printer {
-        id: id(raw),
-        company: text("Prusa"),
-        model: text("MK4"),
-    })
+    Command::CreatePrinter(Printer::new(id(raw), text("Prusa"), text("MK4")))
 }
 fn spool(raw: &str, total: u64, remaining: u64) -> Command {
     Command::CreateFilament(Filament {
@@ -32,17 +28,13 @@ fn spool(raw: &str, total: u64, remaining: u64) -> Command {
     })
 }
 fn job(raw: &str, filament: &str, grams: u64) -> Command {
-    Command::CreatePrintJob(PrintJob {
-        id: id(raw),
-        printer_id: id("p1"),
-        filament_id: id(filament),
-        filepath: text("part.gcode"),
-        print_weight_in_grams: grams,
-        status: JobStatus::Queued,
-        created_at: None,
-        started_at: None,
-        finished_at: None,
-    })
+    Command::CreatePrintJob(PrintJob::queued(
+        id(raw),
+        id("p1"),
+        id(filament),
+        text("part.gcode"),
+        grams,
+    ))
 }
 fn set(raw: &str, status: JobStatus) -> Command {
     Command::SetJobStatus {
@@ -306,8 +298,8 @@ fn arb_command() -> impl Strategy<Value = Command> {
             total,
             rem.min(total)
         )),
-        (ids.clone(), spools, 1u64..600).prop_map(|(j, f, g)| job(j, f, g)),
-        (ids, prop::sample::select(JobStatus::ALL.to_vec())).prop_map(|(j, s)| set(j, s)),
+        (ids.clone(), spools.clone(), 1u64..600).prop_map(|(j, f, g)| job(j, f, g)),
+        (ids.clone(), prop::sample::select(JobStatus::ALL.to_vec())).prop_map(|(j, s)| set(j, s)),
         (
             tokens.clone(),
             hashes,
@@ -318,6 +310,28 @@ fn arb_command() -> impl Strategy<Value = Command> {
         prop::sample::select(vec!["aa", "dd"]).prop_map(|h| Command::RevokeBootstrapToken {
             secret_sha256: h.to_owned()
         }),
+        Just(connect("p1")),
+        Just(Command::DisconnectPrinter {
+            printer_id: id("p1")
+        }),
+        Just(add_file("g1", Some(7.5))),
+        Just(Command::DeleteFile { file_id: id("g1") }),
+        (ids.clone(), spools.clone()).prop_map(|(j, f)| file_job(j, f, "g1")),
+        (ids.clone(), 1u64..4)
+            .prop_map(|(j, term)| drive(term, DriverReport::Dispatching { job_id: id(j) })),
+        (ids.clone(), 1u64..4)
+            .prop_map(|(j, term)| drive(term, DriverReport::Started { job_id: id(j) })),
+        (ids.clone(), 1u64..4, any::<bool>()).prop_map(|(j, term, ok)| drive(
+            term,
+            DriverReport::Finished {
+                job_id: id(j),
+                outcome: if ok {
+                    PrintOutcome::Done
+                } else {
+                    failed("jammed")
+                }
+            }
+        )),
     ]
 }
 
@@ -348,13 +362,17 @@ proptest! {
         // The "initial remaining" of each spool, and what Done jobs took from it.
         let mut initial = BTreeMap::new();
         let mut done = BTreeMap::new();
+        let mut done_ids = BTreeSet::new();
         for command in &commands {
             let outcome = state.apply(&propose(command.clone()));
             match (command, &outcome) {
                 (Command::CreateFilament(f), Outcome::Created(_)) => {
                     initial.insert(f.id.clone(), f.remaining_weight_in_grams);
                 }
-                (Command::SetJobStatus { status: JobStatus::Done, .. }, Outcome::Updated(Entity::PrintJob(j))) => {
+                (Command::SetJobStatus { status: JobStatus::Done, .. }, Outcome::Updated(Entity::PrintJob(j)))
+                | (Command::Drive { report: DriverReport::Finished { outcome: PrintOutcome::Done, .. }, .. }, Outcome::Updated(Entity::PrintJob(j)))
+                    if j.status == JobStatus::Done && j.finished_at.is_some() && !done_ids.contains(&j.id) => {
+                    done_ids.insert(j.id.clone());
                     *done.entry(j.filament_id.clone()).or_insert(0) += j.print_weight_in_grams;
                 }
                 _ => {}
@@ -716,4 +734,367 @@ fn status_changes_logged_before_if_match_existed_still_load() {
     let command: Command = serde_json::from_str(old).expect("an old entry loads");
     assert_eq!(command, set("j1", JobStatus::Running));
     assert_eq!(serde_json::to_string(&command).expect("serialise"), old);
+}
+
+// ---- printers driven through their hosts ----------------------------------------------
+
+fn connect(printer: &str) -> Command {
+    Command::ConnectPrinter {
+        printer_id: id(printer),
+        connection: Connection {
+            kind: crate::domain::ConnectionKind::OctoPrint,
+            url: "http://octopi.local".to_owned(),
+            api_key_set: true,
+            auto_dispatch: true,
+        },
+        api_key: Some(SealedSecret {
+            nonce: "00".to_owned(),
+            ciphertext: "ff".to_owned(),
+        }),
+    }
+}
+fn add_file(raw: &str, grams: Option<f64>) -> Command {
+    Command::AddFile(GcodeFile {
+        id: id(raw),
+        name: text("benchy.gcode"),
+        size: 100,
+        sha256: "ab".repeat(32),
+        filament_grams: grams.map(|g| crate::domain::Quantity::new(g).expect("grams")),
+        filament_mm: None,
+        print_seconds: Some(60),
+        slicer: None,
+        uploaded_at: None,
+    })
+}
+fn file_job(raw: &str, filament: &str, file: &str) -> Command {
+    let mut command = job(raw, filament, 8);
+    if let Command::CreatePrintJob(job) = &mut command {
+        job.file_id = Some(id(file));
+    }
+    command
+}
+fn drive(term: u64, report: DriverReport) -> Command {
+    Command::Drive { term, report }
+}
+fn failed(reason: &str) -> PrintOutcome {
+    PrintOutcome::Failed {
+        reason: text(reason),
+    }
+}
+fn status_of(state: &FarmState, job: &str) -> JobStatus {
+    state.job(&id(job)).expect("job").status
+}
+fn driven_farm() -> FarmState {
+    farm(vec![
+        printer("p1"),
+        spool("f1", 100, 100),
+        connect("p1"),
+        add_file("g1", Some(7.5)),
+        file_job("j1", "f1", "g1"),
+    ])
+}
+
+#[test]
+fn a_dispatched_job_runs_and_ends_on_its_printers_word_and_deducts_once() {
+    let mut state = driven_farm();
+    assert_eq!(
+        state.next_job_for(&id("p1")).map(|j| j.id.as_str()),
+        Some("j1")
+    );
+    state.apply(&propose(drive(
+        2,
+        DriverReport::Dispatching { job_id: id("j1") },
+    )));
+    let dispatched = state.job(&id("j1")).expect("job").clone();
+    assert_eq!(dispatched.dispatch.map(|d| d.term), Some(2));
+    assert_eq!(dispatched.status, JobStatus::Queued);
+    assert_eq!(
+        state.next_job_for(&id("p1")),
+        None,
+        "dispatched jobs are not offered again"
+    );
+    assert_eq!(
+        state.dispatched_job_of(&id("p1")).map(|j| j.id.as_str()),
+        Some("j1")
+    );
+    state.apply(&propose(drive(
+        2,
+        DriverReport::Started { job_id: id("j1") },
+    )));
+    assert_eq!(status_of(&state, "j1"), JobStatus::Running);
+    let done = drive(
+        3,
+        DriverReport::Finished {
+            job_id: id("j1"),
+            outcome: PrintOutcome::Done,
+        },
+    );
+    state.apply(&propose(done.clone()));
+    assert_eq!(status_of(&state, "j1"), JobStatus::Done);
+    assert_eq!(remaining(&state, "f1"), 92);
+    // A new driver reconciling reports it again: nothing changes.
+    let before = state.to_snapshot();
+    assert!(matches!(state.apply(&propose(done)), Outcome::Updated(_)));
+    assert_eq!(state.to_snapshot(), before);
+    assert_eq!(state.dispatched_job_of(&id("p1")), None);
+}
+
+#[test]
+fn a_print_that_ends_before_it_was_seen_running_still_ends_with_times() {
+    let mut state = driven_farm();
+    state.apply(&propose(drive(
+        1,
+        DriverReport::Dispatching { job_id: id("j1") },
+    )));
+    state.apply(&propose(drive(
+        1,
+        DriverReport::Finished {
+            job_id: id("j1"),
+            outcome: failed("Print failed"),
+        },
+    )));
+    let job = state.job(&id("j1")).expect("job");
+    assert_eq!(job.status, JobStatus::Canceled);
+    assert_eq!(job.reason.as_ref().map(Text::as_str), Some("Print failed"));
+    assert!(job.started_at.is_none() && job.finished_at.is_some());
+    assert_eq!(
+        remaining(&state, "f1"),
+        100,
+        "a failed print deducts nothing"
+    );
+    assert_eq!(state.reserved(&id("f1")), 0);
+}
+
+#[test]
+fn reports_of_a_deposed_driver_are_fenced_off() {
+    let mut state = driven_farm();
+    state.apply(&propose(drive(
+        5,
+        DriverReport::Dispatching { job_id: id("j1") },
+    )));
+    let before = state.to_snapshot();
+    assert_eq!(
+        rejection(
+            &mut state,
+            drive(4, DriverReport::Started { job_id: id("j1") })
+        ),
+        Rejection::Fenced {
+            term: 4,
+            current: 5
+        }
+    );
+    assert_eq!(state.to_snapshot(), before);
+    assert_eq!(state.driver_term(), 5);
+}
+
+#[test]
+fn only_a_queued_job_with_a_file_on_a_connected_printer_is_dispatched() {
+    let mut state = driven_farm();
+    state.apply(&propose(job("by-hand", "f1", 1)));
+    let refused = rejection(
+        &mut state,
+        drive(
+            1,
+            DriverReport::Dispatching {
+                job_id: id("by-hand"),
+            },
+        ),
+    );
+    assert!(
+        matches!(refused, Rejection::NotDispatchable { .. }),
+        "{refused:?}"
+    );
+    state.apply(&propose(set("by-hand", JobStatus::Canceled)));
+    assert!(matches!(
+        rejection(
+            &mut state,
+            drive(1, DriverReport::Started { job_id: id("j1") })
+        ),
+        Rejection::NotDispatchable { .. }
+    ));
+    state.apply(&propose(Command::DisconnectPrinter {
+        printer_id: id("p1"),
+    }));
+    assert!(matches!(
+        rejection(
+            &mut state,
+            drive(1, DriverReport::Dispatching { job_id: id("j1") })
+        ),
+        Rejection::NotDispatchable { .. }
+    ));
+}
+
+#[test]
+fn a_dispatched_job_can_only_be_canceled_by_hand_and_a_late_report_does_not_revive_it() {
+    let mut state = driven_farm();
+    state.apply(&propose(drive(
+        1,
+        DriverReport::Dispatching { job_id: id("j1") },
+    )));
+    assert_eq!(
+        rejection(&mut state, set("j1", JobStatus::Running)),
+        Rejection::DrivenByPrinter { job_id: id("j1") }
+    );
+    state.apply(&propose(set("j1", JobStatus::Canceled)));
+    state.apply(&propose(drive(
+        1,
+        DriverReport::Finished {
+            job_id: id("j1"),
+            outcome: PrintOutcome::Done,
+        },
+    )));
+    assert_eq!(status_of(&state, "j1"), JobStatus::Canceled);
+    assert_eq!(remaining(&state, "f1"), 100);
+}
+
+#[test]
+fn the_next_job_is_the_oldest_queued_one_with_a_file() {
+    let mut state = driven_farm();
+    let at = |command, at_ms| Proposal {
+        command,
+        at_ms,
+        idempotency: None,
+    };
+    state.apply(&at(file_job("a-newer", "f1", "g1"), 50));
+    state.apply(&at(job("b-by-hand", "f1", 1), 1));
+    assert_eq!(
+        state.next_job_for(&id("p1")).map(|j| j.id.as_str()),
+        Some("j1")
+    );
+    state.apply(&propose(set("j1", JobStatus::Canceled)));
+    assert_eq!(
+        state.next_job_for(&id("p1")).map(|j| j.id.as_str()),
+        Some("a-newer")
+    );
+}
+
+#[test]
+fn a_file_in_use_cannot_be_deleted_and_an_unknown_one_cannot_be_printed() {
+    let mut state = driven_farm();
+    assert_eq!(
+        rejection(&mut state, Command::DeleteFile { file_id: id("g1") }),
+        Rejection::FileInUse {
+            file_id: id("g1"),
+            job_id: id("j1")
+        }
+    );
+    assert_eq!(
+        rejection(&mut state, file_job("j2", "f1", "ghost")),
+        Rejection::UnknownFile(id("ghost"))
+    );
+    state.apply(&propose(set("j1", JobStatus::Canceled)));
+    assert!(matches!(
+        state.apply(&propose(Command::DeleteFile { file_id: id("g1") })),
+        Outcome::Updated(Entity::File(_))
+    ));
+    assert!(state.file(&id("g1")).is_none());
+}
+
+#[test]
+fn a_status_report_is_committed_only_when_it_says_something_new() {
+    let mut state = driven_farm();
+    let report = |state: crate::domain::PrinterState, message: &str| {
+        drive(
+            1,
+            DriverReport::Status {
+                printer_id: id("p1"),
+                status: crate::domain::PrinterStatus {
+                    state,
+                    message: Some(text(message)),
+                    job_id: None,
+                    since: None,
+                },
+            },
+        )
+    };
+    let idle = Proposal {
+        command: report(crate::domain::PrinterState::Idle, "Operational"),
+        at_ms: 10,
+        idempotency: None,
+    };
+    state.apply(&idle);
+    state.take_events();
+    state.take_changes();
+    state.apply(&Proposal {
+        at_ms: 20,
+        ..idle.clone()
+    });
+    assert!(
+        state.take_events().is_empty(),
+        "the same report again emits nothing"
+    );
+    let since = |state: &FarmState| {
+        state
+            .printer(&id("p1"))
+            .and_then(|p| p.status.clone())
+            .and_then(|s| s.since)
+    };
+    assert_eq!(since(&state), Some(Timestamp::from_unix_ms(10)));
+    state.apply(&Proposal {
+        command: report(crate::domain::PrinterState::Idle, "Ready"),
+        at_ms: 30,
+        idempotency: None,
+    });
+    assert_eq!(
+        since(&state),
+        Some(Timestamp::from_unix_ms(10)),
+        "same state: same since"
+    );
+    state.apply(&Proposal {
+        command: report(crate::domain::PrinterState::Offline, "gone"),
+        at_ms: 40,
+        idempotency: None,
+    });
+    assert_eq!(since(&state), Some(Timestamp::from_unix_ms(40)));
+    state.apply(&propose(Command::DisconnectPrinter {
+        printer_id: id("p1"),
+    }));
+    let printer = state.printer(&id("p1")).expect("printer");
+    assert!(printer.connection.is_none() && printer.status.is_none());
+    assert!(state.printer_key(&id("p1")).is_none());
+    assert_eq!(
+        rejection(&mut state, report(crate::domain::PrinterState::Idle, "x")),
+        Rejection::NotConnected(id("p1"))
+    );
+}
+
+#[test]
+fn a_job_of_a_file_takes_its_name_and_grams_unless_given() {
+    let file = match add_file("g1", Some(7.2)) {
+        Command::AddFile(file) => file,
+        _ => unreachable!(),
+    };
+    let request = |body: &str| crate::api::NewPrintJob::from_json(body.as_bytes()).expect("valid");
+    let job = request(r#"{"printer_id":"p1","filament_id":"f1","file_id":"g1"}"#)
+        .into_job(id("x"), Some(&file))
+        .expect("a job");
+    assert_eq!(
+        (job.filepath.as_str(), job.print_weight_in_grams),
+        ("benchy.gcode", 8)
+    );
+    assert_eq!(job.file_id, Some(id("g1")));
+    let given = request(
+        r#"{"printer_id":"p1","filament_id":"f1","file_id":"g1","print_weight_in_grams":20}"#,
+    )
+    .into_job(id("x"), Some(&file))
+    .expect("a job");
+    assert_eq!(given.print_weight_in_grams, 20);
+    assert_eq!(
+        request(r#"{"printer_id":"p1","filament_id":"f1","file_id":"g1"}"#).into_job(id("x"), None),
+        Err(Rejection::UnknownFile(id("g1")))
+    );
+    let weightless = GcodeFile {
+        filament_grams: None,
+        ..file
+    };
+    assert_eq!(
+        request(r#"{"printer_id":"p1","filament_id":"f1","file_id":"g1"}"#)
+            .into_job(id("x"), Some(&weightless)),
+        Err(Rejection::FileWithoutWeight(id("g1")))
+    );
+    let missing = crate::api::NewPrintJob::from_json(br#"{"printer_id":"p1","filament_id":"f1"}"#);
+    assert!(matches!(
+        missing,
+        Err(crate::api::RequestError::Missing { field: "filepath" })
+    ));
 }

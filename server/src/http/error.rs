@@ -68,9 +68,16 @@ impl ApiError {
                 }
                 Rejection::UnknownPrinter(_)
                 | Rejection::UnknownFilament(_)
+                | Rejection::UnknownFile(_)
+                | Rejection::FileWithoutWeight(_)
                 | Rejection::InsufficientFilament { .. }
                 | Rejection::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 Rejection::JobChanged { .. } => StatusCode::PRECONDITION_FAILED,
+                Rejection::FileInUse { .. }
+                | Rejection::NotConnected(_)
+                | Rejection::Fenced { .. }
+                | Rejection::DrivenByPrinter { .. }
+                | Rejection::NotDispatchable { .. } => StatusCode::CONFLICT,
             },
             Self::Farm(FarmError::NotLeader {
                 leader_url: Some(_),
@@ -112,6 +119,15 @@ impl ApiError {
             Self::Rejected(Rejection::JobChanged { .. }) => {
                 ("precondition-failed", "Changed since read")
             }
+            Self::Rejected(Rejection::FileInUse { .. }) => ("file-in-use", "File in use"),
+            Self::Rejected(Rejection::DrivenByPrinter { .. }) => {
+                ("driven-by-printer", "Driven by its printer")
+            }
+            Self::Rejected(
+                Rejection::NotConnected(_)
+                | Rejection::Fenced { .. }
+                | Rejection::NotDispatchable { .. },
+            ) => ("conflict", "Conflict"),
             Self::Rejected(_) => ("validation", "Validation failed"),
             Self::Farm(FarmError::NotLeader {
                 leader_url: Some(_),

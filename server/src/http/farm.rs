@@ -37,6 +37,14 @@ pub struct ReadWish {
     pub min_index: Option<u64>,
 }
 
+impl ReadWish {
+    /// A linearizable read with no `min_index`.
+    pub const LINEARIZABLE: ReadWish = ReadWish {
+        consistency: Consistency::Linearizable,
+        min_index: None,
+    };
+}
+
 /// Why the cluster could not serve a request right now. Mapped to HTTP in `error.rs`.
 #[derive(Debug, thiserror::Error)]
 pub enum FarmError {

@@ -1,5 +1,7 @@
 //! `/api/v1/print_jobs`, including status changes.
 
+use super::error::ApiError;
+use super::farm::ReadWish;
 use super::{
     path_id, propose, query_params, read_one, read_page, stream_list, ApiResult, ApiState, Body,
     ListRequest, ObjectRequest, QueryParams, WriteContext,
@@ -15,10 +17,20 @@ use serde::Serialize;
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewPrintJob::from_json(&body.0)?;
-    propose(&state, &write, request, |r| {
-        Command::CreatePrintJob(r.into_job(super::new_id()))
-    })
-    .await
+    // The file's name and grams fill in the job: read them as the cluster has them (a
+    // leader just elected may not have applied the upload yet).
+    let file = match request.file_id() {
+        None => None,
+        Some(id) => {
+            let applied = state.farm.read(ReadWish::LINEARIZABLE).await?;
+            applied.farm.file(id).cloned()
+        }
+    };
+    let job = request
+        .clone()
+        .into_job(super::new_id(), file.as_ref())
+        .map_err(ApiError::Rejected)?;
+    propose(&state, &write, request, |_| Command::CreatePrintJob(job)).await
 }
 
 /// `GET /api/v1/print_jobs[?status=queued&printer_id=P&filament_id=F&limit=N&after=ID&order=desc]`.

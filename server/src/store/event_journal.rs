@@ -313,11 +313,11 @@ mod tests {
     fn event(name: &str) -> FarmEvent {
         FarmEvent {
             kind: EventKind::PrinterCreated,
-            data: Entity::Printer(Printer {
-                id: Id::parse(name).expect("id"),
-                company: app::domain::Text::parse("Prusa").expect("text"),
-                model: app::domain::Text::parse("MK4").expect("text"),
-            }),
+            data: Entity::Printer(Printer::new(
+                Id::parse(name).expect("id"),
+                app::domain::Text::parse("Prusa").expect("text"),
+                app::domain::Text::parse("MK4").expect("text"),
+            )),
         }
     }
 

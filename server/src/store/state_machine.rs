@@ -66,6 +66,8 @@ impl StateMachineStore {
                 PRINT_JOBS,
                 IDEMPOTENCY,
                 TOKENS,
+                FILES,
+                PRINTER_KEYS,
                 EVENTS,
                 SNAPSHOT,
             ] {
@@ -124,6 +126,18 @@ fn values<T>(rows: Vec<(String, T)>) -> Vec<T> {
     rows.into_iter().map(|(_, value)| value).collect()
 }
 
+/// Rows keyed by an id, with the key checked as one.
+fn keyed_by_id<T>(rows: Vec<(String, T)>) -> Result<Vec<(app::Id, T)>, DbError> {
+    rows.into_iter()
+        .map(|(key, value)| {
+            let id = app::Id::parse(&key).map_err(|e| {
+                DbError::Decode(serde::de::Error::custom(format!("row key '{key}': {e}")))
+            })?;
+            Ok((id, value))
+        })
+        .collect()
+}
+
 fn load(db: &Database) -> Result<Applied, DbError> {
     fn rows<T: serde::de::DeserializeOwned>(
         txn: &redb::ReadTransaction,
@@ -148,6 +162,9 @@ fn load(db: &Database) -> Result<Applied, DbError> {
         idempotency: rows(&txn, IDEMPOTENCY)?,
         clock_ms: get_json(&meta, KEY_CLOCK)?.unwrap_or(0),
         tokens: values(rows(&txn, TOKENS)?),
+        files: values(rows(&txn, FILES)?),
+        printer_keys: keyed_by_id(rows(&txn, PRINTER_KEYS)?)?,
+        driver_term: get_json(&meta, KEY_DRIVER_TERM)?.unwrap_or(0),
     };
     let (last_applied, membership) = position_of(&txn)?;
     Ok(Applied {
@@ -222,6 +239,15 @@ fn changed_rows(farm: &FarmState, changes: Vec<Change>) -> Result<Vec<Row>, serd
                     (IDEMPOTENCY, key, row)
                 }
                 Change::Token(id) => (TOKENS, id.to_string(), json(farm.token(&id))?),
+                Change::File(id) => (FILES, id.to_string(), json(farm.file(&id))?),
+                Change::PrinterKey(id) => {
+                    (PRINTER_KEYS, id.to_string(), json(farm.printer_key(&id))?)
+                }
+                Change::DriverTerm => (
+                    SM_META,
+                    KEY_DRIVER_TERM.to_owned(),
+                    json(Some(&farm.driver_term()))?,
+                ),
             })
         })
         .collect()
@@ -475,7 +501,9 @@ fn snapshot_json(view: &ReadTransaction) -> Result<Vec<u8>, DbError> {
         out.push(b']');
         Ok(())
     }
-    let clock_ms: u64 = get_json(&view.open_table(SM_META)?, KEY_CLOCK)?.unwrap_or(0);
+    let meta = view.open_table(SM_META)?;
+    let clock_ms: u64 = get_json(&meta, KEY_CLOCK)?.unwrap_or(0);
+    let driver_term: u64 = get_json(&meta, KEY_DRIVER_TERM)?.unwrap_or(0);
     let mut out = Vec::new();
     out.extend_from_slice(br#"{"printers":"#);
     rows(&mut out, view, PRINTERS, false)?;
@@ -487,7 +515,13 @@ fn snapshot_json(view: &ReadTransaction) -> Result<Vec<u8>, DbError> {
     rows(&mut out, view, IDEMPOTENCY, true)?;
     out.extend_from_slice(br#","tokens":"#);
     rows(&mut out, view, TOKENS, false)?;
-    out.extend_from_slice(format!(r#","clock_ms":{clock_ms}}}"#).as_bytes());
+    out.extend_from_slice(br#","files":"#);
+    rows(&mut out, view, FILES, false)?;
+    out.extend_from_slice(br#","printer_keys":"#);
+    rows(&mut out, view, PRINTER_KEYS, true)?;
+    out.extend_from_slice(
+        format!(r#","clock_ms":{clock_ms},"driver_term":{driver_term}}}"#).as_bytes(),
+    );
     Ok(out)
 }
 
@@ -500,7 +534,16 @@ fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Re
 
 /// Replaces every farm row with the snapshot's content.
 fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<(), DbError> {
-    for table in [PRINTERS, FILAMENTS, PRINT_JOBS, IDEMPOTENCY, TOKENS, EVENTS] {
+    for table in [
+        PRINTERS,
+        FILAMENTS,
+        PRINT_JOBS,
+        IDEMPOTENCY,
+        TOKENS,
+        FILES,
+        PRINTER_KEYS,
+        EVENTS,
+    ] {
         txn.delete_table(table)?;
     }
     txn.open_table(EVENTS)?;
@@ -527,5 +570,18 @@ fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<
     for token in &snapshot.tokens {
         tokens.insert(token.id.as_str(), serde_json::to_vec(token)?.as_slice())?;
     }
+    let mut files = txn.open_table(FILES)?;
+    for file in &snapshot.files {
+        files.insert(file.id.as_str(), serde_json::to_vec(file)?.as_slice())?;
+    }
+    let mut keys = txn.open_table(PRINTER_KEYS)?;
+    for (printer_id, key) in &snapshot.printer_keys {
+        keys.insert(printer_id.as_str(), serde_json::to_vec(key)?.as_slice())?;
+    }
+    put_json(
+        &mut txn.open_table(SM_META)?,
+        KEY_DRIVER_TERM,
+        &snapshot.driver_term,
+    )?;
     Ok(())
 }

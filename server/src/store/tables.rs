@@ -20,10 +20,15 @@ pub const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idem
 /// API tokens by id (their secrets' hashes, never the secrets). Created when missing, so
 /// files from before tokens open as they are.
 pub const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// Stored G-code files' metadata by id (their bytes are in the node's file store,
+/// `crate::files`). Created when missing.
+pub const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// Printers' API keys, sealed (`crate::secret`), by printer id. Created when missing.
+pub const PRINTER_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("printer_keys");
 /// The change stream's recent entries (`store::event_journal`), by 20-digit log index:
 /// one `kind` TAB `data` line per event. Created when missing.
 pub const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
-/// `last_applied`, `membership`, `clock_ms`, `schema`, `events_from`.
+/// `last_applied`, `membership`, `clock_ms`, `schema`, `events_from`, `driver_term`.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 /// The current snapshot: `meta` and `data`.
 pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
@@ -37,6 +42,8 @@ pub const KEY_IDENTITY: &str = "identity";
 pub const KEY_LAST_APPLIED: &str = "last_applied";
 pub const KEY_MEMBERSHIP: &str = "membership";
 pub const KEY_CLOCK: &str = "clock_ms";
+/// The fencing term of the printers' driver (`app::Command::Drive`); absent: 0.
+pub const KEY_DRIVER_TERM: &str = "driver_term";
 /// The events table holds every event of the entries after this index (absent: after
 /// `last_applied`, as in files from before the table).
 pub const KEY_EVENTS_FROM: &str = "events_from";

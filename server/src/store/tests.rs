@@ -54,11 +54,11 @@ async fn vote_log_and_state_survive_a_restart() -> Result<(), StorageError> {
     let dir =
         TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
     let vote = Vote::new(3, 1);
-    let printer = Printer {
-        id: app::Id::parse("p1").expect("id"),
-        company: serde_json::from_str("\"Prusa\"").expect("text"),
-        model: serde_json::from_str("\"MK4\"").expect("text"),
-    };
+    let printer = Printer::new(
+        app::Id::parse("p1").expect("id"),
+        serde_json::from_str("\"Prusa\"").expect("text"),
+        serde_json::from_str("\"MK4\"").expect("text"),
+    );
     let members = BTreeMap::from([(1u64, crate::raft::NodeAddr::default())]);
     let entries = vec![
         Entry::<TypeConfig> {
@@ -104,11 +104,7 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
     let text = |s: &str| serde_json::from_value(serde_json::json!(s)).expect("text");
     let id = |s: String| app::Id::parse(&s).expect("id");
     let mut commands = vec![
-        Command::CreatePrinter(Printer {
-            id: id("p1".into()),
-            company: text("Prusa"),
-            model: text("MK4"),
-        }),
+        Command::CreatePrinter(Printer::new(id("p1".into()), text("Prusa"), text("MK4"))),
         Command::CreateFilament(Filament {
             id: id("f1".into()),
             kind: FilamentType::Pla,
@@ -118,17 +114,13 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
         }),
     ];
     commands.extend((0..JOBS).map(|n| {
-        Command::CreatePrintJob(PrintJob {
-            id: id(format!("job-{n:06}")),
-            printer_id: id("p1".into()),
-            filament_id: id("f1".into()),
-            filepath: text("plates/bracket-v2.gcode"),
-            print_weight_in_grams: 7,
-            status: app::JobStatus::Queued,
-            created_at: None,
-            started_at: None,
-            finished_at: None,
-        })
+        Command::CreatePrintJob(PrintJob::queued(
+            id(format!("job-{n:06}")),
+            id("p1".into()),
+            id("f1".into()),
+            text("plates/bracket-v2.gcode"),
+            7,
+        ))
     }));
     let entries: Vec<Entry<TypeConfig>> = commands
         .into_iter()
@@ -194,10 +186,12 @@ async fn a_batch_entry_applies_each_proposal_in_order() -> Result<(), StorageErr
     let dir =
         TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
     let (_, mut sm) = open(&dir, FOLLOWER.local_id)?;
-    let printer = |id: &str| Printer {
-        id: app::Id::parse(id).expect("id"),
-        company: serde_json::from_str("\"Prusa\"").expect("text"),
-        model: serde_json::from_str("\"MK4\"").expect("text"),
+    let printer = |id: &str| {
+        Printer::new(
+            app::Id::parse(id).expect("id"),
+            serde_json::from_str("\"Prusa\"").expect("text"),
+            serde_json::from_str("\"MK4\"").expect("text"),
+        )
     };
     let create = |p: Printer| Proposal {
         command: Command::CreatePrinter(p),

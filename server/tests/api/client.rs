@@ -30,10 +30,7 @@ async fn typed_calls_create_read_and_move_a_job_and_refusals_are_typed() {
     let job = client
         .create_job(&NewPrintJobBody {
             id: Some("j1".into()),
-            printer_id: "p1".into(),
-            filament_id: spool.id.as_str().into(),
-            filepath: "benchy.gcode".into(),
-            print_weight_in_grams: 200,
+            ..NewPrintJobBody::by_path("p1", spool.id.as_str(), "benchy.gcode", 200)
         })
         .await
         .expect("job created");

@@ -11,7 +11,8 @@ use crate::domain::filament::{Filament, FilamentType};
 use crate::domain::job::{JobStatus, PrintJob};
 use crate::domain::printer::Printer;
 use crate::domain::{
-    AccessRole, GcodeFile, Id, IdError, Text, TextError, TokenView, MAX_WEIGHT_GRAMS,
+    AccessRole, Connection, ConnectionKind, GcodeFile, Id, IdError, Text, TextError, TokenView,
+    MAX_WEIGHT_GRAMS,
 };
 use crate::state::Rejection;
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,127 @@ impl NewPrintJobBody {
             print_weight_in_grams: None,
         }
     }
+}
+
+/// `PUT /api/v1/printers/{id}/connection`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"kind": "octoprint", "url": "http://octopi.local", "api_key": "0123456789ABCDEF0123456789ABCDEF"}))))]
+#[serde(deny_unknown_fields)]
+pub struct NewConnectionBody {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::domain::ConnectionKind))]
+    pub kind: String,
+    /// The host's base URL: `http(s)://host[:port][/path]`.
+    pub url: String,
+    /// OctoPrint's (per-user) API key, or Moonraker's; never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[\x21-\x7e]{1,256}$"))]
+    pub api_key: Option<String>,
+    /// Give the printer its oldest queued job when idle (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_dispatch: Option<bool>,
+}
+
+/// A connection request, validated. Its `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct NewConnection {
+    pub kind: ConnectionKind,
+    pub url: String,
+    /// Serialised only for the idempotency fingerprint; never stored as it is.
+    pub api_key: Option<String>,
+    pub auto_dispatch: bool,
+}
+
+impl fmt::Debug for NewConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewConnection")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("api_key_set", &self.api_key.is_some())
+            .field("auto_dispatch", &self.auto_dispatch)
+            .finish()
+    }
+}
+
+/// Longest API key accepted (OctoPrint's are 32 characters, Moonraker's 32 hex digits).
+const MAX_API_KEY_LEN: usize = 256;
+
+impl NewConnection {
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let mut fields = Fields::parse(body, &["kind", "url", "api_key", "auto_dispatch"])?;
+        let kind = ConnectionKind::parse(&fields.string("kind")?)
+            .ok_or_else(|| invalid("kind", FieldProblem::ConnectionKind))?;
+        let url = parse_host_url(&fields.string("url")?).map_err(|p| invalid("url", p))?;
+        let api_key = match fields.present("api_key") {
+            false => None,
+            true => {
+                let key = fields.string("api_key")?;
+                let visible = |b: u8| (0x21..=0x7e).contains(&b);
+                if key.is_empty() || key.len() > MAX_API_KEY_LEN || !key.bytes().all(visible) {
+                    return Err(invalid("api_key", FieldProblem::ApiKey));
+                }
+                Some(key)
+            }
+        };
+        let auto_dispatch = match fields.take("auto_dispatch") {
+            Err(_) => true,
+            Ok(Value::Bool(on)) => on,
+            Ok(_) => return Err(wrong_type("auto_dispatch", "true or false")),
+        };
+        Ok(Self {
+            kind,
+            url,
+            api_key,
+            auto_dispatch,
+        })
+    }
+
+    /// The public part, as the printer shows it.
+    pub fn public(&self) -> Connection {
+        Connection {
+            kind: self.kind,
+            url: self.url.clone(),
+            api_key_set: self.api_key.is_some(),
+            auto_dispatch: self.auto_dispatch,
+        }
+    }
+}
+
+/// Longest printer host URL accepted.
+const MAX_HOST_URL_LEN: usize = 512;
+
+/// A printer host's base URL, `http(s)://host[:port][/path]`, checked (no user, query
+/// or fragment; the path in unreserved characters and `/` `%`). Returned without a
+/// trailing `/`: the driver appends `/api/...` to it.
+pub fn parse_host_url(raw: &str) -> Result<String, FieldProblem> {
+    let raw = raw.trim();
+    let (scheme, rest) = raw.split_once("://").ok_or(FieldProblem::HostUrl)?;
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(FieldProblem::HostUrl),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let has_port = match authority.rsplit_once(':') {
+        Some((host, _)) => {
+            !host.ends_with('[') && (!authority.starts_with('[') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    let with_port = match has_port {
+        true => authority.to_owned(),
+        false => format!("{authority}:{default_port}"),
+    };
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'%'));
+    if raw.len() > MAX_HOST_URL_LEN || !path_ok || parse_address(&with_port).is_err() {
+        return Err(FieldProblem::HostUrl);
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 /// `POST /api/v1/tokens`.
@@ -278,6 +400,12 @@ pub enum FieldProblem {
     AccessRole,
     #[error("must be http://host:port or https://host:port")]
     ClientUrl,
+    #[error("must be octoprint or moonraker")]
+    ConnectionKind,
+    #[error("must be http(s)://host[:port][/path], without user, query or fragment")]
+    HostUrl,
+    #[error("must be 1-256 visible ASCII characters")]
+    ApiKey,
     #[error("must be host:port (a host name, an IPv4 address or a [bracketed] IPv6 address, and a port 1-65535)")]
     Address,
 }

@@ -143,6 +143,7 @@ impl Call {
         let method = match endpoint.operation().method {
             app::api::Method::Get => Method::GET,
             app::api::Method::Post => Method::POST,
+            app::api::Method::Put => Method::PUT,
             app::api::Method::Delete => Method::DELETE,
         };
         Self::new(method, endpoint.url(segments))

@@ -12,11 +12,13 @@
 
 mod cluster;
 pub mod leader;
+pub mod octoprint;
 mod output;
 pub mod ports;
 
 pub use cluster::{ClusterError, NodeProcess, Output, PortPlan, ProcessCluster, Spec};
 pub use leader::Leader;
+pub use octoprint::{OctoPrintError, OctoPrintProcess};
 
 use std::future::Future;
 use std::time::Duration;

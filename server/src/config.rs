@@ -79,6 +79,13 @@ pub struct NodeConfig {
     /// SHA-256 (hex) of the admin token `raft3d init` made (`node.json`).
     #[arg(skip)]
     pub admin_token_sha256: Option<String>,
+    /// Seals printers' API keys (`crate::secret`): `cluster.secret` of the node
+    /// directory. `None` without one: connections then cannot store an API key.
+    #[arg(skip)]
+    pub cluster_secret: Option<std::sync::Arc<crate::secret::ClusterSecret>>,
+    /// Largest G-code file accepted by `POST /api/v1/files`, in MiB.
+    #[arg(long, env = "RAFT3D_MAX_UPLOAD_MIB", default_value_t = 512)]
+    pub max_upload_mib: u64,
     /// Serve the client port over HTTPS with this certificate (PEM chain; with
     /// --https-key). `raft3d init --https` makes one signed by the cluster's CA; any
     /// other (your own CA, a public one) works too.
@@ -194,6 +201,8 @@ pub enum ConfigError {
     NeedAdvertise(SocketAddr),
     #[error("--advertise-http {0}: must be http://host:port or https://host:port")]
     AdvertiseUrl(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
     #[error("give --{0} (or --node-dir, a node directory made by `raft3d init`)")]
     Missing(&'static str),
     #[error(
@@ -293,6 +302,9 @@ impl ServeArgs {
         }
         config.client_auth = !self.insecure;
         config.admin_token_sha256 = file.as_ref().and_then(|f| f.admin_token_sha256.clone());
+        if let Some(dir) = &self.node_dir {
+            config.cluster_secret = crate::secret::ClusterSecret::load(dir)?.map(Into::into);
+        }
         config.peer_tls = match (self.insecure, &self.node_dir) {
             (true, _) => None,
             (false, None) => return Err(ConfigError::NoPeerTls),
@@ -347,6 +359,8 @@ impl NodeConfig {
             peer_tls: None,
             client_auth: false,
             admin_token_sha256: None,
+            cluster_secret: None,
+            max_upload_mib: 512,
             anonymous_reads: false,
             allowed_hosts: Vec::new(),
             https_cert: None,

@@ -10,12 +10,14 @@
 //! DIR/cluster.json        the cluster id
 //! DIR/ca.pem, DIR/ca.key  the CA (keep the key off the nodes; it signs new nodes)
 //! DIR/admin.token         the first admin token (`Authorization: Bearer ...`)
+//! DIR/cluster.secret      seals printers' API keys (`crate::secret`); in every node dir
 //! DIR/node-<id>/          copy to host <id>; run `raft3d serve --node-dir node-<id>`
 //! ```
 
 use crate::config::{parse_peer, NodeFile, NODE_FILE};
 use crate::pki::{ClusterCa, PkiError};
 use crate::raft::typ::NodeId;
+use crate::secret::{ClusterSecret, SECRET_FILE};
 use clap::Args;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -96,7 +98,8 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
             source: std::io::Error::other(e),
         })?;
         let ca = ClusterCa::load(&args.dir, &cluster.cluster_id)?;
-        let dir = write_node(args, &ca, &cluster, node, &[])?;
+        let secret = cluster_secret(&args.dir)?;
+        let dir = write_node(args, &ca, &cluster, &secret, node, &[])?;
         return Ok(vec![dir]);
     }
     if cluster_path.exists() {
@@ -113,6 +116,7 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
     };
     let ca = ClusterCa::create(&cluster.cluster_id)?;
     ca.save(&args.dir)?;
+    let secret = cluster_secret(&args.dir)?;
     let peers: Vec<String> = args
         .peers
         .iter()
@@ -121,7 +125,7 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
     let dirs = args
         .peers
         .iter()
-        .map(|node| write_node(args, &ca, &cluster, node, &peers))
+        .map(|node| write_node(args, &ca, &cluster, &secret, node, &peers))
         .collect::<Result<Vec<_>, _>>()?;
     // Last: a directory without it can be removed and made again.
     let text = serde_json::to_string_pretty(&cluster).unwrap_or_default();
@@ -132,12 +136,32 @@ pub fn run(args: &InitArgs) -> Result<Vec<PathBuf>, InitError> {
     Ok(dirs)
 }
 
+/// The cluster secret of the cluster in `dir`, made and written there if it has none (a
+/// new cluster, or one made before the secret existed: copy its `cluster.secret` into
+/// the older nodes' directories too, or they cannot open the keys this node seals).
+fn cluster_secret(dir: &Path) -> Result<String, InitError> {
+    let path = dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = ClusterSecret::generate().map_err(|e| InitError::File {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            crate::pki::write_secret(&path, &text)?;
+            Ok(text)
+        }
+        Err(source) => Err(InitError::File { path, source }),
+    }
+}
+
 /// Writes node `id`'s directory: its certificate, and `node.json` with listen addresses
 /// derived from its peer address.
 fn write_node(
     args: &InitArgs,
     ca: &ClusterCa,
     cluster: &ClusterFile,
+    secret: &str,
     (id, peer_addr): &(NodeId, String),
     peers: &[String],
 ) -> Result<PathBuf, InitError> {
@@ -147,6 +171,7 @@ fn write_node(
     }
     let mut listen = Listen::from_peer(peer_addr, args.http_port_offset)?;
     ca.issue(*id, &dir)?;
+    crate::pki::write_secret(&dir.join(SECRET_FILE), secret)?;
     if args.https {
         let host = crate::http::hosts::host_of(peer_addr);
         let mut names = vec![host.clone()];

@@ -18,6 +18,8 @@
 
 pub mod config;
 pub mod ctl;
+pub mod driver;
+pub mod files;
 pub mod histogram;
 pub mod http;
 pub mod identity;
@@ -28,6 +30,7 @@ pub mod members;
 pub mod node;
 pub mod pki;
 pub mod raft;
+pub mod secret;
 pub mod store;
 
 pub use config::NodeConfig;

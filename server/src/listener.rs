@@ -35,7 +35,13 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// A request must be answered (headers of the response) within this; else `408`.
     pub request_timeout: Duration,
+    /// Requests under this path carry files (up to `--max-upload-mib`): they get
+    /// [`TRANSFER_TIMEOUT`] instead, as a 512 MiB body takes longer than any other.
+    pub transfers: &'static str,
 }
+
+/// How long a request carrying a file may take (512 MiB at 1 MB/s).
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// How long open connections get to finish their request once the node stops.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -142,11 +148,15 @@ impl Connection {
             }
             let mut router = router.clone();
             async move {
-                let answer = tokio::time::timeout(limits.request_timeout, router.call(request));
+                let timeout = match request.uri().path().starts_with(limits.transfers) {
+                    true => TRANSFER_TIMEOUT,
+                    false => limits.request_timeout,
+                };
+                let answer = tokio::time::timeout(timeout, router.call(request));
                 Ok::<Response<Body>, std::convert::Infallible>(match answer.await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
-                    Err(_) => request_timeout(limits.request_timeout),
+                    Err(_) => request_timeout(timeout),
                 })
             }
         });

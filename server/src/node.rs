@@ -160,6 +160,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let log_appends = log.append_timing();
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
+    let files = crate::files::FileStore::open(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.join("files").display().to_string(),
+        source,
+    })?;
+    let max_upload_bytes = config.max_upload_mib.saturating_mul(1 << 20);
     let farm = Farm::new(FarmParts {
         id: config.id,
         raft: raft.clone(),
@@ -184,6 +189,9 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
                 metrics: std::sync::Arc::default(),
             },
             allowed_hosts: std::sync::Arc::new(allowed_hosts(&config, http_addr, &http_url)),
+            files: files.clone(),
+            max_upload_bytes,
+            secret: config.cluster_secret.clone(),
             auth: AuthConfig {
                 enabled: config.client_auth,
                 admin_sha256: config.admin_token_sha256.clone(),
@@ -194,16 +202,17 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let limits = |request_timeout| Limits {
+    let limits = |request_timeout, transfers: &'static str| Limits {
         max_connections: config.max_connections,
         header_timeout: Duration::from_secs(config.header_timeout_secs),
         request_timeout,
+        transfers,
     };
     tasks.spawn(listener::serve(
         http_listener,
         api,
         https,
-        limits(API_REQUEST_TIMEOUT),
+        limits(API_REQUEST_TIMEOUT, "/api/v1/files"),
         stopped.clone(),
     ));
     let me = NodeInfo {
@@ -222,17 +231,29 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         peer_tls,
         max_frame,
         stopped.clone(),
+        (files.clone(), max_upload_bytes),
     );
     tasks.spawn(listener::serve(
         raft_listener,
         raft::service::router(peers),
         acceptor,
-        limits(PEER_REQUEST_TIMEOUT),
+        limits(PEER_REQUEST_TIMEOUT, crate::raft::network::FILES_PATH),
         stopped.clone(),
     ));
 
     bootstrap(&raft, &network, &config).await;
     tasks.spawn(exit_when_raft_stops(raft.clone(), stopped.clone()));
+    tasks.spawn(crate::files::maintain(
+        farm.clone(),
+        files.clone(),
+        stopped.clone(),
+    ));
+    tasks.spawn(crate::driver::supervisor::supervise(
+        farm.clone(),
+        files,
+        config.cluster_secret.clone(),
+        stopped.clone(),
+    ));
     tasks.spawn(members::maintain(raft.clone(), network, me, stopped));
     tracing::info!(id = config.id, %http_addr, %raft_addr, "node started");
     Ok(Node {

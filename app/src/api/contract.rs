@@ -15,6 +15,7 @@ use crate::domain::AccessRole;
 pub enum Method {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -23,6 +24,7 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Put => "PUT",
             Self::Delete => "DELETE",
         }
     }
@@ -116,6 +118,10 @@ pub enum Shape {
     Token,
     NewToken,
     CreatedToken,
+    NewConnection,
+    File,
+    /// Raw bytes (`application/octet-stream`): a G-code file.
+    Gcode,
     /// The OpenAPI document itself.
     OpenApi,
 }
@@ -133,6 +139,8 @@ pub enum Answer {
     Text,
     /// `text/html`.
     Html,
+    /// `application/octet-stream`: a stored file's bytes.
+    Bytes,
 }
 
 /// Who may call an operation on a cluster with tokens (`--insecure` lets everyone).
@@ -185,6 +193,13 @@ pub enum Endpoint {
     ListTokens,
     CreateToken,
     RevokeToken,
+    ConnectPrinter,
+    DisconnectPrinter,
+    UploadFile,
+    ListFiles,
+    GetFile,
+    GetFileContent,
+    DeleteFile,
     OpenApi,
     Reference,
     Metrics,
@@ -317,6 +332,23 @@ const BOARD_PARAMS: &[Param] = &[
     IF_NONE_MATCH,
 ];
 const REVOKE_PARAMS: &[Param] = &[path_id("The token's id."), IDEMPOTENCY_KEY];
+const CONNECTION_PARAMS: &[Param] = &[path_id("The printer's id."), IDEMPOTENCY_KEY];
+const UPLOAD_PARAMS: &[Param] = &[
+    Param {
+        name: "name",
+        located: ParamIn::Query,
+        required: true,
+        kind: ParamKind::Pattern(r"^\s*[^\x00-\x1f\x7f]{1,255}\s*$"),
+        doc: "The file's name, as people will see it (`benchy.gcode`).",
+    },
+    query(
+        "id",
+        ParamKind::Id,
+        "The file's id; the cluster makes one when not given.",
+    ),
+];
+const FILE_PARAMS: &[Param] = &[path_id("The file's id."), IDEMPOTENCY_KEY];
+const CONTENT_PARAMS: &[Param] = &[path_id("The file's id.")];
 
 // Statuses, grouped by what brings them.
 /// A read of the farm: bad query, no token, wrong role, wrong host, a `min_index` past
@@ -328,13 +360,15 @@ const OBJECT_PROBLEMS: &[u16] = &[304, 400, 401, 403, 404, 421, 422, 503];
 const WRITE_PROBLEMS: &[u16] = &[307, 400, 401, 403, 409, 413, 415, 421, 422, 503];
 const CHANGE_PROBLEMS: &[u16] = &[307, 400, 401, 403, 404, 409, 412, 421, 422, 503];
 const OPEN_PROBLEMS: &[u16] = &[421];
+/// An upload: a write, plus a majority of the voters not storing it in time (`503`).
+const UPLOAD_PROBLEMS: &[u16] = &[307, 400, 401, 403, 409, 413, 415, 421, 422, 503];
 
 const VIEWER: Access = Access::Role(AccessRole::Viewer);
 const OPERATOR: Access = Access::Role(AccessRole::Operator);
 const ADMIN: Access = Access::Role(AccessRole::Admin);
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 23] = [
+    pub const ALL: [Endpoint; 30] = [
         Self::ListPrinters,
         Self::CreatePrinter,
         Self::GetPrinter,
@@ -353,6 +387,13 @@ impl Endpoint {
         Self::ListTokens,
         Self::CreateToken,
         Self::RevokeToken,
+        Self::ConnectPrinter,
+        Self::DisconnectPrinter,
+        Self::UploadFile,
+        Self::ListFiles,
+        Self::GetFile,
+        Self::GetFileContent,
+        Self::DeleteFile,
         Self::OpenApi,
         Self::Reference,
         Self::Metrics,
@@ -381,6 +422,13 @@ impl Endpoint {
             Self::ListTokens => "listTokens",
             Self::CreateToken => "createToken",
             Self::RevokeToken => "revokeToken",
+            Self::ConnectPrinter => "connectPrinter",
+            Self::DisconnectPrinter => "disconnectPrinter",
+            Self::UploadFile => "uploadFile",
+            Self::ListFiles => "listFiles",
+            Self::GetFile => "getFile",
+            Self::GetFileContent => "getFileContent",
+            Self::DeleteFile => "deleteFile",
             Self::OpenApi => "getOpenApi",
             Self::Reference => "getReference",
             Self::Metrics => "getMetrics",
@@ -564,6 +612,84 @@ impl Endpoint {
                 body: None,
                 success: 200,
                 answer: Answer::Json(Shape::Token),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::ConnectPrinter => Operation {
+                method: Method::Put,
+                path: "/api/v1/printers/{id}/connection",
+                summary: "Connect a printer to its host (OctoPrint or Moonraker)",
+                description: "The leader then drives it: it reports the host's state, \
+                    sends the printer its oldest queued job of a stored file when idle \
+                    (unless `auto_dispatch` is false) and ends jobs on the printer's word. \
+                    The API key is sealed with the cluster secret and never shown again \
+                    (`api_key_set`). Replaces any connection the printer had.",
+                access: OPERATOR,
+                params: CONNECTION_PARAMS,
+                body: Some(Shape::NewConnection),
+                success: 200,
+                answer: Answer::Json(Shape::Printer),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::DisconnectPrinter => Operation {
+                method: Method::Delete,
+                path: "/api/v1/printers/{id}/connection",
+                summary: "Disconnect a printer: its jobs move by hand again",
+                description: "A print under way on the printer goes on; its job stays \
+                    Running until moved by hand.",
+                access: OPERATOR,
+                params: CONNECTION_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Printer),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::UploadFile => Operation {
+                method: Method::Post,
+                path: "/api/v1/files",
+                summary: "Store a G-code file (the raw bytes as the body)",
+                description: "Answers once a majority of the voters hold the file on disk, \
+                    checked by its SHA-256: it survives the loss of any minority. The \
+                    slicer's comments give its filament and time (PrusaSlicer, SuperSlicer, \
+                    OrcaSlicer, Bambu Studio, Cura, Simplify3D). Empty, binary or larger \
+                    than `--max-upload-mib` (512) files are refused.",
+                access: OPERATOR,
+                params: UPLOAD_PARAMS,
+                body: Some(Shape::Gcode),
+                success: 201,
+                answer: Answer::Json(Shape::File),
+                problems: UPLOAD_PROBLEMS,
+            },
+            Self::ListFiles => list(
+                "/api/v1/files",
+                "List stored G-code files",
+                LIST_PARAMS,
+                Shape::File,
+            ),
+            Self::GetFile => get(
+                "/api/v1/files/{id}",
+                "Get a stored file's metadata",
+                Shape::File,
+            ),
+            Self::GetFileContent => Operation {
+                params: CONTENT_PARAMS,
+                answer: Answer::Bytes,
+                problems: &[400, 401, 403, 404, 421, 503],
+                ..get(
+                    "/api/v1/files/{id}/content",
+                    "Download a stored file (from any node)",
+                    Shape::File,
+                )
+            },
+            Self::DeleteFile => Operation {
+                method: Method::Delete,
+                path: "/api/v1/files/{id}",
+                summary: "Delete a stored file",
+                description: "Refused (`409`) while a queued or running job prints it.",
+                access: OPERATOR,
+                params: FILE_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::File),
                 problems: CHANGE_PROBLEMS,
             },
             Self::OpenApi => open(

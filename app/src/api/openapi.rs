@@ -104,6 +104,9 @@ fn shape_schema(shape: Shape, schemas: &mut Schemas) -> Value {
         Shape::Token => named::<TokenView>(schemas),
         Shape::NewToken => named::<NewTokenBody>(schemas),
         Shape::CreatedToken => named::<CreatedToken>(schemas),
+        Shape::NewConnection => named::<super::NewConnectionBody>(schemas),
+        Shape::File => named::<crate::domain::GcodeFile>(schemas),
+        Shape::Gcode => json!({ "type": "string", "contentMediaType": "application/octet-stream" }),
         Shape::OpenApi => json!({ "type": "object" }),
     }
 }
@@ -145,6 +148,9 @@ fn success(op: &Operation, schemas: &mut Schemas) -> Value {
         Answer::EventStream => json!({ "text/event-stream": { "schema": { "type": "string" } } }),
         Answer::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
         Answer::Html => json!({ "text/html": { "schema": { "type": "string" } } }),
+        Answer::Bytes => {
+            json!({ "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } })
+        }
     };
     let mut headers = Map::new();
     if op.path.starts_with("/api/v1/") {
@@ -218,7 +224,7 @@ fn problem_response(status: u16) -> Value {
         409 => "Conflicts with the farm (a move the job's status does not allow, a reused idempotency key).",
         412 => "`If-Match` no longer holds: the job changed since it was read.",
         413 => "The body is larger than `--max-body-bytes`.",
-        415 => "The body must be `application/json`.",
+        415 => "The body must be `application/json` (a file: `application/octet-stream`).",
         421 => "Not a host name of this cluster.",
         422 => "Breaks a rule: names the field.",
         503 => "No leader yet, a write not confirmed in time, or `min_index` not reached: try again after `retry_after_ms`.",
@@ -255,9 +261,13 @@ fn operation(endpoint: Endpoint, schemas: &mut Schemas) -> Value {
         out["x-raft3d-role"] = json!(role.as_str());
     }
     if let Some(body) = op.body {
+        let media = match body {
+            Shape::Gcode => "application/octet-stream",
+            _ => "application/json",
+        };
         out["requestBody"] = json!({
             "required": true,
-            "content": { "application/json": { "schema": shape_schema(body, schemas) } }
+            "content": { media: { "schema": shape_schema(body, schemas) } }
         });
     }
     out

@@ -80,6 +80,7 @@ pub fn required_role(method: &Method, path: &str) -> Option<AccessRole> {
     let api_method = match *method {
         Method::GET | Method::HEAD => Some(ApiMethod::Get),
         Method::POST => Some(ApiMethod::Post),
+        Method::PUT => Some(ApiMethod::Put),
         Method::DELETE => Some(ApiMethod::Delete),
         _ => None,
     };

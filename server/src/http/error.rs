@@ -1,6 +1,7 @@
 //! The ONE place where errors become HTTP responses (`application/problem+json`).
 
 use super::farm::FarmError;
+use crate::files::FileError;
 use app::api::{Problem, RequestError, LEADER_ID_HEADER, LEADER_URL_HEADER, PROBLEM_TYPE_BASE};
 use app::Rejection;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -52,6 +53,16 @@ pub enum ApiError {
     /// A retried token creation: the token exists, but its secret was in the first answer.
     #[error("token '{0}' was made by an earlier try of this request, whose answer held its secret (shown once): revoke it and make another")]
     SecretShownOnce(String),
+    #[error("this node has no cluster secret (cluster.secret in its node directory, made by raft3d init) to seal the API key with; see docs/operations.md")]
+    NoClusterSecret,
+    /// An upload that does not say it is bytes or G-code text.
+    #[error("the body must be the file's bytes (Content-Type: application/octet-stream), not {0}")]
+    NotBytes(String),
+    #[error(transparent)]
+    File(crate::files::FileError),
+    /// An upload that a majority of the voters did not store: not recorded.
+    #[error("only {held} of the {voters} voters stored the file, not a majority: it was not recorded (try again)")]
+    NotReplicated { held: usize, voters: usize },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -95,9 +106,17 @@ impl ApiError {
             Self::CrossSiteWrite(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
-            Self::SecretShownOnce(_) => StatusCode::CONFLICT,
-            Self::NotJson(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::SecretShownOnce(_) | Self::NoClusterSecret => StatusCode::CONFLICT,
+            Self::NotJson(_) | Self::NotBytes(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::File(FileError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::File(FileError::Empty | FileError::NotGcode) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::File(FileError::Body(_)) => StatusCode::BAD_REQUEST,
+            Self::File(FileError::Unavailable(_)) | Self::NotReplicated { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::File(FileError::HashMismatch { .. } | FileError::Io(_)) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -149,11 +168,23 @@ impl ApiError {
             }
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::CrossSiteWrite(_) => ("cross-site-write", "Cross-site write refused"),
-            Self::NotJson(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::NotJson(_) | Self::NotBytes(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            Self::File(FileError::TooLarge { .. }) => ("payload-too-large", "Payload too large"),
+            Self::File(FileError::Empty | FileError::NotGcode) => {
+                ("validation", "Validation failed")
+            }
+            Self::File(FileError::Body(_)) => ("malformed-request", "Malformed request"),
+            Self::File(FileError::Unavailable(_)) | Self::NotReplicated { .. } => {
+                ("unavailable", "Cluster unavailable")
+            }
+            Self::File(_) => ("internal", "Internal error"),
             Self::Unauthenticated(_) => ("unauthenticated", "Not authenticated"),
             Self::UnknownHost(_) => ("unknown-host", "Unknown host"),
             Self::Forbidden { .. } => ("forbidden", "Not allowed"),
             Self::SecretShownOnce(_) => ("secret-shown-once", "Token secret already shown"),
+            Self::NoClusterSecret => ("no-cluster-secret", "No cluster secret"),
             Self::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -165,6 +196,7 @@ impl ApiError {
             Self::BadIdempotencyKey => Some("Idempotency-Key".to_owned()),
             Self::BadCondition(header) => Some((*header).to_owned()),
             Self::Farm(FarmError::IndexInFuture { .. }) => Some("min_index".to_owned()),
+            Self::File(FileError::Empty | FileError::NotGcode) => Some("body".to_owned()),
             _ => None,
         }
     }

@@ -305,6 +305,53 @@ impl Farm {
         self.inner.state.read()
     }
 
+    /// The peer network (files travel on it too: `crate::files`).
+    pub fn network(&self) -> &Network {
+        &self.inner.network
+    }
+
+    /// The voters and how to reach them, as this node knows the membership.
+    pub fn voters(&self) -> Vec<(NodeId, NodeAddr)> {
+        let metrics = self.metrics();
+        let membership = metrics.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| membership.get_node(&id).map(|n| (id, n.clone())))
+            .collect()
+    }
+
+    /// Every member (voters and learners) and how to reach it.
+    pub fn members(&self) -> Vec<(NodeId, NodeAddr)> {
+        self.metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, node)| (*id, node.clone()))
+            .collect()
+    }
+
+    /// The term this node leads in, if it is the leader (as far as it knows: see
+    /// [`Self::confirm_leader`] before acting on it outside the cluster).
+    pub fn leading_term(&self) -> Option<u64> {
+        let metrics = self.metrics();
+        (metrics.current_leader == Some(self.id()) && metrics.state == ServerState::Leader)
+            .then_some(metrics.current_term)
+    }
+
+    /// Whether this node still leads in `term`, confirmed with a quorum now (the read
+    /// index protocol): what a printer's driver asks before it starts a print.
+    pub async fn confirm_leader(&self, term: u64) -> bool {
+        let deadline = self.inner.write_timeout;
+        let confirmed = tokio::time::timeout(deadline, self.inner.raft.ensure_linearizable()).await;
+        matches!(confirmed, Ok(Ok(_))) && self.leading_term() == Some(term)
+    }
+
+    /// Refuses at once what only a leader in touch with its quorum can do (a write that
+    /// starts with work of its own, such as storing an upload, before it proposes).
+    pub fn check_writable(&self) -> Result<(), FarmError> {
+        self.ensure_writable_leader()
+    }
+
     /// Client URLs of the members, as the membership records them.
     pub fn member_urls(&self) -> Vec<String> {
         self.metrics()

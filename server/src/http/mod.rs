@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod farm;
 pub mod filaments;
+pub mod files;
 pub mod hosts;
 pub mod jobs;
 pub mod metrics;
@@ -62,6 +63,12 @@ pub struct ApiState {
     pub auth: auth::AuthConfig,
     /// Host names this node answers to besides its members' (see `hosts`).
     pub allowed_hosts: std::sync::Arc<Vec<String>>,
+    /// Stored G-code files' bytes (`crate::files`).
+    pub files: crate::files::FileStore,
+    /// Largest upload (`--max-upload-mib`), in bytes.
+    pub max_upload_bytes: u64,
+    /// Seals printers' API keys; `None`: this node has none (`crate::secret`).
+    pub secret: Option<std::sync::Arc<crate::secret::ClusterSecret>>,
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
@@ -118,6 +125,7 @@ fn api_routes() -> Router<ApiState> {
             let method = match op.method {
                 app::api::Method::Get => MethodFilter::GET,
                 app::api::Method::Post => MethodFilter::POST,
+                app::api::Method::Put => MethodFilter::PUT,
                 app::api::Method::Delete => MethodFilter::DELETE,
             };
             router.route(op.path, handler(endpoint, method))
@@ -144,6 +152,13 @@ fn handler(endpoint: Endpoint, method: MethodFilter) -> MethodRouter<ApiState> {
         Endpoint::ListTokens => on(method, tokens::list),
         Endpoint::CreateToken => on(method, tokens::create),
         Endpoint::RevokeToken => on(method, tokens::revoke),
+        Endpoint::ConnectPrinter => on(method, printers::connect),
+        Endpoint::DisconnectPrinter => on(method, printers::disconnect),
+        Endpoint::UploadFile => on(method, files::upload),
+        Endpoint::ListFiles => on(method, files::list),
+        Endpoint::GetFile => on(method, files::get_one),
+        Endpoint::GetFileContent => on(method, files::content),
+        Endpoint::DeleteFile => on(method, files::delete),
         Endpoint::OpenApi => on(method, reference::document),
         Endpoint::Reference => on(method, reference::page),
         Endpoint::Metrics => on(method, ops::metrics),

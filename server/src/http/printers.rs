@@ -1,13 +1,15 @@
 //! `/api/v1/printers`.
 
+use super::error::ApiError;
 use super::{
-    propose, read_one, read_page, stream_list, ApiResult, ApiState, Body, ListRequest,
+    path_id, propose, read_one, read_page, stream_list, ApiResult, ApiState, Body, ListRequest,
     ObjectRequest, WriteContext,
 };
 use crate::store::StoredList;
-use app::api::NewPrinter;
+use app::api::{NewConnection, NewPrinter};
 use app::Command;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 
 pub async fn create(State(state): State<ApiState>, write: WriteContext, body: Body) -> ApiResult {
     let request = NewPrinter::from_json(&body.0)?;
@@ -31,6 +33,60 @@ pub async fn list(State(state): State<ApiState>, list: ListRequest) -> ApiResult
 pub async fn get_one(State(state): State<ApiState>, request: ObjectRequest) -> ApiResult {
     read_one(&state, request, "printer", |farm, id| {
         farm.printer(id).cloned()
+    })
+    .await
+}
+
+/// What identifies a connection request for `Idempotency-Key`: never the key itself
+/// (the fingerprint is stored in the farm), only whether one was given.
+#[derive(serde::Serialize)]
+struct ConnectionFingerprint<'a> {
+    printer_id: &'a app::Id,
+    connection: &'a app::domain::Connection,
+}
+
+/// `PUT /api/v1/printers/{id}/connection`: the API key is sealed here, on the node that
+/// received it, and only the sealed bytes go into the log (`crate::secret`).
+pub async fn connect(
+    State(state): State<ApiState>,
+    write: WriteContext,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> ApiResult {
+    let printer_id = path_id(path)?;
+    let request = NewConnection::from_json(&body.0)?;
+    let api_key = match &request.api_key {
+        None => None,
+        Some(key) => {
+            let secret = state.secret.as_ref().ok_or(ApiError::NoClusterSecret)?;
+            let sealed = secret
+                .seal(&printer_id, key)
+                .map_err(|_| ApiError::Internal("sealing the API key failed"))?;
+            Some(sealed)
+        }
+    };
+    let connection = request.public();
+    let fingerprint = ConnectionFingerprint {
+        printer_id: &printer_id,
+        connection: &connection,
+    };
+    let command = Command::ConnectPrinter {
+        printer_id: printer_id.clone(),
+        connection: connection.clone(),
+        api_key,
+    };
+    propose(&state, &write, fingerprint, |_| command).await
+}
+
+/// `DELETE /api/v1/printers/{id}/connection`.
+pub async fn disconnect(
+    State(state): State<ApiState>,
+    write: WriteContext,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let printer_id = path_id(path)?;
+    propose(&state, &write, printer_id, |printer_id| {
+        Command::DisconnectPrinter { printer_id }
     })
     .await
 }

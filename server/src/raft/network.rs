@@ -48,6 +48,9 @@ use std::time::{Duration, Instant};
 pub const APPEND_STREAM_PATH: &str = "/raft/append-stream";
 pub const APPEND_STREAM_PROTOCOL: &str = "raft3d-append/1";
 
+/// Where stored G-code files travel between peers: `{FILES_PATH}/<sha256>`.
+pub const FILES_PATH: &str = "/raft/files";
+
 /// Header carrying the sender's vote with a snapshot.
 pub const SNAPSHOT_VOTE_HEADER: &str = "x-raft3d-vote";
 /// Header carrying the snapshot's meta (JSON).
@@ -322,6 +325,64 @@ impl Network {
         self.post_json(&url, &(), self.timeouts.rpc, target).await
     }
 
+    /// Sends the stored file at `path` (`crate::files`) to peer `target`, which stores it
+    /// durably and checks it against `sha256` before it answers.
+    pub async fn push_file(
+        &self,
+        target: NodeId,
+        node: &NodeAddr,
+        sha256: &str,
+        path: &std::path::Path,
+        size: u64,
+        timeout: Duration,
+    ) -> Result<(), PeerCallError> {
+        let url = self
+            .clients
+            .url(&node.raft_addr, &format!("{FILES_PATH}/{sha256}"));
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| PeerCallError::File(e.to_string()))?;
+        let response = self
+            .request(target, reqwest::Method::PUT, url)?
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::from(file))
+            .send()
+            .await?;
+        let response = self
+            .check_answer(response, target, node.incarnation.as_deref())
+            .await?;
+        match response.status().is_success() {
+            true => Ok(()),
+            false => Err(PeerCallError::Status(response.status().as_u16())),
+        }
+    }
+
+    /// Asks peer `target` for its copy of a stored file; the answer streams it.
+    pub async fn fetch_file(
+        &self,
+        target: NodeId,
+        node: &NodeAddr,
+        sha256: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, PeerCallError> {
+        let url = self
+            .clients
+            .url(&node.raft_addr, &format!("{FILES_PATH}/{sha256}"));
+        let response = self
+            .request(target, reqwest::Method::GET, url)?
+            .timeout(timeout)
+            .send()
+            .await?;
+        let response = self
+            .check_answer(response, target, node.incarnation.as_deref())
+            .await?;
+        match response.status().is_success() {
+            true => Ok(response),
+            false => Err(PeerCallError::Status(response.status().as_u16())),
+        }
+    }
+
     /// Asks member `id` who it is and where its clients reach it. Its incarnation is not
     /// checked here: this is how the leader learns it.
     pub async fn node_info(&self, id: NodeId, node: &NodeAddr) -> Result<NodeInfo, PeerCallError> {
@@ -462,6 +523,8 @@ pub enum PeerCallError {
     RefusedByPeer(String),
     #[error("cannot set up TLS for this peer: {0}")]
     Tls(String),
+    #[error("cannot read the file to send: {0}")]
+    File(String),
 }
 
 impl PeerCallError {
@@ -475,7 +538,9 @@ impl PeerCallError {
         match self {
             Self::Transport(e) => e.is_connect() || e.is_request() || e.is_body(),
             Self::Refused(_) | Self::RefusedByPeer(_) => true,
-            Self::Status(_) | Self::Stream(_) | Self::Timeout(_) | Self::Tls(_) => false,
+            Self::Status(_) | Self::Stream(_) | Self::Timeout(_) | Self::Tls(_) | Self::File(_) => {
+                false
+            }
         }
     }
 }

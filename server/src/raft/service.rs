@@ -15,7 +15,7 @@
 //! Every answer carries this node's identity.
 
 use super::network::{
-    NodeInfo, APPEND_STREAM_PATH, APPEND_STREAM_PROTOCOL, SNAPSHOT_META_HEADER,
+    NodeInfo, APPEND_STREAM_PATH, APPEND_STREAM_PROTOCOL, FILES_PATH, SNAPSHOT_META_HEADER,
     SNAPSHOT_VOTE_HEADER,
 };
 use super::typ::{NodeId, Raft, SnapshotMeta, Vote};
@@ -55,6 +55,10 @@ pub struct PeerState {
     /// Largest append-entries frame accepted (`frame::max_append_frame`).
     pub max_frame: usize,
     pub stopped: watch::Receiver<bool>,
+    /// Stored G-code files, which peers push and fetch (`crate::files`).
+    pub files: crate::files::FileStore,
+    /// Largest file accepted (`--max-upload-mib`).
+    pub max_file_bytes: u64,
     refusals: RefusalLog,
 }
 
@@ -66,6 +70,7 @@ impl PeerState {
         tls: Option<PeerTls>,
         max_frame: usize,
         stopped: watch::Receiver<bool>,
+        (files, max_file_bytes): (crate::files::FileStore, u64),
     ) -> Self {
         Self {
             raft,
@@ -74,6 +79,8 @@ impl PeerState {
             tls,
             max_frame,
             stopped,
+            files,
+            max_file_bytes,
             refusals: RefusalLog::default(),
         }
     }
@@ -91,9 +98,51 @@ pub fn router(state: PeerState) -> Router {
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/read-index", post(read_index))
         .route(INFO_PATH, get(info))
+        .route(
+            &format!("{FILES_PATH}/{{sha256}}"),
+            get(send_file).put(receive_file),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), admit_peer))
         .layer(DefaultBodyLimit::max(MAX_PEER_BODY))
         .with_state(state)
+}
+
+/// A peer pushes a stored file: kept once it is on disk, fsynced, with the hash it is
+/// named by (`crate::files`).
+async fn receive_file(
+    State(state): State<PeerState>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+    body: Body,
+) -> Response {
+    if !crate::files::is_sha256(&sha256) {
+        return (StatusCode::BAD_REQUEST, "not a SHA-256").into_response();
+    }
+    let stream = body.into_data_stream();
+    match state
+        .files
+        .receive(stream, state.max_file_bytes, Some(&sha256))
+        .await
+    {
+        Ok(_) => StatusCode::CREATED.into_response(),
+        Err(error) => {
+            tracing::warn!(%error, file = %sha256, "a file pushed by a peer was not stored");
+            (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response()
+        }
+    }
+}
+
+/// A peer fetches a stored file this node holds.
+async fn send_file(
+    State(state): State<PeerState>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+) -> Response {
+    let Some(path) = state.files.path(&sha256) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::File::open(path).await {
+        Ok(file) => Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Lets through only requests from a member of this cluster (see [`admit`]), and signs

@@ -13,7 +13,7 @@
 
 use super::db::DbError;
 use super::state_machine::position_of;
-use super::tables::{PRINTERS, PRINT_JOBS};
+use super::tables::{FILES, PRINTERS, PRINT_JOBS};
 use super::StateMachineStore;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::mpsc;
@@ -28,6 +28,7 @@ const CHUNKS_AHEAD: usize = 2;
 pub enum StoredList {
     Printers,
     PrintJobs,
+    Files,
 }
 
 impl StoredList {
@@ -35,6 +36,7 @@ impl StoredList {
         match self {
             Self::Printers => PRINTERS,
             Self::PrintJobs => PRINT_JOBS,
+            Self::Files => FILES,
         }
     }
 }

@@ -10,6 +10,7 @@ mod cross_site;
 mod errors;
 mod etag;
 mod events;
+mod files;
 mod https;
 mod idempotency;
 mod jobs;

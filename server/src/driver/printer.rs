@@ -178,8 +178,15 @@ impl PrinterDriver {
                 // reaches the printer.
                 None => match next {
                     Some(job) => {
+                        let job_id = job.id.clone();
                         self.report(DriverReport::Dispatching { job_id: job.id })
-                            .await
+                            .await?;
+                        // Straight on to the start, not a poll later.
+                        let dispatched = self.farm.local_state().farm.job(&job_id).cloned();
+                        match dispatched.filter(|j| j.dispatch.is_some()) {
+                            Some(job) => self.settle(job).await,
+                            None => Ok(()),
+                        }
                     }
                     None => Ok(()),
                 },

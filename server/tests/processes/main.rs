@@ -13,6 +13,7 @@ mod fast_restart;
 mod idempotency;
 mod local_cluster;
 mod membership;
+mod printing;
 mod quiet_start;
 mod snapshot;
 mod wipe;

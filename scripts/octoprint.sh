@@ -42,8 +42,13 @@ cmd_install() {
     return 0
   fi
   rm -rf "$VENV"
-  "${PYTHON:-python3}" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS"
+  if ! "${PYTHON:-python3}" -m venv "$VENV"; then
+    # Debian splits venv out of python3.
+    [ "$(id -u)" -eq 0 ] || { echo "python3 -m venv failed: install python3-venv" >&2; exit 1; }
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    rm -rf "$VENV" && "${PYTHON:-python3}" -m venv "$VENV"
+  fi
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS" -c "$(dirname "$REQS")/constraints.txt"
   installed || { echo "octoprint.sh: install did not give OctoPrint $VERSION" >&2; exit 1; }
   "$OCTOPRINT" --version
 }

@@ -33,10 +33,13 @@ cargo build --workspace --all-targets --locked
 step "openraft's own unit tests on our patched copy (engine, replication, ...; vendor/README.md)"
 (cd vendor/openraft-0.9.25 && CARGO_TARGET_DIR=../../target/vendor-openraft cargo test --locked --lib)
 
-step "unit, storage-suite, in-process API and durability (power cut, disk fault on simulated disks) tests"
-cargo test --workspace --locked --lib --test api --test durability
+step "a real OctoPrint 1.11.8 with its virtual printer, for the printer drivers (venv in target/)"
+./scripts/octoprint.sh install
 
-step "multi-process cluster tests (real release raft3d processes, SIGKILL)"
+step "unit, storage-suite, in-process API, durability (power cut, disk fault on simulated disks) and OctoPrint adapter tests"
+cargo test --workspace --locked --lib --test api --test durability --test octoprint
+
+step "multi-process cluster tests (real release raft3d processes, SIGKILL; printing through real OctoPrints)"
 # Against the release binary we ship: some failures (a wiped follower rejoining) only
 # show with its timing. Two clusters at a time at most on a 2-core machine.
 cargo test --release --locked -p raft3d --test processes -- --test-threads=2

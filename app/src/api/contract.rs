@@ -119,6 +119,7 @@ pub enum Shape {
     NewToken,
     CreatedToken,
     NewConnection,
+    PrinterLive,
     File,
     /// Raw bytes (`application/octet-stream`): a G-code file.
     Gcode,
@@ -195,6 +196,7 @@ pub enum Endpoint {
     RevokeToken,
     ConnectPrinter,
     DisconnectPrinter,
+    PrintersLive,
     UploadFile,
     ListFiles,
     GetFile,
@@ -368,7 +370,7 @@ const OPERATOR: Access = Access::Role(AccessRole::Operator);
 const ADMIN: Access = Access::Role(AccessRole::Admin);
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 30] = [
+    pub const ALL: [Endpoint; 31] = [
         Self::ListPrinters,
         Self::CreatePrinter,
         Self::GetPrinter,
@@ -389,6 +391,7 @@ impl Endpoint {
         Self::RevokeToken,
         Self::ConnectPrinter,
         Self::DisconnectPrinter,
+        Self::PrintersLive,
         Self::UploadFile,
         Self::ListFiles,
         Self::GetFile,
@@ -424,6 +427,7 @@ impl Endpoint {
             Self::RevokeToken => "revokeToken",
             Self::ConnectPrinter => "connectPrinter",
             Self::DisconnectPrinter => "disconnectPrinter",
+            Self::PrintersLive => "getPrintersLive",
             Self::UploadFile => "uploadFile",
             Self::ListFiles => "listFiles",
             Self::GetFile => "getFile",
@@ -642,6 +646,21 @@ impl Endpoint {
                 success: 200,
                 answer: Answer::Json(Shape::Printer),
                 problems: CHANGE_PROBLEMS,
+            },
+            Self::PrintersLive => Operation {
+                method: Method::Get,
+                path: "/api/v1/telemetry",
+                summary: "What the connected printers report right now: progress, time left, temperatures",
+                description: "Observed by the leader's drivers about once a second and relayed \
+                    by every node (a second or two behind on a follower). Not part of the \
+                    log: a list of the printers whose host answered lately, empty while no \
+                    leader drives them.",
+                access: VIEWER,
+                params: &[],
+                body: None,
+                success: 200,
+                answer: Answer::JsonList(Shape::PrinterLive),
+                problems: &[401, 403, 421],
             },
             Self::UploadFile => Operation {
                 method: Method::Post,

@@ -105,6 +105,7 @@ fn shape_schema(shape: Shape, schemas: &mut Schemas) -> Value {
         Shape::NewToken => named::<NewTokenBody>(schemas),
         Shape::CreatedToken => named::<CreatedToken>(schemas),
         Shape::NewConnection => named::<super::NewConnectionBody>(schemas),
+        Shape::PrinterLive => named::<crate::domain::PrinterLive>(schemas),
         Shape::File => named::<crate::domain::GcodeFile>(schemas),
         Shape::Gcode => json!({ "type": "string", "contentMediaType": "application/octet-stream" }),
         Shape::OpenApi => json!({ "type": "object" }),

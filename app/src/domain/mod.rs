@@ -12,7 +12,10 @@ pub mod token;
 pub use filament::{Filament, FilamentType};
 pub use file::{GcodeFile, Quantity};
 pub use job::{Dispatch, JobStatus, PrintJob};
-pub use printer::{Connection, ConnectionKind, Printer, PrinterState, PrinterStatus, SealedSecret};
+pub use printer::{
+    Connection, ConnectionKind, Printer, PrinterLive, PrinterState, PrinterStatus, SealedSecret,
+    Temperature,
+};
 pub use time::Timestamp;
 pub use token::{AccessRole, ApiToken, TokenView, BOOTSTRAP_TOKEN_ID};
 

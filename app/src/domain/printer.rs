@@ -151,3 +151,41 @@ impl PrinterStatus {
         self.state == other.state && self.message == other.message && self.job_id == other.job_id
     }
 }
+
+/// What a printer's host says right now, beyond its committed status: progress and
+/// temperatures. Not replicated through the log (it changes every second): the leader's
+/// driver observes it and every node relays the leader's latest
+/// (`GET /api/v1/telemetry`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrinterLive {
+    pub printer_id: Id,
+    pub state: PrinterState,
+    /// The file the host has selected or prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The Raft3D job it prints, if it prints one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Id>,
+    /// Percent done, 0-100, while printing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// The host's estimate of the time left, while printing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_left: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nozzle: Option<Temperature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bed: Option<Temperature>,
+    /// When the leader's driver asked the host (Unix milliseconds).
+    pub observed_ms: u64,
+}
+
+/// A heater's temperature and its target, in °C.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Temperature {
+    pub actual: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+}

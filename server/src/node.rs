@@ -165,6 +165,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         source,
     })?;
     let max_upload_bytes = config.max_upload_mib.saturating_mul(1 << 20);
+    let live = crate::driver::live::LiveBoard::default();
     let farm = Farm::new(FarmParts {
         id: config.id,
         raft: raft.clone(),
@@ -191,6 +192,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             allowed_hosts: std::sync::Arc::new(allowed_hosts(&config, http_addr, &http_url)),
             files: files.clone(),
             max_upload_bytes,
+            live: live.clone(),
             secret: config.cluster_secret.clone(),
             auth: AuthConfig {
                 enabled: config.client_auth,
@@ -232,6 +234,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         max_frame,
         stopped.clone(),
         (files.clone(), max_upload_bytes),
+        live.clone(),
     );
     tasks.spawn(listener::serve(
         raft_listener,
@@ -248,9 +251,15 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         files.clone(),
         stopped.clone(),
     ));
+    tasks.spawn(crate::driver::live::relay(
+        farm.clone(),
+        live.clone(),
+        stopped.clone(),
+    ));
     tasks.spawn(crate::driver::supervisor::supervise(
         farm.clone(),
         files,
+        live,
         config.cluster_secret.clone(),
         stopped.clone(),
     ));

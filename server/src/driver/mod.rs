@@ -7,9 +7,13 @@
 //! leader's term, and the rules that keep any job from being started twice are in
 //! `DESIGN.md` here.
 //!
+//! Progress and temperatures stay out of the log: the drivers keep them in memory and
+//! every node relays the leader's (`live`).
+//!
 //! Must not touch: the farm's state but through proposals (`Command::Drive`).
 
 pub mod host;
+pub mod live;
 pub mod octoprint;
 pub mod printer;
 pub mod supervisor;

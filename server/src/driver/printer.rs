@@ -75,6 +75,8 @@ pub enum DriverStop {
 pub struct PrinterDriver {
     pub farm: Farm,
     pub files: FileStore,
+    /// Where what the host says now goes (progress, temperatures: not the log).
+    pub live: super::live::LiveBoard,
     pub printer_id: Id,
     pub host: Host,
     pub term: u64,
@@ -87,10 +89,18 @@ pub struct PrinterDriver {
 }
 
 impl PrinterDriver {
-    pub fn new(farm: Farm, files: FileStore, printer_id: Id, host: Host, term: u64) -> Self {
+    pub fn new(
+        farm: Farm,
+        files: FileStore,
+        live: super::live::LiveBoard,
+        printer_id: Id,
+        host: Host,
+        term: u64,
+    ) -> Self {
         Self {
             farm,
             files,
+            live,
             printer_id,
             host,
             term,
@@ -113,10 +123,12 @@ impl PrinterDriver {
             let report = match probed {
                 Ok(report) => report,
                 Err(_) => {
+                    self.live.forget(&self.printer_id);
                     pause = (pause * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
+            self.live.observe(&self.printer_id, &report);
             pause = POLL;
             if let Err(stop) = self.reconcile(&report).await {
                 return stop;

@@ -37,6 +37,7 @@ struct Running {
 pub async fn supervise(
     farm: Farm,
     files: FileStore,
+    live: super::live::LiveBoard,
     secret: Option<Arc<ClusterSecret>>,
     mut stopped: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -51,6 +52,7 @@ pub async fn supervise(
             let keep = wanted.get(id) == Some(&driver.assignment) && !driver.task.is_finished();
             if !keep {
                 driver.task.abort();
+                live.forget(id);
             }
             keep
         });
@@ -67,6 +69,7 @@ pub async fn supervise(
             let driver = PrinterDriver::new(
                 farm.clone(),
                 files.clone(),
+                live.clone(),
                 printer_id.clone(),
                 host,
                 assignment.term,

@@ -67,6 +67,8 @@ pub struct ApiState {
     pub files: crate::files::FileStore,
     /// Largest upload (`--max-upload-mib`), in bytes.
     pub max_upload_bytes: u64,
+    /// The printers' live values (`crate::driver::live`).
+    pub live: crate::driver::live::LiveBoard,
     /// Seals printers' API keys; `None`: this node has none (`crate::secret`).
     pub secret: Option<std::sync::Arc<crate::secret::ClusterSecret>>,
 }
@@ -154,6 +156,7 @@ fn handler(endpoint: Endpoint, method: MethodFilter) -> MethodRouter<ApiState> {
         Endpoint::RevokeToken => on(method, tokens::revoke),
         Endpoint::ConnectPrinter => on(method, printers::connect),
         Endpoint::DisconnectPrinter => on(method, printers::disconnect),
+        Endpoint::PrintersLive => on(method, printers::live),
         Endpoint::UploadFile => on(method, files::upload),
         Endpoint::ListFiles => on(method, files::list),
         Endpoint::GetFile => on(method, files::get_one),

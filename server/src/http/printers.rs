@@ -90,3 +90,9 @@ pub async fn disconnect(
     })
     .await
 }
+
+/// `GET /api/v1/telemetry`: the printers' live values as this node has them (the
+/// leader's own, or its copy of the leader's, a second or so behind).
+pub async fn live(State(state): State<ApiState>) -> axum::Json<Vec<app::domain::PrinterLive>> {
+    axum::Json(state.live.snapshot())
+}

@@ -48,6 +48,9 @@ use std::time::{Duration, Instant};
 pub const APPEND_STREAM_PATH: &str = "/raft/append-stream";
 pub const APPEND_STREAM_PROTOCOL: &str = "raft3d-append/1";
 
+/// Where a follower copies the leader's printer telemetry.
+pub const TELEMETRY_PATH: &str = "/raft/telemetry";
+
 /// Where stored G-code files travel between peers: `{FILES_PATH}/<sha256>`.
 pub const FILES_PATH: &str = "/raft/files";
 
@@ -381,6 +384,27 @@ impl Network {
             true => Ok(response),
             false => Err(PeerCallError::Status(response.status().as_u16())),
         }
+    }
+
+    /// The leader's printer telemetry (`crate::driver::live`).
+    pub async fn telemetry(
+        &self,
+        leader: NodeId,
+        node: &NodeAddr,
+    ) -> Result<Vec<app::domain::PrinterLive>, PeerCallError> {
+        let url = self.clients.url(&node.raft_addr, TELEMETRY_PATH);
+        let response = self
+            .request(leader, reqwest::Method::GET, url)?
+            .timeout(self.timeouts.rpc)
+            .send()
+            .await?;
+        let response = self
+            .check_answer(response, leader, node.incarnation.as_deref())
+            .await?;
+        if !response.status().is_success() {
+            return Err(PeerCallError::Status(response.status().as_u16()));
+        }
+        Ok(response.json().await?)
     }
 
     /// Asks member `id` who it is and where its clients reach it. Its incarnation is not

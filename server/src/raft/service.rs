@@ -16,7 +16,7 @@
 
 use super::network::{
     NodeInfo, APPEND_STREAM_PATH, APPEND_STREAM_PROTOCOL, FILES_PATH, SNAPSHOT_META_HEADER,
-    SNAPSHOT_VOTE_HEADER,
+    SNAPSHOT_VOTE_HEADER, TELEMETRY_PATH,
 };
 use super::typ::{NodeId, Raft, SnapshotMeta, Vote};
 use super::{frame, TypeConfig};
@@ -59,6 +59,8 @@ pub struct PeerState {
     pub files: crate::files::FileStore,
     /// Largest file accepted (`--max-upload-mib`).
     pub max_file_bytes: u64,
+    /// The printers' live values, which followers copy from the leader.
+    pub live: crate::driver::live::LiveBoard,
     refusals: RefusalLog,
 }
 
@@ -71,6 +73,7 @@ impl PeerState {
         max_frame: usize,
         stopped: watch::Receiver<bool>,
         (files, max_file_bytes): (crate::files::FileStore, u64),
+        live: crate::driver::live::LiveBoard,
     ) -> Self {
         Self {
             raft,
@@ -81,6 +84,7 @@ impl PeerState {
             stopped,
             files,
             max_file_bytes,
+            live,
             refusals: RefusalLog::default(),
         }
     }
@@ -98,6 +102,7 @@ pub fn router(state: PeerState) -> Router {
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/read-index", post(read_index))
         .route(INFO_PATH, get(info))
+        .route(TELEMETRY_PATH, get(telemetry))
         .route(
             &format!("{FILES_PATH}/{{sha256}}"),
             get(send_file).put(receive_file),
@@ -129,6 +134,11 @@ async fn receive_file(
             (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response()
         }
     }
+}
+
+/// A follower copies this node's printer telemetry.
+async fn telemetry(State(state): State<PeerState>) -> Json<Vec<app::domain::PrinterLive>> {
+    Json(state.live.snapshot())
 }
 
 /// A peer fetches a stored file this node holds.

@@ -104,10 +104,22 @@ impl<'a> Api<'a> {
 
     /// Waits until `path` read from any live node satisfies `done`.
     async fn wait_for(&self, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        self.wait_on(&self.cluster.live_ids(), path, within, done)
+            .await
+    }
+
+    /// Waits until `path` read from one of `nodes` satisfies `done`.
+    async fn wait_on(
+        &self,
+        nodes: &[u64],
+        path: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + within;
         let mut last = Value::Null;
         while Instant::now() < deadline {
-            for id in self.cluster.live_ids() {
+            for &id in nodes {
                 let (status, body) = self
                     .send(
                         id,

@@ -851,6 +851,11 @@ impl Fields {
         let raw = match self.take(field)? {
             Value::String(s) => s,
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            // `5.0` is an integer to JSON Schema (and Python's `json` writes it so).
+            Value::Number(n) => match n.as_f64().and_then(whole_64_bit) {
+                Some(digits) => digits,
+                None => return Err(wrong_type(field, "a string or an integer")),
+            },
             _ => return Err(wrong_type(field, "a string or an integer")),
         };
         Id::parse(&raw).map_err(|e| invalid(field, e.into()))
@@ -898,6 +903,17 @@ impl Fields {
             return Err(invalid(field, FieldProblem::TooLarge));
         }
         Ok(grams)
+    }
+}
+
+/// The decimal digits of a whole number that fits 64 bits (signed or not): exact, as a
+/// whole `f64` in that range is an integer the cast keeps.
+fn whole_64_bit(f: f64) -> Option<String> {
+    const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
+    match f.fract() == 0.0 && f >= i64::MIN as f64 && f < TWO_TO_64 {
+        true if f < 0.0 => Some((f as i64).to_string()),
+        true => Some((f as u64).to_string()),
+        false => None,
     }
 }
 

@@ -692,7 +692,7 @@ impl Endpoint {
             Self::GetFileContent => Operation {
                 params: CONTENT_PARAMS,
                 answer: Answer::Bytes,
-                problems: &[400, 401, 403, 404, 421, 503],
+                problems: &[400, 401, 403, 404, 421, 422, 503],
                 ..get(
                     "/api/v1/files/{id}/content",
                     "Download a stored file (from any node)",

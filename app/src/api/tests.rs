@@ -77,6 +77,20 @@ fn whole_floats_are_weights() {
 }
 
 #[test]
+fn whole_floats_are_integer_ids_and_other_numbers_are_not() {
+    for (raw, id) in [("-389814.0", "-389814"), ("6968992899.0", "6968992899"), ("1e3", "1000")] {
+        let body = format!(r#"{{"id":{raw},"company":"c","model":"m"}}"#);
+        let parsed = printer(&body).expect(raw);
+        assert_eq!(parsed.id.as_ref().map(Id::as_str), Some(id), "{raw}");
+    }
+    for raw in ["1.5", "1e30", "-1e30"] {
+        let body = format!(r#"{{"id":{raw},"company":"c","model":"m"}}"#);
+        let err = printer(&body).expect_err(raw);
+        assert!(err.is_malformed(), "{raw}: {err:?}");
+    }
+}
+
+#[test]
 fn filament_remaining_defaults_to_total_and_type_is_case_insensitive() {
     let parsed =
         filament(r#"{"type":"petg","color":"red","total_weight_in_grams":1000}"#).expect("valid");

@@ -60,17 +60,7 @@ impl StateMachineStore {
     /// [`StateMachineStore::open`], on `disks` when given (tests; see [`db::Disks`]).
     pub fn open_on(path: &Path, disks: Option<&dyn db::Disks>) -> Result<Self, DbError> {
         let db = db::open(path, disks, SM_META, |txn| {
-            for table in [
-                PRINTERS,
-                FILAMENTS,
-                PRINT_JOBS,
-                IDEMPOTENCY,
-                TOKENS,
-                FILES,
-                PRINTER_KEYS,
-                EVENTS,
-                SNAPSHOT,
-            ] {
+            for table in FARM_TABLES.into_iter().chain([SNAPSHOT]) {
                 txn.open_table(table)?;
             }
             // A file from before the change stream was stored holds no events: its
@@ -534,16 +524,7 @@ fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Re
 
 /// Replaces every farm row with the snapshot's content.
 fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<(), DbError> {
-    for table in [
-        PRINTERS,
-        FILAMENTS,
-        PRINT_JOBS,
-        IDEMPOTENCY,
-        TOKENS,
-        FILES,
-        PRINTER_KEYS,
-        EVENTS,
-    ] {
+    for table in FARM_TABLES {
         txn.delete_table(table)?;
     }
     txn.open_table(EVENTS)?;

@@ -28,6 +28,17 @@ pub const PRINTER_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("pri
 /// The change stream's recent entries (`store::event_journal`), by 20-digit log index:
 /// one `kind` TAB `data` line per event. Created when missing.
 pub const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
+/// Every table of the farm's rows (and its change stream): what a snapshot replaces.
+pub const FARM_TABLES: [TableDefinition<&str, &[u8]>; 8] = [
+    PRINTERS,
+    FILAMENTS,
+    PRINT_JOBS,
+    IDEMPOTENCY,
+    TOKENS,
+    FILES,
+    PRINTER_KEYS,
+    EVENTS,
+];
 /// `last_applied`, `membership`, `clock_ms`, `schema`, `events_from`, `driver_term`.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 /// The current snapshot: `meta` and `data`.

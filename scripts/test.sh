@@ -36,8 +36,8 @@ step "openraft's own unit tests on our patched copy (engine, replication, ...; v
 step "a real OctoPrint 1.11.8 with its virtual printer, for the printer drivers (venv in target/)"
 ./scripts/octoprint.sh install
 
-step "unit, storage-suite, in-process API, durability (power cut, disk fault on simulated disks) and OctoPrint adapter tests"
-cargo test --workspace --locked --lib --test api --test durability --test octoprint
+step "unit, storage-suite, in-process API, durability (power cut, disk fault on simulated disks), OctoPrint and Moonraker adapter tests"
+cargo test --workspace --locked --lib --test api --test durability --test octoprint --test moonraker
 
 step "multi-process cluster tests (real release raft3d processes, SIGKILL; printing through real OctoPrints)"
 # Against the release binary we ship: some failures (a wiped follower rejoining) only
@@ -61,6 +61,9 @@ cargo build --release --locked -p raft3d-bench
 step "history benchmark smoke run: a small farm, every measurement once (so it cannot rot)"
 ./target/release/raft3d-history-bench --jobs 3000 --pages 200 --event-rate 200 --event-secs 2 \
     --out target/bench-smoke/history.json
+
+step "printing benchmark smoke run: 2 real OctoPrints driven by 3 raft3d nodes (so it cannot rot)"
+./target/release/raft3d-printing-bench --smoke --out target/bench-smoke/printing.json
 
 step "fault injection: 60 s, fixed seed (kills, pauses, partitions, wipes; see README)"
 cargo test --release --locked -p raft3d --test chaos -- --seed 1 --duration 60s

@@ -233,8 +233,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         peer_tls,
         max_frame,
         stopped.clone(),
-        (files.clone(), max_upload_bytes),
-        live.clone(),
+        crate::raft::service::PeerShared {
+            files: files.clone(),
+            max_file_bytes: max_upload_bytes,
+            live: live.clone(),
+        },
     );
     tasks.spawn(listener::serve(
         raft_listener,

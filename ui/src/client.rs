@@ -1,6 +1,10 @@
 //! The dashboard's only door to the cluster (browser only): builds every URL, sends it
 //! with `gloo-net`, and turns what comes back into [`FarmData`] or an [`ApiFailure`].
 //!
+//! It also holds the few other browser calls the pages need (storage, clock, files
+//! picked or dropped, downloads, whether the tab is visible), so that pages call no
+//! `web_sys` API themselves.
+//!
 //! Every request carries the tab's token, if it holds one, as `Authorization: Bearer`,
 //! whichever member it goes to (see "Signing in" in [`super::store`]): the browser adds
 //! no credential of its own, so nothing here depends on cookies.
@@ -12,7 +16,8 @@
 use super::model::{EventIds, FarmData};
 use super::requests::{ApiFailure, BoardQuery, Write};
 use app::api::contract::path_segment;
-use app::api::{ClusterView, Endpoint, Problem, IDEMPOTENCY_KEY_HEADER};
+use app::api::{ClusterView, Endpoint, Method, Problem, IDEMPOTENCY_KEY_HEADER};
+use app::domain::{GcodeFile, PrinterLive};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use web_sys::{AbortSignal, RequestRedirect, ResponseType};
@@ -29,16 +34,31 @@ const TOKEN_KEY: &str = "raft3d.token";
 
 /// Where a write goes and what it carries.
 impl Write {
-    fn path(&self) -> String {
+    fn endpoint(&self) -> Endpoint {
         match self {
-            Self::CreatePrinter(_) => Endpoint::CreatePrinter.url(&[]),
-            Self::CreateFilament(_) => Endpoint::CreateFilament.url(&[]),
-            Self::CreatePrintJob(_) => Endpoint::CreatePrintJob.url(&[]),
+            Self::CreatePrinter(_) => Endpoint::CreatePrinter,
+            Self::CreateFilament(_) => Endpoint::CreateFilament,
+            Self::CreatePrintJob(_) => Endpoint::CreatePrintJob,
+            Self::SetJobStatus { .. } => Endpoint::SetJobStatus,
+            Self::ConnectPrinter { .. } => Endpoint::ConnectPrinter,
+            Self::DisconnectPrinter { .. } => Endpoint::DisconnectPrinter,
+        }
+    }
+
+    fn path(&self) -> String {
+        let endpoint = self.endpoint();
+        match self {
+            Self::CreatePrinter(_) | Self::CreateFilament(_) | Self::CreatePrintJob(_) => {
+                endpoint.url(&[])
+            }
             Self::SetJobStatus { job_id, status } => format!(
                 "{}?status={}",
-                Endpoint::SetJobStatus.url(&[job_id]),
+                endpoint.url(&[job_id]),
                 path_segment(status)
             ),
+            Self::ConnectPrinter { printer_id, .. } | Self::DisconnectPrinter { printer_id } => {
+                endpoint.url(&[printer_id])
+            }
         }
     }
 
@@ -47,8 +67,19 @@ impl Write {
             Self::CreatePrinter(b) => Some(serde_json::to_string(b)),
             Self::CreateFilament(b) => Some(serde_json::to_string(b)),
             Self::CreatePrintJob(b) => Some(serde_json::to_string(b)),
-            Self::SetJobStatus { .. } => None,
+            Self::ConnectPrinter { body, .. } => Some(serde_json::to_string(body)),
+            Self::SetJobStatus { .. } | Self::DisconnectPrinter { .. } => None,
         }
+    }
+}
+
+/// A request builder for `method` (the contract's) on `url`.
+fn request(method: Method, url: &str) -> RequestBuilder {
+    match method {
+        Method::Get => Request::get(url),
+        Method::Post => Request::post(url),
+        Method::Put => Request::put(url),
+        Method::Delete => Request::delete(url),
     }
 }
 
@@ -126,6 +157,140 @@ pub async fn cluster_view(base: &str, token: Option<&str>) -> Result<ClusterView
     get(base, &Endpoint::Cluster.url(&[]), PROBE_TIMEOUT_MS, token).await
 }
 
+/// What the connected printers report right now (`GET /api/v1/telemetry`).
+pub async fn telemetry(base: &str, token: Option<&str>) -> Result<Vec<PrinterLive>, ApiFailure> {
+    get(
+        base,
+        &Endpoint::PrintersLive.url(&[]),
+        PROBE_TIMEOUT_MS,
+        token,
+    )
+    .await
+}
+
+/// The newest [`FILE_CHOICES`] stored G-code files, newest first, as this node has them.
+pub async fn list_files(base: &str, token: Option<&str>) -> Result<Vec<GcodeFile>, ApiFailure> {
+    let path = format!(
+        "{}?order=desc&limit={FILE_CHOICES}&consistency=stale",
+        Endpoint::ListFiles.url(&[])
+    );
+    get(base, &path, READ_TIMEOUT_MS, token).await
+}
+
+/// How many stored files the job form offers (the newest; the API pages the rest).
+const FILE_CHOICES: usize = 200;
+
+/// How long an upload may take: the body streams from disk to the leader, which answers
+/// once a majority of the voters hold the file (up to `--max-upload-mib`, 512 MiB).
+const UPLOAD_TIMEOUT_MS: u32 = 300_000;
+
+/// Sends a picked or dropped G-code file to `base` once, the `File` itself as the body
+/// (the browser reads it from disk as it sends, so a large file is never copied into the
+/// page). Retrying (with the same key) is the store's business.
+pub async fn upload_file(
+    base: &str,
+    file: &web_sys::File,
+    idempotency_key: &str,
+    token: Option<&str>,
+) -> Result<GcodeFile, ApiFailure> {
+    let path = format!(
+        "{}?name={}",
+        Endpoint::UploadFile.url(&[]),
+        path_segment(&file.name())
+    );
+    let signal = AbortSignal::timeout_with_u32(UPLOAD_TIMEOUT_MS);
+    let builder = Request::post(&url(base, &path))
+        .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
+        .header("content-type", "application/octet-stream")
+        .redirect(RequestRedirect::Manual)
+        .abort_signal(Some(&signal));
+    let request = authorized(builder, token)
+        .body(file.clone())
+        .map_err(|e| unexpected(base, e))?;
+    let response = request.send().await.map_err(|e| unreachable(base, e))?;
+    decode(base, response).await
+}
+
+/// Fetches a stored file's bytes with the token and hands them to the browser as a
+/// download named `name`. A plain link cannot carry the token (a navigation sends no
+/// `Authorization`), so the bytes come through `fetch` into a `Blob` first.
+pub async fn download_file(
+    base: &str,
+    file_id: &str,
+    name: &str,
+    token: Option<&str>,
+) -> Result<(), ApiFailure> {
+    use wasm_bindgen::JsCast;
+    let path = Endpoint::GetFileContent.url(&[file_id]);
+    let response = authorized(Request::get(&url(base, &path)), token)
+        .send()
+        .await
+        .map_err(|e| unreachable(base, e))?;
+    if !response.ok() {
+        let failure = decode::<serde_json::Value>(base, response).await.err();
+        return Err(failure.unwrap_or(ApiFailure::NotInBrowser));
+    }
+    let js = |e: wasm_bindgen::JsValue| unexpected(base, format!("{e:?}"));
+    let blob = web_sys::Response::from(response).blob().map_err(js)?;
+    let blob: web_sys::Blob = wasm_bindgen_futures::JsFuture::from(blob)
+        .await
+        .map_err(js)?
+        .unchecked_into();
+    save_blob(&blob, name).map_err(js)
+}
+
+/// Makes the browser save `blob` as `name` (a click on a link to a `blob:` URL).
+fn save_blob(blob: &web_sys::Blob, name: &str) -> Result<(), wasm_bindgen::JsValue> {
+    use wasm_bindgen::JsCast;
+    let href = web_sys::Url::create_object_url_with_blob(blob)?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
+    link.set_href(&href);
+    link.set_download(name);
+    link.click();
+    // The download has started from the URL by now; a minute later it can go.
+    leptos::task::spawn_local(async move {
+        sleep(60_000).await;
+        let _ = web_sys::Url::revoke_object_url(&href);
+    });
+    Ok(())
+}
+
+/// The file an `<input type=file>` holds after its `change` event, if any.
+pub fn picked_file(ev: &leptos::ev::Event) -> Option<web_sys::File> {
+    use wasm_bindgen::JsCast;
+    ev.target()?
+        .dyn_into::<web_sys::HtmlInputElement>()
+        .ok()?
+        .files()?
+        .get(0)
+}
+
+/// Empties an `<input type=file>` (so picking the same file again is a change).
+pub fn clear_picked(ev: &leptos::ev::Event) {
+    use wasm_bindgen::JsCast;
+    if let Some(input) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+    {
+        input.set_value("");
+    }
+}
+
+/// The first file dropped with a `drop` event, if any.
+pub fn dropped_file(ev: &leptos::ev::DragEvent) -> Option<web_sys::File> {
+    ev.data_transfer()?.files()?.get(0)
+}
+
+/// Whether the tab is on screen (a hidden tab polls nothing).
+pub fn page_visible() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
 /// Sends a write to `base` once. Retrying (with the same key) is the store's business.
 pub async fn send_write(
     base: &str,
@@ -134,7 +299,8 @@ pub async fn send_write(
     token: Option<&str>,
 ) -> Result<(), ApiFailure> {
     let signal = AbortSignal::timeout_with_u32(WRITE_TIMEOUT_MS);
-    let builder = Request::post(&url(base, &write.path()))
+    let method = write.endpoint().operation().method;
+    let builder = request(method, &url(base, &write.path()))
         .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
         .redirect(RequestRedirect::Manual)
         .abort_signal(Some(&signal));

@@ -55,7 +55,7 @@ pub fn send_form<T, B: serde::de::DeserializeOwned + 'static>(
     store: FarmStore,
     body: serde_json::Value,
     check: fn(&[u8]) -> Result<T, RequestError>,
-    into_write: fn(B) -> Write,
+    into_write: impl FnOnce(B) -> Write + 'static,
     busy: RwSignal<bool>,
     errors: RwSignal<FormErrors>,
     clear: impl FnOnce() + 'static,
@@ -110,7 +110,10 @@ pub fn Field(
     label: &'static str,
     /// The API field name.
     name: &'static str,
-    form: &'static str,
+    /// Prefix of the ids: unique on the page (a form shown once per printer has the
+    /// printer's id in it).
+    #[prop(into)]
+    form: String,
     errors: RwSignal<FormErrors>,
     children: Children,
 ) -> impl IntoView {
@@ -136,7 +139,7 @@ pub fn Field(
 pub fn InputField(
     label: &'static str,
     name: &'static str,
-    form: &'static str,
+    #[prop(into)] form: String,
     value: RwSignal<String>,
     errors: RwSignal<FormErrors>,
     #[prop(default = "text")] kind: &'static str,
@@ -144,7 +147,7 @@ pub fn InputField(
 ) -> impl IntoView {
     let invalid = move || errors.with(|e| e.for_field(name).is_some());
     view! {
-        <Field label name form errors>
+        <Field label name form=form.clone() errors>
             <input
                 id=format!("{form}-{name}")
                 name=name
@@ -165,7 +168,7 @@ pub fn InputField(
 pub fn FormError(
     errors: RwSignal<FormErrors>,
     fields: &'static [&'static str],
-    form: &'static str,
+    #[prop(into)] form: String,
 ) -> impl IntoView {
     view! {
         <p class="form-error" data-testid=format!("{form}-error") aria-live="polite">

@@ -11,6 +11,7 @@
 //! - [`store`]: the browser's copy of the farm, the polling loop, leader following and
 //!   failover to another node.
 //! - [`requests`]: what the dashboard asks (writes, board queries) and how that fails.
+//! - [`live`]: the printers' live figures (progress, temperatures), polled while shown.
 //! - `client` (browser only): the only place that builds URLs and speaks HTTP.
 //! - [`components`]: small shared pieces (fields with errors, status badges, bars).
 //! - [`pages`]: one module per page.
@@ -19,6 +20,7 @@
 #![recursion_limit = "256"]
 
 pub mod components;
+pub mod live;
 pub mod model;
 pub mod pages;
 pub mod requests;
@@ -39,7 +41,7 @@ use leptos_router::path;
 pub const INITIAL_DATA_ID: &str = "raft3d-initial";
 
 /// Stylesheets Trunk copies into `/pkg/style/` (see `frontend/index.html`).
-pub const STYLESHEETS: [&str; 3] = ["base.css", "layout.css", "board.css"];
+pub const STYLESHEETS: [&str; 4] = ["base.css", "layout.css", "board.css", "printers.css"];
 
 /// The whole dashboard: header with navigation and connection state, then one page.
 #[component]
@@ -47,6 +49,7 @@ pub fn App() -> impl IntoView {
     let initial = use_context::<InitialFarm>().unwrap_or_default();
     let store = FarmStore::new(initial.0);
     provide_context(store);
+    provide_context(live::LivePrinters::new(store));
     #[cfg(feature = "hydrate")]
     store.start();
 

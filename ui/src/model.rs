@@ -1,5 +1,8 @@
 //! What the dashboard shows, computed from the farm data it fetched: pure functions over
 //! [`FarmData`], unit-tested here without a browser. Components only lay these out.
+//! [`printing`] does the same for printers driven through their hosts and stored G-code.
+
+pub mod printing;
 
 use app::api::{column_order, Board, ClusterView, Order};
 use app::domain::time::human_duration;
@@ -179,6 +182,22 @@ pub fn printer_jobs<'a>(jobs: &'a [PrintJob], printer: &Printer) -> Vec<&'a Prin
         .collect();
     own.sort_by_key(|job| (job.status != JobStatus::Running, job.id.clone()));
     own
+}
+
+/// The moves a job card offers: the legal ones, except that a job its printer's driver
+/// has been sent (`dispatch`) starts and ends on the printer's word, so only Cancel is
+/// left to a person (the API refuses the rest with `409 driven-by-printer`).
+pub fn offered_moves(job: &PrintJob) -> Vec<JobStatus> {
+    job.status
+        .next_statuses()
+        .filter(|next| job.dispatch.is_none() || *next == JobStatus::Canceled)
+        .collect()
+}
+
+/// "sent to printer at 10:02 UTC" for a job its printer's driver has taken on.
+pub fn dispatch_line(job: &PrintJob) -> Option<String> {
+    job.dispatch
+        .map(|d| format!("sent to printer at {}", time_of_day(d.at)))
 }
 
 /// "1 280 g" style weights: grouping makes four-digit grams readable at a glance.
@@ -434,6 +453,30 @@ mod tests {
             .map(|j| j.id.as_str())
             .collect();
         assert_eq!(own, ["b", "a"]);
+    }
+
+    #[test]
+    fn a_job_sent_to_its_printer_can_only_be_canceled_by_hand() {
+        let mut queued = job("j", "p1", "s", JobStatus::Queued);
+        assert_eq!(
+            offered_moves(&queued),
+            [JobStatus::Running, JobStatus::Canceled]
+        );
+        assert_eq!(dispatch_line(&queued), None);
+        queued.dispatch = Some(app::domain::Dispatch {
+            term: 3,
+            at: Timestamp::parse_rfc3339("2026-12-06T10:02:09Z").expect("time"),
+        });
+        assert_eq!(offered_moves(&queued), [JobStatus::Canceled]);
+        assert_eq!(
+            dispatch_line(&queued).as_deref(),
+            Some("sent to printer at 10:02 UTC")
+        );
+        let mut running = queued.clone();
+        running.status = JobStatus::Running;
+        assert_eq!(offered_moves(&running), [JobStatus::Canceled]);
+        running.status = JobStatus::Done;
+        assert_eq!(offered_moves(&running), []);
     }
 
     #[test]

@@ -10,7 +10,19 @@ pub enum Write {
     CreatePrinter(app::api::NewPrinterBody),
     CreateFilament(app::api::NewFilamentBody),
     CreatePrintJob(app::api::NewPrintJobBody),
-    SetJobStatus { job_id: String, status: String },
+    SetJobStatus {
+        job_id: String,
+        status: String,
+    },
+    /// Connects a printer to its host (replacing any connection it had).
+    ConnectPrinter {
+        printer_id: String,
+        body: app::api::NewConnectionBody,
+    },
+    /// Its jobs move by hand again.
+    DisconnectPrinter {
+        printer_id: String,
+    },
 }
 
 /// What the dashboard asks a node for: how many jobs per column, and which printer and

@@ -16,9 +16,13 @@
 //!   is missed.
 //! - A node that stops answering is replaced by the first other member that does; the
 //!   page says so in a banner and keeps working.
+//! - What is not on the board is read on demand from the same node: stored G-code files
+//!   (for the job form), a file's bytes (a download), and the printers' live figures
+//!   (polled by [`super::live`] while a page shows them).
 //! - Writes go to the leader the cluster names. A `307`, a `503` or silence makes the
 //!   store ask again where the leader is and resend with the same Idempotency-Key, so a
-//!   write that did land is not applied twice, for at most [`WRITE_PATIENCE_MS`].
+//!   write that did land is not applied twice, for at most [`WRITE_PATIENCE_MS`]. A
+//!   G-code upload goes the same way.
 //!
 //! On the server the store only holds the data the page is rendered with.
 //!
@@ -59,6 +63,7 @@
 use super::model::FarmData;
 pub use super::requests::{ApiFailure, BoardQuery, Write};
 use app::api::ClusterView;
+use app::domain::GcodeFile;
 use leptos::prelude::*;
 
 /// Shown above the login form when the cluster refused the tab's token.
@@ -276,6 +281,16 @@ impl FarmStore {
     pub async fn write(self, _write: Write) -> Result<(), ApiFailure> {
         Err(ApiFailure::NotInBrowser)
     }
+
+    /// Never called during server-side rendering (the job form loads them in the browser).
+    pub async fn files(self) -> Result<Vec<GcodeFile>, ApiFailure> {
+        Err(ApiFailure::NotInBrowser)
+    }
+
+    /// Never called during server-side rendering (downloads start on a click).
+    pub async fn download(self, _file_id: String, _name: String) -> Result<(), ApiFailure> {
+        Err(ApiFailure::NotInBrowser)
+    }
 }
 
 #[cfg(feature = "hydrate")]
@@ -351,17 +366,67 @@ impl FarmStore {
     /// [`WRITE_PATIENCE_MS`] pass. On success the page is refreshed before returning, so
     /// the change is on screen when the form is ready again.
     pub async fn write(self, write: Write) -> Result<(), ApiFailure> {
-        use super::client::{new_idempotency_key, now_ms, send_write, sleep};
+        let write = &write;
+        self.to_leader(|target, key, token| async move {
+            super::client::send_write(&target, write, &key, token.as_deref()).await
+        })
+        .await?;
+        self.refresh(None).await;
+        Ok(())
+    }
+
+    /// Stores a G-code file picked or dropped in the page (through the leader, like a
+    /// write) and answers what the cluster made of it: its id, and its slicer's grams and
+    /// time. The board is not read again: a file is not on it.
+    pub async fn upload(self, file: web_sys::File) -> Result<GcodeFile, ApiFailure> {
+        let file = &file;
+        self.to_leader(|target, key, token| async move {
+            super::client::upload_file(&target, file, &key, token.as_deref()).await
+        })
+        .await
+    }
+
+    /// The newest stored files, from the node the page talks to.
+    pub async fn files(self) -> Result<Vec<GcodeFile>, ApiFailure> {
+        let base = self.link.with_untracked(|l| l.base_url.clone());
+        super::client::list_files(&base, self.token().as_deref()).await
+    }
+
+    /// Saves a stored file's bytes as a download (from the node the page talks to: any
+    /// node serves any file).
+    pub async fn download(self, file_id: String, name: String) -> Result<(), ApiFailure> {
+        let base = self.link.with_untracked(|l| l.base_url.clone());
+        let token = self.token();
+        let result = super::client::download_file(&base, &file_id, &name, token.as_deref()).await;
+        if let Err(failure) = &result {
+            if failure.is_unauthenticated() {
+                self.refused(token.as_deref());
+            }
+        }
+        result
+    }
+
+    /// What the connected printers report right now, from the node the page talks to.
+    pub async fn telemetry(self) -> Result<Vec<app::domain::PrinterLive>, ApiFailure> {
+        let base = self.link.with_untracked(|l| l.base_url.clone());
+        super::client::telemetry(&base, self.token().as_deref()).await
+    }
+
+    /// Sends `send(target, idempotency key, token)` to the leader the cluster names, and
+    /// again (same key) after a `307`, a `503` or silence, until it lands, is refused,
+    /// or [`WRITE_PATIENCE_MS`] pass. A `401` signs the tab out.
+    async fn to_leader<T, F, Fut>(self, send: F) -> Result<T, ApiFailure>
+    where
+        F: Fn(String, String, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiFailure>>,
+    {
+        use super::client::{new_idempotency_key, now_ms, sleep};
         let key = new_idempotency_key();
         let started = now_ms();
         loop {
-            let target = self.write_target();
             let token = self.token();
-            match send_write(&target, &write, &key, token.as_deref()).await {
-                Ok(()) => {
-                    self.refresh(None).await;
-                    return Ok(());
-                }
+            match send(self.write_target(), key.clone(), token.clone()).await {
+                Ok(answer) => return Ok(answer),
                 Err(failure) if failure.is_unauthenticated() => {
                     self.refused(token.as_deref());
                     return Err(failure);

@@ -78,7 +78,11 @@ fn whole_floats_are_weights() {
 
 #[test]
 fn whole_floats_are_integer_ids_and_other_numbers_are_not() {
-    for (raw, id) in [("-389814.0", "-389814"), ("6968992899.0", "6968992899"), ("1e3", "1000")] {
+    for (raw, id) in [
+        ("-389814.0", "-389814"),
+        ("6968992899.0", "6968992899"),
+        ("1e3", "1000"),
+    ] {
         let body = format!(r#"{{"id":{raw},"company":"c","model":"m"}}"#);
         let parsed = printer(&body).expect(raw);
         assert_eq!(parsed.id.as_ref().map(Id::as_str), Some(id), "{raw}");

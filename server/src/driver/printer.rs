@@ -6,6 +6,7 @@
 //! kept (`[rule N]`).
 
 use super::host::{HostError, HostReport, PrintRecord};
+use super::moonraker::Moonraker;
 use super::octoprint::OctoPrint;
 use crate::files::FileStore;
 use crate::http::farm::Farm;
@@ -32,32 +33,38 @@ const START_QUIET: Duration = Duration::from_secs(60);
 /// A printer's host, by kind.
 pub enum Host {
     OctoPrint(OctoPrint),
+    Moonraker(Moonraker),
 }
 
 impl Host {
     async fn probe(&self) -> Result<HostReport, HostError> {
         match self {
             Self::OctoPrint(host) => host.probe().await,
+            Self::Moonraker(host) => host.probe().await,
         }
     }
     async fn record(&self, name: &str) -> Result<Option<PrintRecord>, HostError> {
         match self {
             Self::OctoPrint(host) => host.record(name).await,
+            Self::Moonraker(host) => host.record(name).await,
         }
     }
     async fn upload(&self, name: &str, bytes: &[u8]) -> Result<(), HostError> {
         match self {
             Self::OctoPrint(host) => host.upload(name, bytes).await,
+            Self::Moonraker(host) => host.upload(name, bytes).await,
         }
     }
     async fn start(&self, name: &str) -> Result<(), HostError> {
         match self {
             Self::OctoPrint(host) => host.start(name).await,
+            Self::Moonraker(host) => host.start(name).await,
         }
     }
     async fn cancel(&self) -> Result<(), HostError> {
         match self {
             Self::OctoPrint(host) => host.cancel().await,
+            Self::Moonraker(host) => host.cancel().await,
         }
     }
 }
@@ -166,44 +173,64 @@ impl PrinterDriver {
 
     /// Brings the farm and the printer into step, from what the host says now.
     async fn reconcile(&mut self, report: &HostReport) -> Result<(), DriverStop> {
-        let printing = printing_job(report);
-        let (dispatched, printed, next) = {
+        let (dispatched, printed) = {
             let applied = self.farm.local_state();
             let farm = &applied.farm;
-            let printer = farm.printer(&self.printer_id);
-            let auto = printer
-                .and_then(|p| p.connection.as_ref())
-                .is_some_and(|c| c.auto_dispatch);
+            let printing = printing_job(report);
             (
                 farm.dispatched_job_of(&self.printer_id).cloned(),
                 printing.as_ref().and_then(|id| farm.job(id)).cloned(),
-                auto.then(|| farm.next_job_for(&self.printer_id).cloned())
-                    .flatten(),
             )
         };
         match report.state {
             PrinterState::Printing | PrinterState::Paused => self.while_busy(printed).await,
-            PrinterState::Idle => match dispatched {
-                Some(job) => self.settle(job).await,
-                // [rule 1] a job is dispatched only to an idle printer that has no
-                // dispatched job left, and the dispatch is committed before anything
-                // reaches the printer.
-                None => match next {
-                    Some(job) => {
-                        let job_id = job.id.clone();
-                        self.report(DriverReport::Dispatching { job_id: job.id })
-                            .await?;
-                        // Straight on to the start, not a poll later.
-                        let dispatched = self.farm.local_state().farm.job(&job_id).cloned();
-                        match dispatched.filter(|j| j.dispatch.is_some()) {
-                            Some(job) => self.settle(job).await,
-                            None => Ok(()),
-                        }
-                    }
-                    None => Ok(()),
-                },
+            PrinterState::Idle => {
+                if let Some(job) = dispatched {
+                    self.settle(job).await?;
+                }
+                // A job that just ended leaves the printer free: the next goes now, not
+                // a poll later.
+                self.dispatch_next().await
+            }
+            // A print that ended in an error (Moonraker's `error`, OctoPrint's "Offline
+            // after error") is on record: its job ends. Nothing is started or called lost
+            // while the printer is in error.
+            PrinterState::Error => match dispatched {
+                Some(job) => self.settle_recorded(job).await.map(|_| ()),
+                None => Ok(()),
             },
-            PrinterState::Offline | PrinterState::Error => Ok(()),
+            PrinterState::Offline => Ok(()),
+        }
+    }
+
+    /// Gives the idle printer its next job, if it has no dispatched one and takes jobs by
+    /// itself.
+    async fn dispatch_next(&mut self) -> Result<(), DriverStop> {
+        let next = {
+            let applied = self.farm.local_state();
+            let farm = &applied.farm;
+            let auto = farm
+                .printer(&self.printer_id)
+                .and_then(|p| p.connection.as_ref())
+                .is_some_and(|c| c.auto_dispatch);
+            let free = farm.dispatched_job_of(&self.printer_id).is_none();
+            (auto && free)
+                .then(|| farm.next_job_for(&self.printer_id).cloned())
+                .flatten()
+        };
+        let Some(job) = next else {
+            return Ok(());
+        };
+        // [rule 1] a job is dispatched only to an idle printer that has no dispatched job
+        // left, and the dispatch is committed before anything reaches the printer.
+        let job_id = job.id.clone();
+        self.report(DriverReport::Dispatching { job_id: job.id })
+            .await?;
+        // Straight on to the start, not a poll later.
+        let dispatched = self.farm.local_state().farm.job(&job_id).cloned();
+        match dispatched.filter(|j| j.dispatch.is_some() && j.status == JobStatus::Queued) {
+            Some(job) => self.settle(job).await,
+            None => Ok(()),
         }
     }
 
@@ -232,12 +259,28 @@ impl PrinterDriver {
 
     /// The printer is idle and `job` was dispatched to it: it ended, or it is to start.
     async fn settle(&mut self, job: PrintJob) -> Result<(), DriverStop> {
+        let Some(record) = self.settle_recorded(job.clone()).await? else {
+            return Ok(());
+        };
+        match job.status {
+            JobStatus::Running => self.lost(job).await,
+            _ => self.start(job, record.is_some()).await,
+        }
+    }
+
+    /// Ends `job` if the printer's history has a print of its file. `Some(what the
+    /// printer holds of the file)` when it has none (the job did not end), `None` when it
+    /// ended or the printer could not be asked.
+    async fn settle_recorded(
+        &mut self,
+        job: PrintJob,
+    ) -> Result<Option<Option<PrintRecord>>, DriverStop> {
         let name = job.printer_file_name();
         let record = match self.host.record(&name).await {
             Ok(record) => record,
             Err(error) => {
                 tracing::debug!(printer = %self.printer_id, %error, "reading the job's file on the printer failed");
-                return Ok(());
+                return Ok(None);
             }
         };
         // [rule 2] the file is named after the job and printed for no other: any print
@@ -250,17 +293,14 @@ impl PrinterDriver {
                     reason: text("the print failed or was cancelled on the printer"),
                 },
             };
-            return self
-                .report(DriverReport::Finished {
-                    job_id: job.id,
-                    outcome,
-                })
-                .await;
+            self.report(DriverReport::Finished {
+                job_id: job.id,
+                outcome,
+            })
+            .await?;
+            return Ok(None);
         }
-        match job.status {
-            JobStatus::Running => self.lost(job).await,
-            _ => self.start(job, record.is_some()).await,
-        }
+        Ok(Some(record))
     }
 
     /// A running job whose printer is idle and has no record of printing it (the host
@@ -315,6 +355,9 @@ impl PrinterDriver {
         match self.host.start(&name).await {
             Ok(()) => {
                 tracing::info!(printer = %self.printer_id, job = %job.id, term = self.term, "print started");
+                // The host took the start: the job runs (a print that fails at once is
+                // on record, and ends it at the next poll).
+                return self.report(DriverReport::Started { job_id: job.id }).await;
             }
             // OctoPrint refuses a start while it prints: someone else was quicker.
             Err(error) => {

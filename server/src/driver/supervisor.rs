@@ -4,6 +4,7 @@
 //!
 //! Owns: starting and stopping drivers. Must not touch: a printer (the drivers do).
 
+use super::moonraker::Moonraker;
 use super::octoprint::OctoPrint;
 use super::printer::{Host, PrinterDriver};
 use crate::files::FileStore;
@@ -130,17 +131,13 @@ fn host_for(
             return None;
         }
     };
-    match assignment.connection.kind {
-        ConnectionKind::OctoPrint => match OctoPrint::new(&assignment.connection.url, key) {
-            Ok(host) => Some(Host::OctoPrint(host)),
-            Err(error) => {
-                tracing::error!(printer = %printer_id, %error, "cannot reach the printer's host");
-                None
-            }
-        },
-        ConnectionKind::Moonraker => {
-            tracing::warn!(printer = %printer_id, "Moonraker printers are not driven yet");
-            None
-        }
-    }
+    let url = &assignment.connection.url;
+    let host = match assignment.connection.kind {
+        ConnectionKind::OctoPrint => OctoPrint::new(url, key).map(Host::OctoPrint),
+        ConnectionKind::Moonraker => Moonraker::new(url, key).map(Host::Moonraker),
+    };
+    host.inspect_err(|error| {
+        tracing::error!(printer = %printer_id, %error, "cannot reach the printer's host");
+    })
+    .ok()
 }

@@ -432,6 +432,19 @@ fn farm_data(farm: &Farm) -> FarmData {
     FarmData::from_board(board, Some(cluster))
 }
 
+/// Every method an operation of the contract takes (a page on a follower sends its
+/// `PUT`s to the leader, which must let the preflight through).
+fn api_methods() -> Vec<Method> {
+    let mut methods: Vec<Method> = app::api::Endpoint::ALL
+        .iter()
+        .map(|e| Method::from_bytes(e.operation().method.as_str().as_bytes()))
+        .filter_map(Result::ok)
+        .collect();
+    methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    methods.dedup();
+    methods
+}
+
 /// The API answers browsers only from the cluster's own origins (each member's client
 /// URL), so a dashboard loaded from one node may call the others and nothing else may.
 pub fn cors(farm: Farm) -> CorsLayer {
@@ -443,7 +456,7 @@ pub fn cors(farm: Farm) -> CorsLayer {
                     .any(|url| same_origin(url, origin))
             })
         }))
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_methods(api_methods())
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,

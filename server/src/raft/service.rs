@@ -42,6 +42,16 @@ const MAX_PEER_BODY: usize = 1 << 30;
 /// Where a peer asks who this node is.
 const INFO_PATH: &str = "/raft/info";
 
+/// What peers exchange besides Raft's own traffic: stored G-code files (`crate::files`)
+/// and the printers' live values, which followers copy from the leader.
+#[derive(Clone)]
+pub struct PeerShared {
+    pub files: crate::files::FileStore,
+    /// Largest file accepted (`--max-upload-mib`).
+    pub max_file_bytes: u64,
+    pub live: crate::driver::live::LiveBoard,
+}
+
 /// What the peer service needs: the local Raft, who this node is, and when it stops
 /// (upgraded connections outlive the HTTP server's graceful shutdown).
 #[derive(Clone)]
@@ -55,12 +65,8 @@ pub struct PeerState {
     /// Largest append-entries frame accepted (`frame::max_append_frame`).
     pub max_frame: usize,
     pub stopped: watch::Receiver<bool>,
-    /// Stored G-code files, which peers push and fetch (`crate::files`).
-    pub files: crate::files::FileStore,
-    /// Largest file accepted (`--max-upload-mib`).
-    pub max_file_bytes: u64,
-    /// The printers' live values, which followers copy from the leader.
-    pub live: crate::driver::live::LiveBoard,
+    /// What peers fetch and push besides Raft's own traffic.
+    pub shared: PeerShared,
     refusals: RefusalLog,
 }
 
@@ -72,8 +78,7 @@ impl PeerState {
         tls: Option<PeerTls>,
         max_frame: usize,
         stopped: watch::Receiver<bool>,
-        (files, max_file_bytes): (crate::files::FileStore, u64),
-        live: crate::driver::live::LiveBoard,
+        shared: PeerShared,
     ) -> Self {
         Self {
             raft,
@@ -82,9 +87,7 @@ impl PeerState {
             tls,
             max_frame,
             stopped,
-            files,
-            max_file_bytes,
-            live,
+            shared,
             refusals: RefusalLog::default(),
         }
     }
@@ -124,8 +127,9 @@ async fn receive_file(
     }
     let stream = body.into_data_stream();
     match state
+        .shared
         .files
-        .receive(stream, state.max_file_bytes, Some(&sha256))
+        .receive(stream, state.shared.max_file_bytes, Some(&sha256))
         .await
     {
         Ok(_) => StatusCode::CREATED.into_response(),
@@ -138,7 +142,7 @@ async fn receive_file(
 
 /// A follower copies this node's printer telemetry.
 async fn telemetry(State(state): State<PeerState>) -> Json<Vec<app::domain::PrinterLive>> {
-    Json(state.live.snapshot())
+    Json(state.shared.live.snapshot())
 }
 
 /// A peer fetches a stored file this node holds.
@@ -146,7 +150,7 @@ async fn send_file(
     State(state): State<PeerState>,
     axum::extract::Path(sha256): axum::extract::Path<String>,
 ) -> Response {
-    let Some(path) = state.files.path(&sha256) else {
+    let Some(path) = state.shared.files.path(&sha256) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match tokio::fs::File::open(path).await {

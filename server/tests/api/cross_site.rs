@@ -124,3 +124,36 @@ async fn a_host_name_that_is_not_the_clusters_is_refused_dns_rebinding() {
         .expect("answered");
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preflight_from_a_member_page_allows_every_method_of_the_api() {
+    let node = crate::helpers::spawn_node().await;
+    let origin = node.base.clone();
+    let answer = node
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            node.url("/api/v1/printers/p1/connection"),
+        )
+        .header("origin", &origin)
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization",
+        )
+        .send()
+        .await
+        .expect("sent");
+    let allowed = answer
+        .headers()
+        .get("access-control-allow-methods")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for method in ["GET", "POST", "PUT", "DELETE"] {
+        assert!(
+            allowed.contains(method),
+            "{method} missing from {allowed:?}"
+        );
+    }
+}

@@ -389,6 +389,11 @@ async fn canceling_a_printing_job_cancels_it_on_the_printer_and_frees_its_grams(
         .await;
     api.wait_for("/api/v1/print_jobs/j1", WAIT, status_is("Running"))
         .await;
+    // Printing on the printer (the job runs from the moment the host took the start).
+    api.wait_for("/api/v1/printers/p1", WAIT, |p| {
+        p["status"]["state"] == "printing"
+    })
+    .await;
     let (status, refused) = api
         .on_leader(
             reqwest::Method::POST,
@@ -413,6 +418,10 @@ async fn canceling_a_printing_job_cancels_it_on_the_printer_and_frees_its_grams(
         p["status"]["state"] == "idle"
     })
     .await;
+    let deadline = Instant::now() + WAIT;
+    while printed(&host, "j1").await != (0, 1) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(
         printed(&host, "j1").await,
         (0, 1),

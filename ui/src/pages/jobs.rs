@@ -1,10 +1,13 @@
 //! Job board: Queued / Running / Done / Canceled columns with buttons for the allowed
-//! moves only, a filter by printer, spool and text, and a form to queue a job whose
-//! pickers show each spool's available grams.
+//! moves only (a job sent to its printer can only be canceled by hand), a filter by
+//! printer, spool and text (`?search=` fills the text), and a form to queue a job whose
+//! pickers show each spool's available grams and whose G-code is a stored or uploaded
+//! file ([`super::gcode`]) or a file path.
 
 use super::filaments::weight_json;
+use super::gcode::{follow_files, GcodeChooser, GcodeSource};
 use crate::components::{send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge};
-use crate::model::{board_column, grams, job_timing, JobFilter};
+use crate::model::{board_column, dispatch_line, grams, job_timing, offered_moves, JobFilter};
 use crate::store::Write;
 use crate::FarmStore;
 use app::api::NewPrintJob;
@@ -16,6 +19,7 @@ const FIELDS: &[&str] = &[
     "id",
     "printer_id",
     "filament_id",
+    "file_id",
     "filepath",
     "print_weight_in_grams",
 ];
@@ -25,7 +29,11 @@ pub fn JobBoardPage() -> impl IntoView {
     let store = expect_context::<FarmStore>();
     let printer_filter = RwSignal::new(String::new());
     let spool_filter = RwSignal::new(String::new());
-    let text_filter = RwSignal::new(String::new());
+    // A printer's card links the job it prints here, searched for.
+    let search = leptos_router::hooks::use_query_map()
+        .with_untracked(|q| q.get("search"))
+        .unwrap_or_default();
+    let text_filter = RwSignal::new(search);
     let filter = Memo::new(move |_| JobFilter {
         printer_id: printer_filter.get(),
         filament_id: spool_filter.get(),
@@ -57,7 +65,7 @@ pub fn JobBoardPage() -> impl IntoView {
                     on:change=move |ev| spool_filter.set(event_target_value(&ev))
                 >
                     <option value="">"All spools"</option>
-                    <SpoolOptions/>
+                    <SpoolOptions selected=spool_filter/>
                 </select>
             </label>
             <label>
@@ -96,8 +104,11 @@ fn PrinterOptions() -> impl IntoView {
 }
 
 /// `<option>`s for every spool with its available grams ("PLA red · 640 g available").
+/// An option is made anew when its grams change (a job was queued from it), so each
+/// selects itself when it is `selected`: the select's value alone would fall back to the
+/// first option.
 #[component]
-fn SpoolOptions() -> impl IntoView {
+fn SpoolOptions(selected: RwSignal<String>) -> impl IntoView {
     let store = expect_context::<FarmStore>();
     view! {
         <For
@@ -105,7 +116,13 @@ fn SpoolOptions() -> impl IntoView {
             key=|s| (s.filament.id.clone(), s.available_weight_in_grams)
             let:spool
         >
-            <option value=spool.filament.id.to_string()>
+            <option
+                value=spool.filament.id.to_string()
+                prop:selected={
+                    let id = spool.filament.id.to_string();
+                    move || selected.with(|s| s == &id)
+                }
+            >
                 {format!(
                     "{} {} · {} · {} available",
                     spool.filament.kind.as_str(),
@@ -147,9 +164,11 @@ fn Column(status: JobStatus, filter: Memo<JobFilter>) -> impl IntoView {
                 <span class="count">{move || if filtered() { jobs.with(Vec::len) } else { count() }}</span>
             </h2>
             <ol class="cards-list">
+                // Keyed by what the card shows that can change without the job changing
+                // column: being sent to its printer.
                 <For
                     each=move || jobs.get()
-                    key=|job| job.id.clone()
+                    key=|job| (job.id.clone(), job.dispatch.is_some())
                     let:job
                 >
                     <JobCard job/>
@@ -183,7 +202,7 @@ fn move_label(next: JobStatus) -> &'static str {
 }
 
 #[component]
-fn JobCard(job: PrintJob) -> impl IntoView {
+fn JobCard(job: PrintJob) -> AnyView {
     let store = expect_context::<FarmStore>();
     let errors = RwSignal::new(FormErrors::default());
     let busy = RwSignal::new(false);
@@ -211,9 +230,8 @@ fn JobCard(job: PrintJob) -> impl IntoView {
             job_timing(&job, now)
         }
     };
-    let buttons = job
-        .status
-        .next_statuses()
+    let buttons = offered_moves(&job)
+        .into_iter()
         .map(|next| {
             let job_id = id.clone();
             let label = move_label(next);
@@ -239,6 +257,17 @@ fn JobCard(job: PrintJob) -> impl IntoView {
             }
         })
         .collect_view();
+    let dispatched = dispatch_line(&job).map(|line| {
+        view! { <p class="job-dispatch" data-testid="job-dispatch">{line}</p> }
+    });
+    let reason = job.reason.as_ref().map(|reason| {
+        let text = format!("Reason: {}", reason.as_str());
+        view! { <p class="job-reason" data-testid="job-reason">{text}</p> }
+    });
+    let download = job.file_id.as_ref().map(|file_id| {
+        let name = job.filepath.as_str().to_owned();
+        view! { <Download file_id=file_id.to_string() name errors/> }
+    });
     view! {
         <li class="job" data-testid=format!("job-{id}")>
             <div class="job-title">
@@ -255,14 +284,44 @@ fn JobCard(job: PrintJob) -> impl IntoView {
                 <span class="mono" title="job id">{id.clone()}</span>
             </div>
             <p class="job-time" data-testid="job-time">{timing}</p>
-            <div class="job-actions">{buttons}</div>
+            {dispatched}
+            {reason}
+            <div class="job-actions">{buttons}{download}</div>
             <p class="form-error" aria-live="polite">{move || errors.with(|e| e.message.clone())}</p>
         </li>
+    }
+    // Erased: the page's view type would otherwise be too deep for the node's
+    // compiler to prove it `Send`.
+    .into_any()
+}
+
+/// Saves the job's stored file (fetched with the token: a plain link cannot carry it).
+#[component]
+fn Download(file_id: String, name: String, errors: RwSignal<FormErrors>) -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let busy = RwSignal::new(false);
+    let label = format!("Download G-code: {name}");
+    let on_click = move |_| {
+        let (file_id, name) = (file_id.clone(), name.clone());
+        leptos::task::spawn_local(async move {
+            busy.set(true);
+            let result = store.download(file_id, name).await;
+            busy.set(false);
+            errors.set(match result {
+                Ok(()) => FormErrors::default(),
+                Err(failure) => FormErrors::from_failure(&failure),
+            });
+        });
+    };
+    view! {
+        <button type="button" class="quiet download" disabled=move || busy.get() aria-label=label on:click=on_click>
+            "Download"
+        </button>
     }
 }
 
 #[component]
-fn AddJobForm() -> impl IntoView {
+fn AddJobForm() -> AnyView {
     let store = expect_context::<FarmStore>();
     let printer = RwSignal::new(String::new());
     let spool = RwSignal::new(String::new());
@@ -270,17 +329,29 @@ fn AddJobForm() -> impl IntoView {
     let weight = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::default());
     let busy = RwSignal::new(false);
+    let source = GcodeSource::new();
+    follow_files(store, source);
+    let by_path = move || source.chosen.with(String::is_empty);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "printer_id": printer.get(),
             "filament_id": spool.get(),
-            "filepath": filepath.get(),
-            "print_weight_in_grams": weight_json(&weight.get()),
         });
+        if by_path() {
+            body["filepath"] = filepath.get().into();
+            body["print_weight_in_grams"] = weight_json(&weight.get());
+        } else {
+            body["file_id"] = source.chosen.get().into();
+            // Left empty, the cluster takes the file's own grams (rounded up).
+            if !weight.get().trim().is_empty() {
+                body["print_weight_in_grams"] = weight_json(&weight.get());
+            }
+        }
         let clear = move || {
             filepath.set(String::new());
             weight.set(String::new());
+            source.clear();
         };
         send_form(
             store,
@@ -292,8 +363,31 @@ fn AddJobForm() -> impl IntoView {
             clear,
         );
     };
+    // A G-code file dropped anywhere on the form is uploaded like a picked one.
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        source.dragging.set(false);
+        #[cfg(feature = "hydrate")]
+        if let Some(file) = crate::client::dropped_file(&ev) {
+            source.upload(store, file, weight);
+        }
+    };
+    let on_drag_over = move |ev: leptos::ev::DragEvent| {
+        // Without this the browser opens the dropped file instead.
+        ev.prevent_default();
+        source.dragging.set(true);
+    };
     view! {
-        <form class="panel" on:submit=on_submit aria-labelledby="job-form-title" novalidate>
+        <form
+            class="panel"
+            class:dropping=move || source.dragging.get()
+            on:submit=on_submit
+            on:dragover=on_drag_over
+            on:dragleave=move |_| source.dragging.set(false)
+            on:drop=on_drop
+            aria-labelledby="job-form-title"
+            novalidate
+        >
             <h2 id="job-form-title">"Queue a job"</h2>
             <Field label="Printer" name="printer_id" form=FORM errors>
                 <select
@@ -312,10 +406,13 @@ fn AddJobForm() -> impl IntoView {
                     on:change=move |ev| spool.set(event_target_value(&ev))
                 >
                     <option value="">"Choose a spool"</option>
-                    <SpoolOptions/>
+                    <SpoolOptions selected=spool/>
                 </select>
             </Field>
-            <InputField label="File" name="filepath" form=FORM value=filepath errors placeholder="benchy.gcode"/>
+            <GcodeChooser source weight errors form=FORM/>
+            <Show when=by_path>
+                <InputField label="File" name="filepath" form=FORM value=filepath errors placeholder="benchy.gcode"/>
+            </Show>
             <InputField label="Weight (g)" name="print_weight_in_grams" form=FORM value=weight errors kind="number"/>
             <FormError errors fields=FIELDS form=FORM/>
             <button type="submit" disabled=move || busy.get()>
@@ -323,4 +420,7 @@ fn AddJobForm() -> impl IntoView {
             </button>
         </form>
     }
+    // Erased: the page's view type would otherwise be too deep for the node's
+    // compiler to prove it `Send`.
+    .into_any()
 }

@@ -1,15 +1,31 @@
-//! Overview: the farm at a glance — printers busy and idle, jobs per status, spools low
-//! on available filament, and the cluster's health.
+//! Overview: the farm at a glance — printers busy and idle, what each connected printer
+//! is doing (offline and error first), jobs per status, spools low on available
+//! filament, and the cluster's health.
 
+use super::printer_state::PrinterCondition;
 use crate::components::StatusBadge;
+use crate::model::printing::{connected_first_in_trouble, needs_attention};
 use crate::model::{grams, jobs_per_status, low_spools, printer_usage};
 use crate::FarmStore;
 use leptos::prelude::*;
 
 #[component]
-pub fn OverviewPage() -> impl IntoView {
+pub fn OverviewPage() -> AnyView {
     let store = expect_context::<FarmStore>();
     let usage = Memo::new(move |_| store.data.with(printer_usage));
+    let connected = Memo::new(move |_| {
+        store.data.with(|d| {
+            connected_first_in_trouble(&d.printers)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let attention = Memo::new(move |_| {
+        store
+            .data
+            .with(|d| d.printers.iter().filter(|p| needs_attention(p)).count())
+    });
     let per_status = Memo::new(move |_| store.data.with(jobs_per_status));
     let low = Memo::new(move |_| {
         store.data.with(|d| {
@@ -56,7 +72,25 @@ pub fn OverviewPage() -> impl IntoView {
                         <dt>"Idle"</dt>
                         <dd data-testid="printers-idle">{move || usage.get().1}</dd>
                     </div>
+                    <div>
+                        <dt>"Offline or error"</dt>
+                        <dd data-testid="printers-attention" class:attention=move || { attention.get() > 0 }>
+                            {move || attention.get()}
+                        </dd>
+                    </div>
                 </dl>
+                <Show when=move || !connected.with(Vec::is_empty)>
+                    <ul class="printer-conditions" data-testid="overview-printers">
+                        <For each=move || connected.get() key=|p| p.id.clone() let:printer>
+                            <li data-testid=format!("overview-printer-{}", printer.id)>
+                                <span class="printer-name">
+                                    {format!("{} {}", printer.company.as_str(), printer.model.as_str())}
+                                </span>
+                                <PrinterCondition id=printer.id.clone()/>
+                            </li>
+                        </For>
+                    </ul>
+                </Show>
             </section>
             <section class="card" aria-labelledby="ov-jobs">
                 <h2 id="ov-jobs">"Jobs"</h2>
@@ -124,4 +158,7 @@ pub fn OverviewPage() -> impl IntoView {
             </section>
         </div>
     }
+    // Erased: the page's view type would otherwise be too deep for the node's
+    // compiler to prove it `Send`.
+    .into_any()
 }

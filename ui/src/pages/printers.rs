@@ -1,7 +1,11 @@
-//! Printers: every printer with its running and queued jobs (among those on the board),
-//! its history on demand, and a form to add one.
+//! Printers: every printer with what it is doing (for a printer connected to its host:
+//! the host's state, progress and temperatures, see [`super::printer_state`]), its
+//! connection ([`super::connection`]), its running and queued jobs (among those on the
+//! board), its history on demand, and a form to add one.
 
+use super::connection::ConnectionCell;
 use super::history::History;
+use super::printer_state::PrinterCondition;
 use crate::components::{send_form, FormError, FormErrors, InputField};
 use crate::model::{is_busy, printer_jobs};
 use crate::store::Write;
@@ -33,6 +37,7 @@ pub fn PrintersPage() -> impl IntoView {
                                 <th scope="col">"Company"</th>
                                 <th scope="col">"Model"</th>
                                 <th scope="col">"State"</th>
+                                <th scope="col">"Connection"</th>
                                 <th scope="col">"Running and queued jobs"</th>
                                 <th scope="col">"History"</th>
                             </tr>
@@ -51,11 +56,18 @@ pub fn PrintersPage() -> impl IntoView {
 }
 
 #[component]
-fn PrinterRow(printer: Printer) -> impl IntoView {
+fn PrinterRow(printer: Printer) -> AnyView {
     let store = expect_context::<FarmStore>();
     let id = printer.id.to_string();
     let for_busy = printer.clone();
     let busy = Memo::new(move |_| store.data.with(|d| is_busy(&d.jobs, &for_busy)));
+    // The row is keyed by id: what changes (connection, status) is read from the store.
+    let key = printer.id.clone();
+    let connected = Memo::new(move |_| {
+        store
+            .data
+            .with(|d| d.printers.iter().any(|p| p.id == key && p.is_connected()))
+    });
     let for_jobs = printer.clone();
     let jobs = move || {
         store.data.with(|d| {
@@ -78,14 +90,22 @@ fn PrinterRow(printer: Printer) -> impl IntoView {
             <td class="mono">{id.clone()}</td>
             <td>{printer.company.as_str().to_owned()}</td>
             <td>{printer.model.as_str().to_owned()}</td>
+            <td class="wide">
+                // Moved by hand, "busy" is what its jobs say; a connected printer's host
+                // says it itself.
+                <Show when=move || !connected.get()>
+                    {move || {
+                        if busy.get() {
+                            view! { <span class="badge printer-busy">"Busy"</span> }
+                        } else {
+                            view! { <span class="badge printer-idle">"Idle"</span> }
+                        }
+                    }}
+                </Show>
+                <PrinterCondition id=printer.id.clone()/>
+            </td>
             <td>
-                {move || {
-                    if busy.get() {
-                        view! { <span class="badge printer-busy">"Busy"</span> }
-                    } else {
-                        view! { <span class="badge printer-idle">"Idle"</span> }
-                    }
-                }}
+                <ConnectionCell id=printer.id.clone()/>
             </td>
             <td>
                 <ul class="inline-list">{jobs}</ul>
@@ -95,6 +115,9 @@ fn PrinterRow(printer: Printer) -> impl IntoView {
             </td>
         </tr>
     }
+    // Erased: the page's view type would otherwise be too deep for the node's
+    // compiler to prove it `Send`.
+    .into_any()
 }
 
 #[component]

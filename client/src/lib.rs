@@ -34,9 +34,10 @@ mod members;
 mod pages;
 
 pub use app::api::{
-    AddNodeRequest, ClusterView, CreatedToken, Endpoint, MemberView, NewFilamentBody,
-    NewPrintJobBody, NewPrinterBody, NewTokenBody, Problem, Role,
+    AddNodeRequest, ClusterView, CreatedToken, Endpoint, MemberView, NewConnectionBody,
+    NewFilamentBody, NewPrintJobBody, NewPrinterBody, NewTokenBody, Problem, Role,
 };
+pub use app::domain::{GcodeFile, PrinterLive};
 pub use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 pub use error::ClientError;
 pub use events::{ChangeEvent, EventStream};
@@ -110,10 +111,14 @@ pub struct Call {
     /// Path and query, e.g. `/api/v1/print_jobs?status=queued`.
     path: String,
     body: Option<Vec<u8>>,
+    /// The body's media type: JSON unless set ([`Call::bytes`]).
+    content_type: &'static str,
     idempotency_key: Option<String>,
     /// Overrides the policy's `request_timeout` for this call.
     timeout: Option<Duration>,
 }
+
+const JSON: &str = "application/json";
 
 impl Call {
     /// Any method; every method but `GET` gets a fresh idempotency key.
@@ -134,6 +139,14 @@ impl Call {
     /// Sets a body that is JSON already (sent as it is).
     pub fn json_bytes(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
+        self.content_type = JSON;
+        self
+    }
+
+    /// Sets a body of raw bytes (`application/octet-stream`: a G-code file).
+    pub fn bytes(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self.content_type = "application/octet-stream";
         self
     }
 
@@ -161,6 +174,7 @@ impl Call {
             method: Method::GET,
             path: path.into(),
             body: None,
+            content_type: JSON,
             idempotency_key: None,
             timeout: None,
         }
@@ -188,6 +202,7 @@ impl Call {
             method,
             path,
             body,
+            content_type: JSON,
             idempotency_key: Some(uuid::Uuid::now_v7().to_string()),
             timeout: None,
         }
@@ -395,6 +410,39 @@ impl Client {
         self.call(Call::to(Endpoint::GetPrintJob, &[id])).await
     }
 
+    /// Stores a G-code file under `name` (the cluster answers once a majority holds it).
+    pub async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<GcodeFile, ClientError> {
+        let name = app::api::contract::path_segment(name);
+        let call = Call::to(Endpoint::UploadFile, &[])
+            .query("name", &name)
+            .bytes(bytes);
+        self.call(call).await
+    }
+
+    pub async fn files(&self) -> Result<Vec<GcodeFile>, ClientError> {
+        self.call(Call::to(Endpoint::ListFiles, &[])).await
+    }
+
+    /// Connects printer `id` to its host; the answer shows `api_key_set`, never the key.
+    pub async fn connect_printer(
+        &self,
+        id: &str,
+        connection: &NewConnectionBody,
+    ) -> Result<Printer, ClientError> {
+        self.call(Call::to(Endpoint::ConnectPrinter, &[id]).json(connection)?)
+            .await
+    }
+
+    pub async fn disconnect_printer(&self, id: &str) -> Result<Printer, ClientError> {
+        self.call(Call::to(Endpoint::DisconnectPrinter, &[id]))
+            .await
+    }
+
+    /// What the connected printers report now (progress, temperatures).
+    pub async fn telemetry(&self) -> Result<Vec<PrinterLive>, ClientError> {
+        self.call(Call::to(Endpoint::PrintersLive, &[])).await
+    }
+
     pub async fn create_job(&self, job: &NewPrintJobBody) -> Result<PrintJob, ClientError> {
         self.call(Call::to(Endpoint::CreatePrintJob, &[]).json(job)?)
             .await
@@ -579,7 +627,7 @@ impl Client {
         let mut request = self.http.request(call.method.clone(), url);
         if let Some(body) = &call.body {
             request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, call.content_type)
                 .body(body.clone());
         }
         if let Some(key) = &call.idempotency_key {

@@ -11,10 +11,12 @@ use app::api::{ClusterView, Endpoint};
 use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 use clap::{Args, Subcommand};
 use raft3d_client::{
-    Client, ClientError, ListQuery, NewFilamentBody, NewPrintJobBody, NewPrinterBody, RetryPolicy,
+    Client, ClientError, GcodeFile, ListQuery, NewConnectionBody, NewFilamentBody, NewPrintJobBody,
+    NewPrinterBody, PrinterLive, RetryPolicy,
 };
 use raft3d_launcher::leader;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Flags of every `raft3d ctl` command.
@@ -104,6 +106,9 @@ pub enum CtlCommand {
     /// Print jobs: list, show, create, start, finish, cancel.
     #[command(subcommand)]
     Jobs(JobCommand),
+    /// Stored G-code files: list, upload.
+    #[command(subcommand)]
+    Files(FileCommand),
     /// The cluster: status, add and remove nodes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -143,6 +148,40 @@ pub enum PrinterCommand {
         /// Default: the cluster picks one.
         #[arg(long)]
         id: Option<String>,
+    },
+    /// Connect a printer to its host: the leader then drives it.
+    Connect {
+        id: String,
+        /// octoprint or moonraker.
+        #[arg(long, default_value = "octoprint")]
+        kind: String,
+        /// The host's base URL, e.g. http://octopi.local.
+        #[arg(long)]
+        url: String,
+        /// A file holding the host's API key (kept out of the shell's history).
+        #[arg(long, value_name = "FILE")]
+        api_key_file: Option<PathBuf>,
+        /// Do not give the printer queued jobs by itself.
+        #[arg(long)]
+        no_auto_dispatch: bool,
+    },
+    /// Disconnect a printer: its jobs move by hand again.
+    Disconnect {
+        id: String,
+    },
+    /// What the connected printers report now: state, job, progress, temperatures.
+    Live,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum FileCommand {
+    List,
+    /// Store a G-code file (its slicer's grams and time are read from it).
+    Upload {
+        path: PathBuf,
+        /// The name people see; default: the file's own name.
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -200,12 +239,16 @@ pub enum JobCommand {
         printer: String,
         #[arg(long)]
         spool: String,
-        /// The G-code file to print.
-        #[arg(long)]
-        file: String,
-        /// Filament the print uses, in grams (reserved from the spool while queued).
-        #[arg(long)]
-        grams: u64,
+        /// The G-code file to print (a name only: the job is moved by hand).
+        #[arg(long, required_unless_present = "file_id")]
+        file: Option<String>,
+        /// Filament the print uses, in grams (reserved from the spool while queued);
+        /// with --file-id, the file's own grams unless given.
+        #[arg(long, required_unless_present = "file_id")]
+        grams: Option<u64>,
+        /// A stored file (`raft3d ctl files upload`): its printer's driver prints it.
+        #[arg(long, conflicts_with = "file")]
+        file_id: Option<String>,
         #[arg(long)]
         id: Option<String>,
     },
@@ -331,6 +374,7 @@ async fn execute(args: &CtlArgs) -> Result<String, Failure> {
         CtlCommand::Printers(command) => ctl.printers(command).await,
         CtlCommand::Spools(command) => ctl.spools(command).await,
         CtlCommand::Jobs(command) => ctl.jobs(command).await,
+        CtlCommand::Files(command) => ctl.files(command).await,
         CtlCommand::Cluster(command) => ctl.cluster(command).await,
         CtlCommand::Tokens(command) => ctl.tokens(command).await,
     }
@@ -361,6 +405,66 @@ impl Ctl {
                 };
                 let printer: Printer = self.create(Endpoint::CreatePrinter, &body).await?;
                 self.show_one(printer, printer_table)
+            }
+            PrinterCommand::Connect {
+                id,
+                kind,
+                url,
+                api_key_file,
+                no_auto_dispatch,
+            } => {
+                let api_key = match api_key_file {
+                    None => None,
+                    Some(path) => {
+                        let text = read(path).map_err(read_failure)?;
+                        Some(String::from_utf8_lossy(&text).trim().to_owned())
+                    }
+                };
+                let body = NewConnectionBody {
+                    kind: kind.clone(),
+                    url: url.clone(),
+                    api_key,
+                    auto_dispatch: Some(!no_auto_dispatch),
+                };
+                let call = raft3d_client::Call::to(Endpoint::ConnectPrinter, &[id])
+                    .json(&body)
+                    .map_err(|e| (e, None))?;
+                let printer: Printer = self.write(&self.keyed(call)).await?;
+                self.show_one(printer, printer_table)
+            }
+            PrinterCommand::Disconnect { id } => {
+                let call = raft3d_client::Call::to(Endpoint::DisconnectPrinter, &[id]);
+                let printer: Printer = self.write(&self.keyed(call)).await?;
+                self.show_one(printer, printer_table)
+            }
+            PrinterCommand::Live => {
+                let live = self.client.telemetry().await.map_err(read_failure)?;
+                self.show(&live, live_table)
+            }
+        }
+    }
+
+    async fn files(&self, command: &FileCommand) -> Result<String, Failure> {
+        match command {
+            FileCommand::List => {
+                let files = self.client.files().await.map_err(read_failure)?;
+                self.show(&files, file_table)
+            }
+            FileCommand::Upload { path, name } => {
+                let bytes = read(path).map_err(read_failure)?;
+                let name = match name {
+                    Some(name) => name.clone(),
+                    None => path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "upload.gcode".to_owned()),
+                };
+                let file = self
+                    .client
+                    .upload_file(&name, bytes)
+                    .await
+                    .map_err(|e| (e, None))?;
+                self.show_one(file, file_table)
             }
         }
     }
@@ -430,11 +534,15 @@ impl Ctl {
                 spool,
                 file,
                 grams,
+                file_id,
                 id,
             } => {
                 let body = NewPrintJobBody {
                     id: id.clone(),
-                    ..NewPrintJobBody::by_path(printer, spool, file, *grams)
+                    file_id: file_id.clone(),
+                    filepath: file.clone(),
+                    print_weight_in_grams: *grams,
+                    ..NewPrintJobBody::of_file(printer, spool, "")
                 };
                 let job: PrintJob = self.create(Endpoint::CreatePrintJob, &body).await?;
                 return self.show_one(job, job_table);
@@ -618,12 +726,72 @@ fn token_table(tokens: &[TokenView]) -> String {
 
 fn printer_table(printers: &[Printer]) -> String {
     table(
-        &["ID", "COMPANY", "MODEL"],
+        &["ID", "COMPANY", "MODEL", "HOST", "STATE"],
         printers.iter().map(|p| {
+            let host = p
+                .connection
+                .as_ref()
+                .map_or("-".to_owned(), |c| format!("{} {}", c.kind.as_str(), c.url));
+            let state = match (&p.connection, &p.status) {
+                (None, _) => "not connected".to_owned(),
+                (Some(_), None) => "connected, no report yet".to_owned(),
+                (Some(_), Some(status)) => match &status.message {
+                    Some(message) => format!("{} ({})", status.state.as_str(), message.as_str()),
+                    None => status.state.as_str().to_owned(),
+                },
+            };
             vec![
                 p.id.to_string(),
                 p.company.as_str().to_owned(),
                 p.model.as_str().to_owned(),
+                host,
+                state,
+            ]
+        }),
+    )
+}
+
+fn live_table(printers: &[PrinterLive]) -> String {
+    let temperature = |t: Option<app::domain::Temperature>| {
+        t.map_or("-".to_owned(), |t| match t.target {
+            Some(target) => format!("{:.0}/{:.0}", t.actual, target),
+            None => format!("{:.0}", t.actual),
+        })
+    };
+    table(
+        &[
+            "PRINTER", "STATE", "JOB", "PROGRESS", "LEFT_S", "NOZZLE_C", "BED_C",
+        ],
+        printers.iter().map(|p| {
+            vec![
+                p.printer_id.to_string(),
+                p.state.as_str().to_owned(),
+                p.job_id
+                    .as_ref()
+                    .map_or("-".to_owned(), ToString::to_string),
+                p.progress.map_or("-".to_owned(), |v| format!("{v:.0}%")),
+                p.seconds_left.map_or("-".to_owned(), |v| v.to_string()),
+                temperature(p.nozzle),
+                temperature(p.bed),
+            ]
+        }),
+    )
+}
+
+fn file_table(files: &[GcodeFile]) -> String {
+    table(
+        &["ID", "NAME", "SIZE", "GRAMS", "SECONDS", "SLICER"],
+        files.iter().map(|f| {
+            vec![
+                f.id.to_string(),
+                f.name.as_str().to_owned(),
+                f.size.to_string(),
+                f.filament_grams
+                    .map_or("-".to_owned(), |g| format!("{:.2}", g.get())),
+                f.print_seconds.map_or("-".to_owned(), |s| s.to_string()),
+                f.slicer
+                    .as_ref()
+                    .map_or("-".to_owned(), |s| s.as_str().to_owned()),
             ]
         }),
     )

@@ -2,8 +2,8 @@
 //! ([`HostReport`]), a file's print history on it ([`PrintRecord`]), and how talking to it
 //! fails ([`HostError`]).
 //!
-//! Each host adapter (`octoprint`, later Moonraker) speaks its own API and answers in
-//! these terms only. Nothing here talks to Raft or to the farm's state: deciding what a
+//! Each host adapter (`octoprint`, `moonraker`, over the HTTP plumbing of `http_host`)
+//! speaks its own API and answers in these terms only. Nothing here talks to Raft or to the farm's state: deciding what a
 //! report means for a job, and committing it, is the caller's business.
 
 use app::domain::PrinterState;

@@ -13,6 +13,7 @@
 //! Must not touch: the farm's state but through proposals (`Command::Drive`).
 
 pub mod host;
+mod http_host;
 pub mod live;
 pub mod moonraker;
 pub mod octoprint;

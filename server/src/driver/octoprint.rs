@@ -7,8 +7,9 @@
 //!   the printer is connected (its 409 "Printer is not operational" only means none).
 //!   Right after the printer connects, `/api/printer` has `"temperature": {}` until its
 //!   first reading (~2 s, seen in the integration test): no temperatures then either.
-//! - [`OctoPrint::upload`]: `POST /api/files/local`, multipart field `file`, without
-//!   `select`/`print` (with `print`, a busy printer still answers 201 and prints nothing).
+//! - [`OctoPrint::upload`]: `POST /api/files/local`, multipart field `file` (streamed
+//!   from disk), without `select`/`print` (with `print`, a busy printer still answers 201
+//!   and prints nothing).
 //! - [`OctoPrint::record`]: `GET /api/files/local/<name>`, its `prints`.
 //! - [`OctoPrint::start`]: `POST /api/files/local/<name>` `{"command":"select","print":true}`.
 //! - [`OctoPrint::cancel`]: `POST /api/job` `{"command":"cancel"}`.
@@ -44,6 +45,10 @@
 //! Sent as `X-Api-Key` (marked sensitive) and nowhere else: not in URLs, not in errors
 //! (host texts are scrubbed of it too), not in `Debug`, not in logs.
 //!
+//! This file owns OctoPrint's routes, JSON shapes, state table and status mapping; the
+//! HTTP plumbing it shares with Moonraker (client, key header, URL and name checks,
+//! multipart upload, texts of failures) is `http_host`'s.
+//!
 //! # TLS
 //! `http://` is what OctoPrint serves by default, and works. The workspace's reqwest has
 //! rustls without built-in roots (`rustls-tls-manual-roots`: peers trust only their
@@ -52,94 +57,36 @@
 //! roots are configured for hosts.
 
 use super::host::{HostError, HostReport, PrintRecord, Temperature};
+use super::http_host::{check_name, clip, host_text, Answer, HttpHost, MAX_MESSAGE_CHARS};
 use app::domain::PrinterState;
-use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use std::fmt;
-use std::time::Duration;
-
-/// How long a TCP (and TLS) connect may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A whole request, answer included.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A whole upload (a big G-code file over a slow link).
-const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
-/// Host texts in errors are cut to this many characters.
-const MAX_ERROR_CHARS: usize = 200;
-/// A report's message is cut to this many characters.
-const MAX_MESSAGE_CHARS: usize = 300;
-/// Longest file name we send.
-const MAX_NAME_LEN: usize = 255;
+use std::path::Path;
 
 /// One OctoPrint instance, reached at its base URL with one API key.
+#[derive(Debug)]
 pub struct OctoPrint {
-    /// `http(s)://host[:port][/path]`, no trailing `/`.
-    base: String,
-    api_key: Option<String>,
-    http: reqwest::Client,
-}
-
-impl fmt::Debug for OctoPrint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OctoPrint")
-            .field("base", &self.base)
-            .field(
-                "api_key",
-                &format_args!(
-                    "{}",
-                    if self.api_key.is_some() {
-                        "<set>"
-                    } else {
-                        "<none>"
-                    }
-                ),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-/// A host's answer: its status and whole body.
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
+    host: HttpHost,
 }
 
 impl OctoPrint {
     /// An OctoPrint at `base_url` (`http(s)://host[:port][/path]`; no user, query or
     /// fragment), sending `api_key` when there is one. Nothing is sent yet.
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, HostError> {
-        let base = check_base(base_url)?;
-        let api_key = api_key.filter(|key| !key.is_empty());
-        if let Some(key) = &api_key {
-            if HeaderValue::from_str(key).is_err() {
-                return Err(HostError::Protocol(
-                    "the API key has characters an HTTP header cannot carry".to_owned(),
-                ));
-            }
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| HostError::Protocol(format!("cannot make an HTTP client: {e}")))?;
         Ok(Self {
-            base,
-            api_key,
-            http,
+            host: HttpHost::new(base_url, api_key)?,
         })
     }
 
     /// The base URL requests go to (normalised, no trailing `/`).
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.host.base_url()
     }
 
     /// What the host says now: `GET /api/job`, and `GET /api/printer` for temperatures
     /// when the printer is connected.
     pub async fn probe(&self) -> Result<HostReport, HostError> {
-        let answer = self.send(Method::GET, "/api/job", |r| r).await?;
+        let answer = self.host.send(Method::GET, "/api/job", |r| r).await?;
         if !answer.status.is_success() {
             return Err(self.refusal(&Method::GET, "/api/job", &answer));
         }
@@ -148,7 +95,7 @@ impl OctoPrint {
             report.state,
             PrinterState::Idle | PrinterState::Printing | PrinterState::Paused
         ) {
-            let answer = self.send(Method::GET, "/api/printer", |r| r).await?;
+            let answer = self.host.send(Method::GET, "/api/printer", |r| r).await?;
             if answer.status.is_success() {
                 (report.nozzle, report.bed) = temperatures(&answer.body)?;
             } else if answer.status != StatusCode::CONFLICT {
@@ -160,23 +107,11 @@ impl OctoPrint {
         Ok(report)
     }
 
-    /// Stores `bytes` as the host's local file `name` (replacing one of that name),
-    /// without selecting or printing it.
-    pub async fn upload(&self, name: &str, bytes: &[u8]) -> Result<(), HostError> {
-        check_name(name)?;
-        let boundary = format!("raft3d-{}", uuid::Uuid::now_v7().simple());
-        let body = multipart_body(&boundary, name, bytes);
+    /// Stores the local `file` (`size` bytes, streamed from disk) as the host's local file
+    /// `name` (replacing one of that name), without selecting or printing it.
+    pub async fn upload(&self, name: &str, file: &Path, size: u64) -> Result<(), HostError> {
         let path = "/api/files/local";
-        let answer = self
-            .send(Method::POST, path, |r| {
-                r.header(
-                    CONTENT_TYPE,
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
-                .body(body)
-                .timeout(UPLOAD_TIMEOUT)
-            })
-            .await?;
+        let answer = self.host.upload(path, &[], name, file, size).await?;
         match answer.status {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
             _ => Err(self.refusal(&Method::POST, path, &answer)),
@@ -187,7 +122,7 @@ impl OctoPrint {
     pub async fn record(&self, name: &str) -> Result<Option<PrintRecord>, HostError> {
         check_name(name)?;
         let path = format!("/api/files/local/{name}");
-        let answer = self.send(Method::GET, &path, |r| r).await?;
+        let answer = self.host.send(Method::GET, &path, |r| r).await?;
         match answer.status {
             StatusCode::OK => print_record(&answer.body).map(Some),
             StatusCode::NOT_FOUND => Ok(None),
@@ -201,7 +136,10 @@ impl OctoPrint {
         check_name(name)?;
         let path = format!("/api/files/local/{name}");
         let command = serde_json::json!({"command": "select", "print": true});
-        let answer = self.send(Method::POST, &path, |r| r.json(&command)).await?;
+        let answer = self
+            .host
+            .send(Method::POST, &path, |r| r.json(&command))
+            .await?;
         if answer.status.is_success() {
             Ok(())
         } else {
@@ -213,7 +151,10 @@ impl OctoPrint {
     pub async fn cancel(&self) -> Result<(), HostError> {
         let path = "/api/job";
         let command = serde_json::json!({"command": "cancel"});
-        let answer = self.send(Method::POST, path, |r| r.json(&command)).await?;
+        let answer = self
+            .host
+            .send(Method::POST, path, |r| r.json(&command))
+            .await?;
         if answer.status.is_success() {
             Ok(())
         } else {
@@ -221,38 +162,9 @@ impl OctoPrint {
         }
     }
 
-    /// Sends one request (the key attached) and reads the whole answer.
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
-    ) -> Result<Answer, HostError> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
-        if let Some(key) = &self.api_key {
-            // Checked in `new`.
-            if let Ok(mut value) = HeaderValue::from_str(key) {
-                value.set_sensitive(true);
-                request = request.header("X-Api-Key", value);
-            }
-        }
-        let unreachable = |e: reqwest::Error| HostError::Unreachable {
-            url: url.clone(),
-            why: self.scrub(&error_chain(&e)),
-        };
-        let response = build(request).send().await.map_err(unreachable)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?;
-        Ok(Answer {
-            status,
-            body: body.to_vec(),
-        })
-    }
-
     /// The error for an answer that is not what we asked for.
     fn refusal(&self, method: &Method, path: &str, answer: &Answer) -> HostError {
-        let message = self.scrub(&host_text(answer));
+        let message = self.host.scrub(&refusal_text(answer));
         match answer.status.as_u16() {
             401 | 403 => HostError::Unauthorized {
                 status: answer.status.as_u16(),
@@ -266,129 +178,12 @@ impl OctoPrint {
             status => HostError::Protocol(format!("HTTP {status} on {method} {path}: {message}")),
         }
     }
-
-    /// `text` without the API key in it (should a host or a library ever echo it).
-    fn scrub(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "<api key>"),
-            _ => text.to_owned(),
-        }
-    }
 }
 
-/// The normalised base URL, or why it is not one.
-fn check_base(raw: &str) -> Result<String, HostError> {
-    // The text is not echoed: it may hold a password.
-    let bad = |why: &str| {
-        HostError::Protocol(format!(
-            "the host URL must be http(s)://host[:port][/path]: {why}"
-        ))
-    };
-    let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("not http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("it carries a user or password"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("it has a query or fragment"));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// A file name we put in a URL path segment and a multipart header: `[A-Za-z0-9-_.~]`,
-/// not hidden (`.x`: OctoPrint keeps its own metadata so), at most 255 bytes.
-fn check_name(name: &str) -> Result<(), HostError> {
-    let fine = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
-    if fine {
-        Ok(())
-    } else {
-        Err(HostError::Protocol(format!(
-            "file name {:?} is not allowed (only [A-Za-z0-9-_.~], not starting with '.')",
-            clip(name, 80)
-        )))
-    }
-}
-
-/// A `multipart/form-data` body with one part: field `file`, `filename` = `name`.
-/// `name` passed [`check_name`], so it needs no quoting. `boundary` is random: a file
-/// that contains it by chance is not a concern.
-fn multipart_body(boundary: &str, name: &str, bytes: &[u8]) -> Vec<u8> {
-    let head = format!(
-        "--{boundary}\r\n\
-         Content-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\
-         \r\n"
-    );
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let mut body = Vec::with_capacity(head.len() + bytes.len() + tail.len());
-    body.extend_from_slice(head.as_bytes());
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(tail.as_bytes());
-    body
-}
-
-/// An error and its causes, `a: b: c`, without the URL (the caller names it).
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        let part = match e.downcast_ref::<reqwest::Error>() {
-            // reqwest's own text names the URL; say what kind of failure it is instead.
-            Some(re) if re.is_timeout() => "timed out".to_owned(),
-            Some(re) if re.is_connect() => "cannot connect".to_owned(),
-            Some(re) if re.is_body() => "the answer was cut short".to_owned(),
-            Some(_) => "request failed".to_owned(),
-            None => e.to_string(),
-        };
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-        current = e.source();
-    }
-    clip(&text, MAX_ERROR_CHARS)
-}
-
-/// The host's words in a refusal: the JSON `error` field, else the body as text, else the
-/// status's name; cut short, one line.
-fn host_text(answer: &Answer) -> String {
-    let from_json = serde_json::from_slice::<serde_json::Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
-    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(&answer.body).trim().to_owned());
-    let text = if text.is_empty() {
-        answer
-            .status
-            .canonical_reason()
-            .unwrap_or("no reason given")
-            .to_owned()
-    } else {
-        text
-    };
-    clip(&text, MAX_ERROR_CHARS)
-}
-
-/// At most `max` characters, control characters as spaces, "…" when cut.
-fn clip(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
+/// OctoPrint's words in a refusal: its JSON `error` field (else the body, else the
+/// status's name).
+fn refusal_text(answer: &Answer) -> String {
+    host_text(answer, |v| v.get("error")?.as_str())
 }
 
 /// [`PrinterState`] for `/api/job`'s `state` (and its top-level `error`): the table in
@@ -621,10 +416,7 @@ mod tests {
  "prints": {"failure": 1, "last": {"date": 1796606290.1, "success": false}, "success": 2}}"#;
 
     fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(status).expect("a status code"),
-            body: body.as_bytes().to_vec(),
-        }
+        Answer::of(status, body)
     }
 
     fn host(key: Option<&str>) -> OctoPrint {
@@ -761,65 +553,6 @@ mod tests {
     }
 
     #[test]
-    fn the_multipart_body_has_one_file_part() {
-        let body = multipart_body("BOUND", "raft3d-j1.gcode", b"G28\nG4 P1\n");
-        assert_eq!(
-            String::from_utf8(body).expect("text"),
-            "--BOUND\r\n\
-             Content-Disposition: form-data; name=\"file\"; filename=\"raft3d-j1.gcode\"\r\n\
-             Content-Type: application/octet-stream\r\n\
-             \r\n\
-             G28\nG4 P1\n\
-             \r\n--BOUND--\r\n"
-        );
-    }
-
-    #[test]
-    fn only_plain_file_names_pass() {
-        for good in ["raft3d-j1.gcode", "raft3d-0190a_b~c.gcode", "a"] {
-            assert!(check_name(good).is_ok(), "{good}");
-        }
-        let long = "a".repeat(MAX_NAME_LEN + 1);
-        for bad in [
-            "",
-            ".",
-            "..",
-            ".metadata.json",
-            "a/b.gcode",
-            "../x",
-            "a b",
-            "a%2F",
-            "ä.gcode",
-            &long,
-        ] {
-            assert!(
-                matches!(check_name(bad), Err(HostError::Protocol(_))),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn base_urls_are_normalised_and_checked() {
-        assert_eq!(host(None).base_url(), "http://127.0.0.1:5000");
-        let with_path = OctoPrint::new(" https://farm.example/octo/ ", None).expect("fine");
-        assert_eq!(with_path.base_url(), "https://farm.example/octo");
-        for bad in [
-            "ftp://h",
-            "http://user:pw@h",
-            "http://h/?apikey=x",
-            "http://h/#x",
-            "not a url",
-            "",
-        ] {
-            let error = OctoPrint::new(bad, None).expect_err(bad);
-            assert!(matches!(error, HostError::Protocol(_)), "{bad}");
-            assert!(!error.to_string().contains("pw"), "{error}");
-        }
-        assert!(OctoPrint::new("http://h", Some("bad\nkey".to_owned())).is_err());
-    }
-
-    #[test]
     fn refusals_map_by_status() {
         let op = host(Some("SECRETKEY123"));
         let get = Method::GET;
@@ -881,12 +614,5 @@ mod tests {
             !format!("{error} {error:?}").contains("SECRETKEY123"),
             "{error:?}"
         );
-    }
-
-    #[test]
-    fn clip_cuts_on_characters_and_flattens_lines() {
-        assert_eq!(clip("äöü", 2), "äö…");
-        assert_eq!(clip("a\nb", 10), "a b");
-        assert_eq!(clip("abc", 3), "abc");
     }
 }

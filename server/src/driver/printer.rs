@@ -49,10 +49,10 @@ impl Host {
             Self::Moonraker(host) => host.record(name).await,
         }
     }
-    async fn upload(&self, name: &str, bytes: &[u8]) -> Result<(), HostError> {
+    async fn upload(&self, name: &str, file: &std::path::Path, size: u64) -> Result<(), HostError> {
         match self {
-            Self::OctoPrint(host) => host.upload(name, bytes).await,
-            Self::Moonraker(host) => host.upload(name, bytes).await,
+            Self::OctoPrint(host) => host.upload(name, file, size).await,
+            Self::Moonraker(host) => host.upload(name, file, size).await,
         }
     }
     async fn start(&self, name: &str) -> Result<(), HostError> {
@@ -379,9 +379,8 @@ impl PrinterDriver {
         let path = crate::files::ensure_local(&self.farm, &self.files, &file.sha256, file.size)
             .await
             .map_err(|e| e.to_string())?;
-        let bytes = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
         self.host
-            .upload(name, &bytes)
+            .upload(name, &path, file.size)
             .await
             .map_err(|e| e.to_string())
     }

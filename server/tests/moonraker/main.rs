@@ -347,6 +347,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// `gcodes`); 201 and an answer that is *not* wrapped in `result` (the documented example;
 /// Moonraker's `FileUploadHandler` finishes it so).
 async fn upload(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Response {
+    // The adapter streams the file with its length: some hosts (and proxies) want it.
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if length != Some(body.len()) {
+        return error(
+            StatusCode::LENGTH_REQUIRED,
+            &format!("Content-Length {length:?} for {} bytes", body.len()),
+        );
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -571,9 +581,17 @@ async fn moonraker() -> (Moonraker, Fake) {
 }
 
 /// Uploaded and started: the fake prints `FILE`.
+/// Uploads `content` as `name` the way the driver does: from a file on disk, by path.
+async fn upload_file(host: &Moonraker, name: &str, content: &[u8]) -> Result<(), HostError> {
+    let file = tempfile::NamedTempFile::new().expect("a temp file");
+    std::fs::write(file.path(), content).expect("written");
+    let size = u64::try_from(content.len()).expect("a size");
+    host.upload(name, file.path(), size).await
+}
+
 async fn printing() -> (Moonraker, Fake) {
     let (host, fake) = moonraker().await;
-    host.upload(FILE, GCODE).await.expect("uploaded");
+    upload_file(&host, FILE, GCODE).await.expect("uploaded");
     host.start(FILE).await.expect("started");
     (host, fake)
 }
@@ -605,7 +623,7 @@ async fn an_idle_printer_probes_idle_with_temperatures() {
 async fn an_uploaded_file_is_stored_and_has_a_zero_record() {
     let (host, fake) = moonraker().await;
     assert_eq!(host.record(FILE).await.expect("a record"), None);
-    host.upload(FILE, GCODE).await.expect("uploaded");
+    upload_file(&host, FILE, GCODE).await.expect("uploaded");
     assert_eq!(
         fake.machine().files.get(FILE).map(Vec::as_slice),
         Some(GCODE)
@@ -619,7 +637,9 @@ async fn an_uploaded_file_is_stored_and_has_a_zero_record() {
         None
     );
     // Uploading again replaces it.
-    host.upload(FILE, b"G28\n").await.expect("uploaded again");
+    upload_file(&host, FILE, b"G28\n")
+        .await
+        .expect("uploaded again");
     assert_eq!(
         fake.machine().files.get(FILE).map(Vec::as_slice),
         Some(&b"G28\n"[..])
@@ -648,7 +668,7 @@ async fn a_started_print_probes_printing_with_file_and_progress() {
     assert_eq!(fake.machine().starts, 1, "the second start was not sent");
     // Uploading over the file being printed: Moonraker's 403 is no key problem.
     assert!(matches!(
-        host.upload(FILE, GCODE).await,
+        upload_file(&host, FILE, GCODE).await,
         Err(HostError::Conflict(_))
     ));
 }
@@ -662,7 +682,7 @@ async fn a_start_while_paused_is_refused_and_the_paused_print_stays() {
     assert_eq!(report.state, PrinterState::Paused);
     assert_eq!(report.file.as_deref(), Some(FILE));
     assert_eq!(report.progress, Some(50.0));
-    host.upload("raft3d-j2.gcode", GCODE)
+    upload_file(&host, "raft3d-j2.gcode", GCODE)
         .await
         .expect("uploaded");
     match host.start("raft3d-j2.gcode").await {
@@ -684,8 +704,8 @@ async fn the_fake_like_klipper_replaces_a_paused_print() {
     let (url, fake) = fake(None).await;
     let http = reqwest::Client::new();
     let host = Moonraker::new(&url, None).expect("an adapter");
-    host.upload(FILE, GCODE).await.expect("uploaded");
-    host.upload("raft3d-j2.gcode", GCODE)
+    upload_file(&host, FILE, GCODE).await.expect("uploaded");
+    upload_file(&host, "raft3d-j2.gcode", GCODE)
         .await
         .expect("uploaded");
     host.start(FILE).await.expect("started");
@@ -828,8 +848,7 @@ async fn a_wrong_or_missing_key_is_unauthorized() {
             }
             other => panic!("{key:?}: {other:?}"),
         }
-        assert!(host
-            .upload(FILE, GCODE)
+        assert!(upload_file(&host, FILE, GCODE)
             .await
             .expect_err("refused")
             .is_auth());
@@ -961,7 +980,7 @@ async fn a_print_lost_with_klipper_stays_a_failure() {
     // Another file printed since: Klipper's "complete" is not this file's.
     let (host, fake) = printing().await;
     fake.restart_moonraker();
-    host.upload("raft3d-j2.gcode", GCODE)
+    upload_file(&host, "raft3d-j2.gcode", GCODE)
         .await
         .expect("uploaded");
     {

@@ -53,6 +53,14 @@ fn driver(process: &OctoPrintProcess, key: Option<&str>) -> OctoPrint {
     OctoPrint::new(&process.url(), key.map(str::to_owned)).expect("a driver")
 }
 
+/// Uploads `gcode` as `name` the way the driver does: from a file on disk, by path.
+async fn upload(host: &OctoPrint, name: &str, gcode: &str) -> Result<(), HostError> {
+    let file = tempfile::NamedTempFile::new().expect("a temp file");
+    std::fs::write(file.path(), gcode).expect("written");
+    let size = u64::try_from(gcode.len()).expect("a size");
+    host.upload(name, file.path(), size).await
+}
+
 /// Probes until `want` holds, returning that report.
 async fn probe_until(
     host: &OctoPrint,
@@ -111,7 +119,7 @@ async fn prints_a_file_to_the_end_and_cancels_another() {
 
     let t1 = "raft3d-t1.gcode";
     assert_eq!(host.record(t1).await.expect("record"), None);
-    host.upload(t1, SHORT.as_bytes()).await.expect("upload");
+    upload(&host, t1, SHORT).await.expect("upload");
     assert_eq!(
         host.record(t1).await.expect("record"),
         Some(PrintRecord::default())
@@ -134,7 +142,7 @@ async fn prints_a_file_to_the_end_and_cancels_another() {
         Err(HostError::Conflict(text)) => assert!(text.contains("already printing"), "{text}"),
         other => panic!("a second start: {other:?}"),
     }
-    match host.upload(t1, SHORT.as_bytes()).await {
+    match upload(&host, t1, SHORT).await {
         Err(HostError::Conflict(text)) => assert!(text.contains("being printed"), "{text}"),
         other => panic!("overwriting the printing file: {other:?}"),
     }
@@ -156,7 +164,7 @@ async fn prints_a_file_to_the_end_and_cancels_another() {
     .await;
 
     let t2 = "raft3d-t2.gcode";
-    host.upload(t2, SHORT.replace("P1500", "P2500").as_bytes())
+    upload(&host, t2, &SHORT.replace("P1500", "P2500"))
         .await
         .expect("upload t2");
     host.start(t2).await.expect("start t2");
@@ -193,8 +201,7 @@ async fn a_wrong_key_is_unauthorized_and_never_shown() {
     assert!(!format!("{host:?}").contains(wrong));
     // With the right key: a file to try to start.
     let t1 = "raft3d-t1.gcode";
-    driver(&running.process, Some(KEY))
-        .upload(t1, SHORT.as_bytes())
+    upload(&driver(&running.process, Some(KEY)), t1, SHORT)
         .await
         .expect("upload with the right key");
 
@@ -216,7 +223,7 @@ async fn a_wrong_key_is_unauthorized_and_never_shown() {
     check("cancel", host.cancel().await.expect_err("wrong key"), 400);
     check(
         "upload",
-        host.upload("raft3d-t9.gcode", SHORT.as_bytes())
+        upload(&host, "raft3d-t9.gcode", SHORT)
             .await
             .expect_err("wrong key"),
         400,
@@ -234,7 +241,7 @@ async fn a_killed_octoprint_is_unreachable_until_restarted() {
 
     let mut running = octoprint().await;
     let host = driver(&running.process, Some(KEY));
-    host.upload("raft3d-t1.gcode", SHORT.as_bytes())
+    upload(&host, "raft3d-t1.gcode", SHORT)
         .await
         .expect("upload");
     assert_eq!(host.probe().await.expect("probe").state, PrinterState::Idle);

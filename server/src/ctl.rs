@@ -155,7 +155,7 @@ pub enum PrinterCommand {
         /// octoprint or moonraker.
         #[arg(long, default_value = "octoprint")]
         kind: String,
-        /// The host's base URL, e.g. http://octopi.local.
+        /// The host's base URL, e.g. `http://octopi.local`.
         #[arg(long)]
         url: String,
         /// A file holding the host's API key (kept out of the shell's history).

@@ -222,12 +222,13 @@ pub async fn replicate(
     let voters = farm.voters();
     let needed = voters.len() / 2 + 1;
     let mut held = usize::from(voters.iter().any(|(id, _)| *id == farm.id()));
+    let Some(path) = store.path(sha256) else {
+        return Err(0);
+    };
     let mut pushes = futures::stream::FuturesUnordered::new();
     for (id, node) in voters.into_iter().filter(|(id, _)| *id != farm.id()) {
         let network = farm.network().clone();
-        let Some(path) = store.path(sha256) else {
-            return Err(held);
-        };
+        let path = path.clone();
         let sha = sha256.to_owned();
         pushes.push(tokio::spawn(async move {
             let pushed = network

@@ -346,12 +346,6 @@ impl Farm {
         matches!(confirmed, Ok(Ok(_))) && self.leading_term() == Some(term)
     }
 
-    /// Refuses at once what only a leader in touch with its quorum can do (a write that
-    /// starts with work of its own, such as storing an upload, before it proposes).
-    pub fn check_writable(&self) -> Result<(), FarmError> {
-        self.ensure_writable_leader()
-    }
-
     /// Client URLs of the members, as the membership records them.
     pub fn member_urls(&self) -> Vec<String> {
         self.metrics()
@@ -406,8 +400,9 @@ impl Farm {
     }
 
     /// Refuses early (and cheaply) what only the leader may do, and refuses writes a
-    /// leader cut off from its quorum could not commit anyway.
-    fn ensure_writable_leader(&self) -> Result<(), FarmError> {
+    /// leader cut off from its quorum could not commit anyway (also before a write that
+    /// starts with work of its own, such as storing an upload).
+    pub fn ensure_writable_leader(&self) -> Result<(), FarmError> {
         let metrics = self.metrics();
         match metrics.current_leader {
             Some(id) if id == self.inner.id => {

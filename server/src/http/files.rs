@@ -40,7 +40,7 @@ pub async fn upload(
     request: Request,
 ) -> ApiResult {
     // Before a byte is stored: only a leader in touch with its quorum can answer.
-    state.farm.check_writable()?;
+    state.farm.ensure_writable_leader()?;
     let params = query_params(query)?;
     let name = upload_name(params.get("name"))?;
     let id = params.get("id").map(|raw| parse_path_id(raw)).transpose()?;

@@ -11,8 +11,8 @@ use crate::domain::filament::{Filament, FilamentType};
 use crate::domain::job::{JobStatus, PrintJob};
 use crate::domain::printer::Printer;
 use crate::domain::{
-    AccessRole, Connection, ConnectionKind, GcodeFile, Id, IdError, Text, TextError, TokenView,
-    MAX_WEIGHT_GRAMS,
+    AccessRole, Connection, ConnectionKind, GcodeFile, Id, IdError, Material, QueuePlace, Text,
+    TextError, TokenView, MAX_WEIGHT_GRAMS,
 };
 use crate::state::Rejection;
 use serde::{Deserialize, Serialize};
@@ -86,10 +86,19 @@ pub struct NewPrintJobBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
     pub id: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = openapi::IdInput))]
-    pub printer_id: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = openapi::IdInput))]
-    pub filament_id: String,
+    /// The printer to print on; without it, the farm queue sends the job to the first
+    /// idle printer whose loaded spool fits (needs `file_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub printer_id: Option<String>,
+    /// The spool, which reserves the job's weight now; or give `material` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub filament_id: Option<String>,
+    /// Instead of `filament_id`: any spool of this material and colour, loaded on the
+    /// printer that takes the job (needs `file_id`; the weight is reserved then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material: Option<MaterialBody>,
     /// A stored file (`POST /api/v1/files`); `filepath` then defaults to its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
@@ -107,13 +116,26 @@ pub struct NewPrintJobBody {
     pub print_weight_in_grams: Option<u64>,
 }
 
+/// A material and colour as a request gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MaterialBody {
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = FilamentType))]
+    pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Text))]
+    pub color: String,
+}
+
 impl NewPrintJobBody {
     /// A job that only names its file (`filepath`), moved by hand.
     pub fn by_path(printer_id: &str, filament_id: &str, filepath: &str, grams: u64) -> Self {
         Self {
             id: None,
-            printer_id: printer_id.to_owned(),
-            filament_id: filament_id.to_owned(),
+            printer_id: Some(printer_id.to_owned()),
+            filament_id: Some(filament_id.to_owned()),
+            material: None,
             file_id: None,
             filepath: Some(filepath.to_owned()),
             print_weight_in_grams: Some(grams),
@@ -123,15 +145,41 @@ impl NewPrintJobBody {
     /// A job of a stored file; its weight defaults to the file's.
     pub fn of_file(printer_id: &str, filament_id: &str, file_id: &str) -> Self {
         Self {
+            printer_id: Some(printer_id.to_owned()),
+            filament_id: Some(filament_id.to_owned()),
+            ..Self::for_queue(file_id)
+        }
+    }
+
+    /// A job of a stored file for the farm queue: set the spool or material, and the
+    /// printer if it must be one.
+    pub fn for_queue(file_id: &str) -> Self {
+        Self {
             id: None,
-            printer_id: printer_id.to_owned(),
-            filament_id: filament_id.to_owned(),
+            printer_id: None,
+            filament_id: None,
+            material: None,
             file_id: Some(file_id.to_owned()),
             filepath: None,
             print_weight_in_grams: None,
         }
     }
 }
+
+/// `POST /api/v1/queue`: copies of one print, without an `id` (each copy gets its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"file_id": "benchy", "material": {"type": "PLA", "color": "red"}, "copies": 4}))))]
+pub struct NewCopiesBody {
+    #[serde(flatten)]
+    pub job: NewPrintJobBody,
+    /// How many copies, 1 to 100.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub copies: u32,
+}
+
+/// Most copies one `POST /api/v1/queue` queues.
+pub const MAX_COPIES: u32 = 100;
 
 /// `PUT /api/v1/printers/{id}/connection`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,9 +195,13 @@ pub struct NewConnectionBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[\x21-\x7e]{1,256}$"))]
     pub api_key: Option<String>,
-    /// Give the printer its oldest queued job when idle (default `true`).
+    /// Give the idle printer the first queued job it fits (default `true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_dispatch: Option<bool>,
+    /// The printer clears its own bed: no waiting for a person between jobs (default
+    /// `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_clearing: Option<bool>,
 }
 
 /// A connection request, validated. Its `Debug` hides the key.
@@ -160,6 +212,7 @@ pub struct NewConnection {
     /// Serialised only for the idempotency fingerprint; never stored as it is.
     pub api_key: Option<String>,
     pub auto_dispatch: bool,
+    pub self_clearing: bool,
 }
 
 impl fmt::Debug for NewConnection {
@@ -169,6 +222,7 @@ impl fmt::Debug for NewConnection {
             .field("url", &self.url)
             .field("api_key_set", &self.api_key.is_some())
             .field("auto_dispatch", &self.auto_dispatch)
+            .field("self_clearing", &self.self_clearing)
             .finish()
     }
 }
@@ -178,7 +232,10 @@ const MAX_API_KEY_LEN: usize = 256;
 
 impl NewConnection {
     pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
-        let mut fields = Fields::parse(body, &["kind", "url", "api_key", "auto_dispatch"])?;
+        let mut fields = Fields::parse(
+            body,
+            &["kind", "url", "api_key", "auto_dispatch", "self_clearing"],
+        )?;
         let kind = ConnectionKind::parse(&fields.string("kind")?)
             .ok_or_else(|| invalid("kind", FieldProblem::ConnectionKind))?;
         let url = parse_host_url(&fields.string("url")?).map_err(|p| invalid("url", p))?;
@@ -193,16 +250,12 @@ impl NewConnection {
                 Some(key)
             }
         };
-        let auto_dispatch = match fields.take("auto_dispatch") {
-            Err(_) => true,
-            Ok(Value::Bool(on)) => on,
-            Ok(_) => return Err(wrong_type("auto_dispatch", "true or false")),
-        };
         Ok(Self {
             kind,
             url,
             api_key,
-            auto_dispatch,
+            auto_dispatch: fields.flag("auto_dispatch", true)?,
+            self_clearing: fields.flag("self_clearing", false)?,
         })
     }
 
@@ -213,6 +266,7 @@ impl NewConnection {
             url: self.url.clone(),
             api_key_set: self.api_key.is_some(),
             auto_dispatch: self.auto_dispatch,
+            self_clearing: self.self_clearing,
         }
     }
 }
@@ -252,6 +306,86 @@ pub fn parse_host_url(raw: &str) -> Result<String, FieldProblem> {
         return Err(FieldProblem::HostUrl);
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// `PUT /api/v1/queue/{id}`: where the job goes, one of the fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"before": "0190a1b2c3d4e5f60718293a4b5c6d7e"}), json!({"to": "first"}))))]
+#[serde(deny_unknown_fields)]
+pub struct QueuePlaceBody {
+    /// Just before this queued job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub before: Option<String>,
+    /// Just after this queued job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub after: Option<String>,
+    /// `first` or `last`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(first|last)$"))]
+    pub to: Option<String>,
+}
+
+impl QueuePlaceBody {
+    pub fn before(job_id: &str) -> Self {
+        Self {
+            before: Some(job_id.to_owned()),
+            after: None,
+            to: None,
+        }
+    }
+
+    pub fn after(job_id: &str) -> Self {
+        Self {
+            before: None,
+            after: Some(job_id.to_owned()),
+            to: None,
+        }
+    }
+
+    /// `first` or `last`.
+    pub fn to(end: &str) -> Self {
+        Self {
+            before: None,
+            after: None,
+            to: Some(end.to_owned()),
+        }
+    }
+}
+
+/// Parses `PUT /api/v1/queue/{id}`'s body: exactly one of `before`, `after`, `to`.
+pub fn parse_queue_place(body: &[u8]) -> Result<QueuePlace, RequestError> {
+    let mut fields = Fields::parse(body, &["before", "after", "to"])?;
+    let given = ["before", "after", "to"].map(|f| fields.present(f));
+    match given {
+        [true, false, false] => Ok(QueuePlace::Before(fields.id("before")?)),
+        [false, true, false] => Ok(QueuePlace::After(fields.id("after")?)),
+        [false, false, true] => match fields.string("to")?.trim().to_ascii_lowercase().as_str() {
+            "first" => Ok(QueuePlace::First),
+            "last" => Ok(QueuePlace::Last),
+            _ => Err(invalid("to", FieldProblem::QueueEnd)),
+        },
+        [false, false, false] => Err(RequestError::Missing { field: "before" }),
+        _ => Err(invalid("to", FieldProblem::OnePlace)),
+    }
+}
+
+/// `PUT /api/v1/printers/{id}/spool`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(examples(json!({"filament_id": "pla-red-1"}))))]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpoolBody {
+    #[cfg_attr(feature = "openapi", schema(value_type = openapi::IdInput))]
+    pub filament_id: String,
+}
+
+impl LoadSpoolBody {
+    pub fn from_json(body: &[u8]) -> Result<Id, RequestError> {
+        Fields::parse(body, &["filament_id"])?.id("filament_id")
+    }
 }
 
 /// `POST /api/v1/tokens`.
@@ -294,10 +428,20 @@ pub struct NewFilament {
 pub struct NewPrintJob {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Id>,
-    pub printer_id: Id,
-    pub filament_id: Id,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub printer_id: Option<Id>,
+    #[serde(flatten)]
+    pub spool: SpoolChoice,
     #[serde(flatten)]
     pub source: JobSource,
+}
+
+/// What a new job prints with: a spool, or any spool of a material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SpoolChoice {
+    Spool { filament_id: Id },
+    Material { material: Material },
 }
 
 /// What a new job prints: a stored file, or a path that only names one.
@@ -406,6 +550,16 @@ pub enum FieldProblem {
     HostUrl,
     #[error("must be 1-256 visible ASCII characters")]
     ApiKey,
+    #[error("is required, or a material ({{\"type\": \"PLA\", \"color\": \"red\"}}) for any spool of it; not both")]
+    SpoolOrMaterial,
+    #[error("is required for a job that names no printer or no spool: only a stored file can be sent to the printer the farm queue picks")]
+    FileForQueue,
+    #[error("must be a whole number from 1 to {MAX_COPIES}")]
+    Copies,
+    #[error("must be first or last")]
+    QueueEnd,
+    #[error("give one of before, after and to")]
+    OnePlace,
     #[error("must be host:port (a host name, an IPv4 address or a [bracketed] IPv6 address, and a port 1-65535)")]
     Address,
 }
@@ -545,23 +699,59 @@ impl NewFilament {
     }
 }
 
+/// The fields of a new job (and of copies, which take `copies` instead of `id`).
+const JOB_FIELDS: [&str; 8] = [
+    "printer_id",
+    "filament_id",
+    "material",
+    "file_id",
+    "filepath",
+    "print_weight_in_grams",
+    "status",
+    "id",
+];
+
 impl NewPrintJob {
     pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
-        let mut fields = Fields::parse(
-            body,
-            &[
-                "id",
-                "printer_id",
-                "filament_id",
-                "file_id",
-                "filepath",
-                "print_weight_in_grams",
-                "status",
-            ],
-        )?;
+        let mut fields = Fields::parse(body, &JOB_FIELDS)?;
         let id = fields.optional_id("id")?;
-        let printer_id = fields.id("printer_id")?;
-        let filament_id = fields.id("filament_id")?;
+        Self::from_fields(id, fields)
+    }
+
+    /// `POST /api/v1/queue`: the job and how many copies of it.
+    pub fn copies_from_json(body: &[u8]) -> Result<(Self, u32), RequestError> {
+        let mut known = JOB_FIELDS.to_vec();
+        known.pop();
+        known.push("copies");
+        let mut fields = Fields::parse(body, &known)?;
+        let copies = match fields.take("copies")? {
+            Value::Number(n) => n
+                .as_u64()
+                .filter(|n| (1..=u64::from(MAX_COPIES)).contains(n)),
+            _ => return Err(wrong_type("copies", "an integer")),
+        };
+        let copies = copies.ok_or_else(|| invalid("copies", FieldProblem::Copies))?;
+        let job = Self::from_fields(None, fields)?;
+        // In range 1..=MAX_COPIES: fits u32.
+        Ok((job, u32::try_from(copies).unwrap_or(1)))
+    }
+
+    fn from_fields(id: Option<Id>, mut fields: Fields) -> Result<Self, RequestError> {
+        let printer_id = fields.optional_id("printer_id")?;
+        let spool = match (fields.present("filament_id"), fields.present("material")) {
+            (true, false) => SpoolChoice::Spool {
+                filament_id: fields.id("filament_id")?,
+            },
+            (false, true) => SpoolChoice::Material {
+                material: fields.material("material")?,
+            },
+            (false, false) => return Err(invalid("filament_id", FieldProblem::SpoolOrMaterial)),
+            (true, true) => return Err(invalid("material", FieldProblem::SpoolOrMaterial)),
+        };
+        let picked_by_queue = printer_id.is_none() || matches!(spool, SpoolChoice::Material { .. });
+        if picked_by_queue && !fields.present("file_id") {
+            return Err(invalid("file_id", FieldProblem::FileForQueue));
+        }
         let source = match fields.optional_id("file_id")? {
             None => JobSource::Path {
                 filepath: fields.text("filepath")?,
@@ -582,7 +772,7 @@ impl NewPrintJob {
         let job = Self {
             id,
             printer_id,
-            filament_id,
+            spool,
             source,
         };
         if fields.present("status") {
@@ -631,16 +821,25 @@ impl NewPrintJob {
                 )
             }
         };
-        let id = self.id.unwrap_or(fallback_id);
+        let (filament_id, material) = match self.spool {
+            SpoolChoice::Spool { filament_id } => (Some(filament_id), None),
+            SpoolChoice::Material { material } => (None, Some(material)),
+        };
         Ok(PrintJob {
+            id: self.id.unwrap_or(fallback_id),
+            printer_id: self.printer_id,
+            filament_id,
+            material,
             file_id,
-            ..PrintJob::queued(
-                id,
-                self.printer_id,
-                self.filament_id,
-                filepath,
-                print_weight_in_grams,
-            )
+            filepath,
+            print_weight_in_grams,
+            status: JobStatus::Queued,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            dispatch: None,
+            reason: None,
+            queue_rank: None,
         })
     }
 }
@@ -814,6 +1013,10 @@ impl Fields {
     fn parse(body: &[u8], known: &[&str]) -> Result<Self, RequestError> {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| RequestError::MalformedJson(e.to_string()))?;
+        Self::of(value, known)
+    }
+
+    fn of(value: Value, known: &[&str]) -> Result<Self, RequestError> {
         let Value::Object(map) = value else {
             return Err(RequestError::NotAnObject);
         };
@@ -859,6 +1062,34 @@ impl Fields {
             _ => return Err(wrong_type(field, "a string or an integer")),
         };
         Id::parse(&raw).map_err(|e| invalid(field, e.into()))
+    }
+
+    /// `{"type": "PLA", "color": "red"}`.
+    fn material(&mut self, field: &'static str) -> Result<Material, RequestError> {
+        let value = self.take(field)?;
+        if !value.is_object() {
+            return Err(wrong_type(field, "an object with type and color"));
+        }
+        let mut inner = Fields::of(value, &["type", "color"])?;
+        let kind = inner
+            .string("type")
+            .map_err(|_| wrong_type(field, "an object with type and color"))?
+            .parse()
+            .map_err(|_| invalid(field, FieldProblem::FilamentType))?;
+        let color = inner
+            .string("color")
+            .map_err(|_| wrong_type(field, "an object with type and color"))?;
+        let color = Text::parse(&color).map_err(|e| invalid(field, e.into()))?;
+        Ok(Material { kind, color })
+    }
+
+    /// `true` or `false`; `default` when absent.
+    fn flag(&mut self, field: &'static str, default: bool) -> Result<bool, RequestError> {
+        match self.take(field) {
+            Err(_) => Ok(default),
+            Ok(Value::Bool(on)) => Ok(on),
+            Ok(_) => Err(wrong_type(field, "true or false")),
+        }
     }
 
     fn optional_id(&mut self, field: &'static str) -> Result<Option<Id>, RequestError> {

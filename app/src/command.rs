@@ -6,7 +6,7 @@
 
 use crate::domain::{
     ApiToken, Connection, Filament, GcodeFile, Id, JobStatus, PrintJob, Printer, PrinterStatus,
-    SealedSecret, Text,
+    QueuePlace, SealedSecret, Text,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,23 @@ pub enum Command {
     CreatePrinter(Printer),
     CreateFilament(Filament),
     CreatePrintJob(PrintJob),
+    /// Copies of one print, queued together: all or none (their weights are reserved
+    /// together).
+    CreatePrintJobs(Vec<PrintJob>),
+    /// Moves a waiting job to another place in the farm queue.
+    PlaceInQueue {
+        job_id: Id,
+        place: QueuePlace,
+    },
+    /// Says which spool is on a printer (`None`: none).
+    LoadSpool {
+        printer_id: Id,
+        filament_id: Option<Id>,
+    },
+    /// Someone confirmed the printer's bed is clear: it may take its next job.
+    ClearBed {
+        printer_id: Id,
+    },
     SetJobStatus {
         job_id: Id,
         status: JobStatus,
@@ -68,7 +85,13 @@ pub enum DriverReport {
     },
     /// The driver is about to send this queued job to its printer: committed before
     /// anything reaches the printer, so the next driver knows to look for it there.
-    Dispatching { job_id: Id },
+    Dispatching {
+        job_id: Id,
+        /// The printer it goes to; absent from entries written before the farm queue
+        /// (the job's own printer then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        printer_id: Option<Id>,
+    },
     /// The printer prints the job's file.
     Started { job_id: Id },
     /// The printer finished the job's file, or it failed or was cancelled there.

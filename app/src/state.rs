@@ -12,9 +12,10 @@
 use crate::api::{JobFilter, Order, Paging};
 use crate::command::{Command, DriverReport, IdempotencyClaim, PrintOutcome, Proposal};
 use crate::digest::fnv1a;
+use crate::domain::queue::{self, LoadedSpool, QueueKey, RANK_GAP};
 use crate::domain::{
-    ApiToken, Connection, Dispatch, Filament, GcodeFile, Id, JobStatus, PrintJob, Printer,
-    SealedSecret, Text, Timestamp,
+    ApiToken, BedWait, Connection, Dispatch, Filament, GcodeFile, Id, JobStatus, PrintJob, Printer,
+    QueuePlace, SealedSecret, Text, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +44,8 @@ pub enum Entity {
     PrintJob(PrintJob),
     Token(ApiToken),
     File(GcodeFile),
+    /// Copies of one print, queued together.
+    PrintJobs(Vec<PrintJob>),
 }
 
 /// A spool plus what its live jobs hold of it.
@@ -155,6 +158,19 @@ pub enum Rejection {
     DrivenByPrinter { job_id: Id },
     #[error("print job '{job_id}' cannot be sent to its printer: {why}")]
     NotDispatchable { job_id: Id, why: String },
+    /// A manual move of a job the farm queue has not given a printer yet.
+    #[error(
+        "print job '{job_id}' waits for a printer that fits it: it has no printer to run on yet"
+    )]
+    Unassigned { job_id: Id },
+    #[error("filament '{filament_id}' is loaded on printer '{printer_id}': unload it there first")]
+    SpoolLoadedElsewhere { filament_id: Id, printer_id: Id },
+    #[error("print job '{job_id}' is not waiting in the queue: it is {status}{sent}", sent = if *.dispatched { ", sent to its printer" } else { "" })]
+    NotWaiting {
+        job_id: Id,
+        status: JobStatus,
+        dispatched: bool,
+    },
 }
 
 impl Rejection {
@@ -170,7 +186,9 @@ impl Rejection {
             Self::JobChanged { .. } => Some("If-Match"),
             Self::UnknownFile(_) => Some("file_id"),
             Self::FileWithoutWeight(_) => Some("print_weight_in_grams"),
-            Self::DrivenByPrinter { .. } => Some("status"),
+            Self::DrivenByPrinter { .. } | Self::Unassigned { .. } => Some("status"),
+            Self::SpoolLoadedElsewhere { .. } => Some("filament_id"),
+            Self::NotWaiting { .. } => None,
             Self::FileInUse { .. }
             | Self::NotConnected(_)
             | Self::Fenced { .. }
@@ -269,6 +287,8 @@ pub struct FarmState {
     jobs_by_status: BTreeMap<JobStatus, IdSet>,
     jobs_by_printer: BTreeMap<Id, IdSet>,
     jobs_by_filament: BTreeMap<Id, IdSet>,
+    /// The queued jobs in the order printers take them (`domain::queue`).
+    queue: BTreeSet<QueueKey>,
     idempotency_by_age: BTreeSet<(u64, String)>,
     token_by_hash: BTreeMap<String, Id>,
     digest: u64,
@@ -350,6 +370,13 @@ impl FarmState {
             Command::CreatePrinter(printer) => self.create_printer(printer),
             Command::CreateFilament(filament) => self.create_filament(filament),
             Command::CreatePrintJob(job) => self.create_job(job),
+            Command::CreatePrintJobs(jobs) => self.create_jobs(jobs),
+            Command::PlaceInQueue { job_id, place } => self.place_in_queue(job_id, place),
+            Command::LoadSpool {
+                printer_id,
+                filament_id,
+            } => self.load_spool(printer_id, filament_id.as_ref()),
+            Command::ClearBed { printer_id } => self.clear_bed(printer_id),
             Command::SetJobStatus {
                 job_id,
                 status,
@@ -509,7 +536,8 @@ impl FarmState {
             false => Box::new(live[0].keys().chain(live[1].keys())),
         };
         ids.filter_map(|id| self.jobs.get(id))
-            .filter(move |job| &job.printer_id == printer_id && job.status.reserves_filament())
+            .filter(move |job| job.printer_id.as_ref() == Some(printer_id))
+            .filter(|job| job.status.reserves_filament())
     }
 
     /// The job a printer's driver is responsible for: one it dispatched that is still
@@ -521,15 +549,55 @@ impl FarmState {
             .min_by_key(|job| (job.dispatch.map(|d| d.at), &job.id))
     }
 
-    /// The job an idle, connected printer should print next: its oldest queued job with
-    /// a stored file (by queue time, then id). Jobs with only a `filepath` are moved by
-    /// hand: there is nothing to send.
-    pub fn next_job_for<'a>(&'a self, printer_id: &'a Id) -> Option<&'a PrintJob> {
-        self.live_jobs_of(printer_id)
-            .filter(|job| {
-                job.status == JobStatus::Queued && job.file_id.is_some() && job.dispatch.is_none()
-            })
-            .min_by_key(|job| (job.created_at, &job.id))
+    /// The job an idle printer should print next: the first of the queue, not yet sent
+    /// anywhere, that it fits (`domain::queue::spool_for`). Jobs with only a `filepath`
+    /// are moved by hand: there is nothing to send.
+    pub fn next_job_for(&self, printer_id: &Id) -> Option<&PrintJob> {
+        let printer = self.printers.get(printer_id)?;
+        let loaded = self.loaded_spool(printer);
+        self.queued_jobs()
+            .filter(|job| job.dispatch.is_none())
+            .find(|job| queue::spool_for(job, printer, loaded).is_ok())
+    }
+
+    /// The queued jobs in queue order.
+    pub fn queued_jobs(&self) -> impl Iterator<Item = &PrintJob> + '_ {
+        self.queue.iter().filter_map(|(_, _, id)| self.jobs.get(id))
+    }
+
+    /// The queue after `after` (a job, queued or not: its place when it left), in
+    /// `order`, for `GET /api/v1/queue`.
+    pub fn queue_from<'a>(
+        &'a self,
+        paging: &Paging,
+    ) -> Box<dyn Iterator<Item = &'a PrintJob> + 'a> {
+        let after = paging.after.as_ref().map(|id| match self.jobs.get(id) {
+            Some(job) => queue::queue_key(job),
+            // An id that never was a job: by its id alone, among unranked jobs.
+            None => (i64::MIN, None, id.clone()),
+        });
+        let keys: Box<dyn Iterator<Item = &QueueKey>> = match (after, paging.order) {
+            (None, Order::Asc) => Box::new(self.queue.iter()),
+            (None, Order::Desc) => Box::new(self.queue.iter().rev()),
+            (Some(key), Order::Asc) => {
+                Box::new(self.queue.range((Bound::Excluded(key), Bound::Unbounded)))
+            }
+            (Some(key), Order::Desc) => Box::new(
+                self.queue
+                    .range((Bound::Unbounded, Bound::Excluded(key)))
+                    .rev(),
+            ),
+        };
+        Box::new(keys.filter_map(|(_, _, id)| self.jobs.get(id)))
+    }
+
+    /// The spool a printer says it has, with what its jobs leave of it.
+    fn loaded_spool(&self, printer: &Printer) -> Option<LoadedSpool<'_>> {
+        let filament = self.filaments.get(printer.loaded_filament_id.as_ref()?)?;
+        Some(LoadedSpool {
+            filament,
+            available_grams: self.view(filament).available_weight_in_grams,
+        })
     }
 
     pub fn counts(&self) -> (usize, usize, usize) {
@@ -580,32 +648,87 @@ impl FarmState {
     }
 
     fn create_job(&mut self, job: &PrintJob) -> Outcome {
+        match self.check_new_job(job, 0) {
+            Err(rejection) => Outcome::Rejected(rejection),
+            Ok(()) => Outcome::Created(Entity::PrintJob(self.queue_job(job))),
+        }
+    }
+
+    /// Copies of one print: checked together (their weights add up on their spool),
+    /// queued together, one after the other.
+    fn create_jobs(&mut self, jobs: &[PrintJob]) -> Outcome {
+        let mut ids = BTreeSet::new();
+        let mut reserving: BTreeMap<&Id, u64> = BTreeMap::new();
+        for job in jobs {
+            if !ids.insert(&job.id) {
+                return duplicate(EntityKind::PrintJob, &job.id);
+            }
+            let before = job
+                .filament_id
+                .as_ref()
+                .and_then(|f| reserving.get(f).copied())
+                .unwrap_or(0);
+            if let Err(rejection) = self.check_new_job(job, before) {
+                return Outcome::Rejected(rejection);
+            }
+            if let Some(filament) = &job.filament_id {
+                *reserving.entry(filament).or_insert(0) += job.print_weight_in_grams;
+            }
+        }
+        let queued = jobs.iter().map(|job| self.queue_job(job)).collect();
+        Outcome::Created(Entity::PrintJobs(queued))
+    }
+
+    /// Whether `job` may be queued, `reserving` grams of its spool being taken already
+    /// by copies queued with it.
+    fn check_new_job(&self, job: &PrintJob, reserving: u64) -> Result<(), Rejection> {
         if self.jobs.contains_key(&job.id) {
-            return duplicate(EntityKind::PrintJob, &job.id);
+            return Err(Rejection::DuplicateId {
+                kind: EntityKind::PrintJob,
+                id: job.id.clone(),
+            });
         }
-        if !self.printers.contains_key(&job.printer_id) {
-            return Outcome::Rejected(Rejection::UnknownPrinter(job.printer_id.clone()));
+        if let Some(printer_id) = job
+            .printer_id
+            .as_ref()
+            .filter(|id| !self.printers.contains_key(*id))
+        {
+            return Err(Rejection::UnknownPrinter(printer_id.clone()));
         }
-        let Some(filament) = self.filaments.get(&job.filament_id) else {
-            return Outcome::Rejected(Rejection::UnknownFilament(job.filament_id.clone()));
-        };
         if let Some(file_id) = job
             .file_id
             .as_ref()
             .filter(|id| !self.files.contains_key(*id))
         {
-            return Outcome::Rejected(Rejection::UnknownFile(file_id.clone()));
+            return Err(Rejection::UnknownFile(file_id.clone()));
         }
-        let available = self.view(filament).available_weight_in_grams;
+        // A job of a material reserves its grams when a printer takes it; one of a spool
+        // reserves them now.
+        let Some(filament_id) = &job.filament_id else {
+            return Ok(());
+        };
+        let Some(filament) = self.filaments.get(filament_id) else {
+            return Err(Rejection::UnknownFilament(filament_id.clone()));
+        };
+        let available = self
+            .view(filament)
+            .available_weight_in_grams
+            .saturating_sub(reserving);
         if job.print_weight_in_grams > available {
-            return Outcome::Rejected(Rejection::InsufficientFilament {
-                filament_id: job.filament_id.clone(),
+            return Err(Rejection::InsufficientFilament {
+                filament_id: filament_id.clone(),
                 requested: job.print_weight_in_grams,
                 available,
             });
         }
+        Ok(())
+    }
+
+    /// Stores a checked new job at the end of the queue.
+    fn queue_job(&mut self, job: &PrintJob) -> PrintJob {
         // A new job always starts queued, whatever the proposal carried, at the time
-        // of the proposal (see `domain::time`).
+        // of the proposal (see `domain::time`), last in the queue.
+        let last = self.queue.iter().next_back().map(|(rank, _, _)| *rank);
         let job = PrintJob {
             status: JobStatus::Queued,
             created_at: Some(self.now()),
@@ -613,12 +736,13 @@ impl FarmState {
             finished_at: None,
             dispatch: None,
             reason: None,
+            queue_rank: queue::rank_between(last, None).or(last),
             ..job.clone()
         };
         self.put_job(job.clone());
         self.emit(EventKind::JobCreated, Entity::PrintJob(job.clone()));
-        self.emit_filament(&job.filament_id);
-        Outcome::Created(Entity::PrintJob(job))
+        self.emit_filament(job.filament_id.as_ref());
+        job
     }
 
     fn create_token(&mut self, token: &ApiToken) -> Outcome {
@@ -697,6 +821,11 @@ impl FarmState {
                 job_id: job_id.clone(),
             });
         }
+        if next == JobStatus::Running && (job.printer_id.is_none() || job.filament_id.is_none()) {
+            return Outcome::Rejected(Rejection::Unassigned {
+                job_id: job_id.clone(),
+            });
+        }
         let job = job.clone();
         self.move_job(job, next, None)
     }
@@ -723,7 +852,7 @@ impl FarmState {
             ..job
         };
         if next == JobStatus::Done {
-            if let Some(filament) = self.filaments.get(&job.filament_id) {
+            if let Some(filament) = job.filament_id.as_ref().and_then(|f| self.filaments.get(f)) {
                 // Cannot underflow: the weight was reserved out of `remaining`, and
                 // reservations never exceed it. Saturating keeps that a non-panic anyway.
                 let filament = Filament {
@@ -741,9 +870,163 @@ impl FarmState {
         self.emit(EventKind::JobStatus, Entity::PrintJob(job.clone()));
         if next != JobStatus::Running {
             // Running keeps the reservation; finishing or canceling changes the spool.
-            self.emit_filament(&job.filament_id);
+            self.emit_filament(job.filament_id.as_ref());
+        }
+        if next.is_final() && job.dispatch.is_some() {
+            self.await_clear(&job);
         }
         Outcome::Updated(Entity::PrintJob(job))
+    }
+
+    /// A job sent to its printer ended: whatever it left on the bed (a print, a failed
+    /// one, a cancelled start) must be taken off before the next print, unless the
+    /// printer clears its own bed. Ended before it started, a print may still have left
+    /// something (the start can reach the printer just before a cancel): a person looks.
+    fn await_clear(&mut self, job: &PrintJob) {
+        let Some(printer) = job.printer_id.as_ref().and_then(|p| self.printers.get(p)) else {
+            return;
+        };
+        let clears_itself = printer.connection.as_ref().is_some_and(|c| c.self_clearing);
+        if clears_itself {
+            return;
+        }
+        let printer = Printer {
+            awaiting_clear: Some(BedWait {
+                job_id: job.id.clone(),
+                since: Some(self.now()),
+            }),
+            ..printer.clone()
+        };
+        self.put_printer(printer.clone());
+        self.emit(EventKind::PrinterUpdated, Entity::Printer(printer));
+    }
+
+    fn clear_bed(&mut self, printer_id: &Id) -> Outcome {
+        let Some(printer) = self.printers.get(printer_id) else {
+            return Outcome::Rejected(Rejection::UnknownPrinter(printer_id.clone()));
+        };
+        if printer.awaiting_clear.is_none() {
+            return Outcome::Updated(Entity::Printer(printer.clone()));
+        }
+        let printer = Printer {
+            awaiting_clear: None,
+            ..printer.clone()
+        };
+        self.put_printer(printer.clone());
+        self.emit(EventKind::PrinterUpdated, Entity::Printer(printer.clone()));
+        Outcome::Updated(Entity::Printer(printer))
+    }
+
+    /// Says which spool is on a printer. A spool is on one printer at a time: loading it
+    /// on a second is refused until it is unloaded from the first.
+    fn load_spool(&mut self, printer_id: &Id, filament_id: Option<&Id>) -> Outcome {
+        let Some(printer) = self.printers.get(printer_id) else {
+            return Outcome::Rejected(Rejection::UnknownPrinter(printer_id.clone()));
+        };
+        if let Some(filament_id) = filament_id {
+            if !self.filaments.contains_key(filament_id) {
+                return Outcome::Rejected(Rejection::UnknownFilament(filament_id.clone()));
+            }
+            let elsewhere = self.printers.values().find(|p| {
+                p.id != *printer_id && p.loaded_filament_id.as_ref() == Some(filament_id)
+            });
+            if let Some(other) = elsewhere {
+                return Outcome::Rejected(Rejection::SpoolLoadedElsewhere {
+                    filament_id: filament_id.clone(),
+                    printer_id: other.id.clone(),
+                });
+            }
+        }
+        if printer.loaded_filament_id.as_ref() == filament_id {
+            return Outcome::Updated(Entity::Printer(printer.clone()));
+        }
+        let printer = Printer {
+            loaded_filament_id: filament_id.cloned(),
+            ..printer.clone()
+        };
+        self.put_printer(printer.clone());
+        self.emit(EventKind::PrinterUpdated, Entity::Printer(printer.clone()));
+        Outcome::Updated(Entity::Printer(printer))
+    }
+
+    /// Moves a job that waits in the queue (queued, not sent to a printer) to `place`.
+    fn place_in_queue(&mut self, job_id: &Id, place: &QueuePlace) -> Outcome {
+        let job = match self.waiting_job(job_id) {
+            Ok(job) => job.clone(),
+            Err(rejection) => return Outcome::Rejected(rejection),
+        };
+        let others: Vec<(i64, Id)> = self
+            .queue
+            .iter()
+            .filter(|(_, _, id)| id != job_id)
+            .map(|(rank, _, id)| (*rank, id.clone()))
+            .collect();
+        let at = match place {
+            QueuePlace::First => 0,
+            QueuePlace::Last => others.len(),
+            QueuePlace::Before(anchor) | QueuePlace::After(anchor) => {
+                if anchor == job_id {
+                    return Outcome::Updated(Entity::PrintJob(job));
+                }
+                let Some(index) = others.iter().position(|(_, id)| id == anchor) else {
+                    return Outcome::Rejected(match self.waiting_job(anchor) {
+                        Err(rejection) => rejection,
+                        // Queued jobs are all in the queue; dispatched ones too.
+                        Ok(_) => Rejection::UnknownJob(anchor.clone()),
+                    });
+                };
+                index + usize::from(matches!(place, QueuePlace::After(_)))
+            }
+        };
+        let lower = at.checked_sub(1).map(|i| others[i].0);
+        let upper = others.get(at).map(|(rank, _)| *rank);
+        match queue::rank_between(lower, upper) {
+            Some(rank) => self.rerank(job, rank),
+            None => {
+                // No room between the neighbours: number the whole queue afresh, the job
+                // at its new place.
+                let mut order: Vec<Id> = others.into_iter().map(|(_, id)| id).collect();
+                order.insert(at, job_id.clone());
+                for (place, id) in order.iter().enumerate() {
+                    let rank = i64::try_from(place).unwrap_or(i64::MAX / RANK_GAP) * RANK_GAP;
+                    if let Some(job) = self.jobs.get(id).cloned() {
+                        self.rerank(job, rank);
+                    }
+                }
+            }
+        }
+        match self.jobs.get(job_id) {
+            Some(job) => Outcome::Updated(Entity::PrintJob(job.clone())),
+            None => Outcome::Rejected(Rejection::UnknownJob(job_id.clone())),
+        }
+    }
+
+    /// A job that waits in the queue: queued and not sent to any printer yet.
+    fn waiting_job(&self, job_id: &Id) -> Result<&PrintJob, Rejection> {
+        let job = self
+            .jobs
+            .get(job_id)
+            .ok_or_else(|| Rejection::UnknownJob(job_id.clone()))?;
+        if job.status != JobStatus::Queued || job.dispatch.is_some() {
+            return Err(Rejection::NotWaiting {
+                job_id: job_id.clone(),
+                status: job.status,
+                dispatched: job.dispatch.is_some(),
+            });
+        }
+        Ok(job)
+    }
+
+    fn rerank(&mut self, job: PrintJob, rank: i64) {
+        if job.queue_rank == Some(rank) {
+            return;
+        }
+        let job = PrintJob {
+            queue_rank: Some(rank),
+            ..job
+        };
+        self.put_job(job.clone());
+        self.emit(EventKind::JobUpdated, Entity::PrintJob(job));
     }
 
     /// Connects (`Some`) or disconnects (`None`) a printer. Either way its last status is
@@ -822,7 +1105,9 @@ impl FarmState {
         }
         match report {
             DriverReport::Status { printer_id, status } => self.report_status(printer_id, status),
-            DriverReport::Dispatching { job_id } => self.dispatch(job_id, term),
+            DriverReport::Dispatching { job_id, printer_id } => {
+                self.dispatch(job_id, printer_id.as_ref(), term)
+            }
             DriverReport::Started { job_id } => self.driver_moves(job_id, JobStatus::Running, None),
             DriverReport::Finished { job_id, outcome } => match outcome {
                 PrintOutcome::Done => self.driver_moves(job_id, JobStatus::Done, None),
@@ -859,30 +1144,42 @@ impl FarmState {
         Outcome::Updated(Entity::Printer(printer))
     }
 
-    fn dispatch(&mut self, job_id: &Id, term: u64) -> Outcome {
+    /// Records that the driver sends `job_id` to `printer_id` (the job's own printer
+    /// when absent). Once only: a job two printers' drivers both picked goes to the first
+    /// whose report is applied, the other's is refused (`driver/DESIGN.md`, rule 1).
+    fn dispatch(&mut self, job_id: &Id, printer_id: Option<&Id>, term: u64) -> Outcome {
         let Some(job) = self.jobs.get(job_id) else {
             return Outcome::Rejected(Rejection::UnknownJob(job_id.clone()));
         };
-        let refuse = |why: &str| {
+        let refuse = |why: String| {
             Outcome::Rejected(Rejection::NotDispatchable {
                 job_id: job_id.clone(),
-                why: why.to_owned(),
+                why,
             })
         };
         if job.status != JobStatus::Queued {
-            return refuse("it is not queued");
+            return refuse("it is not queued".to_owned());
         }
-        if job.file_id.is_none() {
-            return refuse("it has no stored file");
+        if job.dispatch.is_some() {
+            return refuse("it was sent to a printer already".to_owned());
         }
-        if !self
-            .printers
-            .get(&job.printer_id)
-            .is_some_and(Printer::is_connected)
-        {
-            return refuse("its printer has no connection");
+        let Some(printer) = printer_id.or(job.printer_id.as_ref()) else {
+            return refuse("no printer was named".to_owned());
+        };
+        let Some(printer) = self.printers.get(printer) else {
+            return Outcome::Rejected(Rejection::UnknownPrinter(printer.clone()));
+        };
+        if let Some(busy) = self.dispatched_job_of(&printer.id) {
+            return refuse(format!("the printer has job '{}' to print first", busy.id));
         }
+        let spool = match queue::spool_for(job, printer, self.loaded_spool(printer)) {
+            Ok(spool) => spool,
+            Err(unfit) => return refuse(unfit.to_string()),
+        };
+        let reserves = job.filament_id.is_none();
         let job = PrintJob {
+            printer_id: Some(printer.id.clone()),
+            filament_id: Some(spool),
             dispatch: Some(Dispatch {
                 term,
                 at: self.now(),
@@ -891,6 +1188,9 @@ impl FarmState {
         };
         self.put_job(job.clone());
         self.emit(EventKind::JobUpdated, Entity::PrintJob(job.clone()));
+        if reserves {
+            self.emit_filament(job.filament_id.as_ref());
+        }
         Outcome::Updated(Entity::PrintJob(job))
     }
 
@@ -920,8 +1220,8 @@ impl FarmState {
         self.events.push(FarmEvent { kind, data });
     }
 
-    fn emit_filament(&mut self, id: &Id) {
-        if let Some(view) = self.filament(id) {
+    fn emit_filament(&mut self, id: Option<&Id>) {
+        if let Some(view) = id.and_then(|id| self.filament(id)) {
             self.emit(EventKind::FilamentUpdated, Entity::Filament(view));
         }
     }
@@ -981,11 +1281,19 @@ impl FarmState {
     fn put_job(&mut self, mut job: PrintJob) {
         // Share the stored printer's and spool's id text: 100k jobs on a few printers
         // would otherwise hold 200k copies of a few ids (~10 MB).
-        if let Some((id, _)) = self.printers.get_key_value(&job.printer_id) {
-            job.printer_id = id.clone();
+        if let Some((id, _)) = job
+            .printer_id
+            .as_ref()
+            .and_then(|p| self.printers.get_key_value(p))
+        {
+            job.printer_id = Some(id.clone());
         }
-        if let Some((id, _)) = self.filaments.get_key_value(&job.filament_id) {
-            job.filament_id = id.clone();
+        if let Some((id, _)) = job
+            .filament_id
+            .as_ref()
+            .and_then(|f| self.filaments.get_key_value(f))
+        {
+            job.filament_id = Some(id.clone());
         }
         let id = job.id.clone();
         if let Some(old) = self.jobs.remove(&id) {
@@ -1012,22 +1320,35 @@ impl FarmState {
             }
         }
         update(&mut self.jobs_by_status, &job.status, &job.id, add);
-        update(&mut self.jobs_by_printer, &job.printer_id, &job.id, add);
-        update(&mut self.jobs_by_filament, &job.filament_id, &job.id, add);
+        if let Some(printer_id) = &job.printer_id {
+            update(&mut self.jobs_by_printer, printer_id, &job.id, add);
+        }
+        if let Some(filament_id) = &job.filament_id {
+            update(&mut self.jobs_by_filament, filament_id, &job.id, add);
+        }
+        if job.status == JobStatus::Queued {
+            match add {
+                true => self.queue.insert(queue::queue_key(job)),
+                false => self.queue.remove(&queue::queue_key(job)),
+            };
+        }
     }
 
     fn adjust_reservation(&mut self, job: &PrintJob, add: bool) {
+        let Some(filament_id) = job.filament_id.as_ref() else {
+            return;
+        };
         if !job.status.reserves_filament() {
             return;
         }
-        let reserved = self.reserved.entry(job.filament_id.clone()).or_insert(0);
+        let reserved = self.reserved.entry(filament_id.clone()).or_insert(0);
         *reserved = if add {
             reserved.saturating_add(job.print_weight_in_grams)
         } else {
             reserved.saturating_sub(job.print_weight_in_grams)
         };
         if *reserved == 0 {
-            self.reserved.remove(&job.filament_id);
+            self.reserved.remove(filament_id);
         }
     }
 

@@ -546,11 +546,7 @@ async fn measure(
                 let id = format!("{printer_id}-j{round}");
                 let body = NewPrintJobBody {
                     id: Some(id.clone()),
-                    printer_id: printer_id.clone(),
-                    filament_id: spool_id.clone(),
-                    file_id: Some(file_id.clone()),
-                    filepath: None,
-                    print_weight_in_grams: None,
+                    ..NewPrintJobBody::of_file(printer_id, spool_id, &file_id)
                 };
                 client
                     .create_job(&body)

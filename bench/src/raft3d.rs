@@ -245,7 +245,10 @@ mod tests {
         let Ok(job) = parsed else {
             panic!("the server must accept {body}");
         };
-        assert_eq!(job.printer_id.as_str(), PRINTER_ID);
+        assert_eq!(
+            job.printer_id.as_ref().map(app::Id::as_str),
+            Some(PRINTER_ID)
+        );
         let app::api::JobSource::Path { filepath, .. } = &job.source else {
             panic!("a job by path: {body}");
         };

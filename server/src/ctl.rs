@@ -425,6 +425,7 @@ impl Ctl {
                     url: url.clone(),
                     api_key,
                     auto_dispatch: Some(!no_auto_dispatch),
+                    self_clearing: None,
                 };
                 let call = raft3d_client::Call::to(Endpoint::ConnectPrinter, &[id])
                     .json(&body)
@@ -819,8 +820,14 @@ fn job_table(jobs: &[PrintJob]) -> String {
             vec![
                 j.id.to_string(),
                 j.status.to_string(),
-                j.printer_id.to_string(),
-                j.filament_id.to_string(),
+                j.printer_id
+                    .as_ref()
+                    .map_or("-".to_owned(), ToString::to_string),
+                match (&j.filament_id, &j.material) {
+                    (Some(spool), _) => spool.to_string(),
+                    (None, Some(m)) => format!("any {} {}", m.kind, m.color.as_str()),
+                    (None, None) => "-".to_owned(),
+                },
                 j.print_weight_in_grams.to_string(),
                 j.filepath.as_str().to_owned(),
             ]

@@ -69,7 +69,7 @@ pub const LOW_SPOOL_SHARE: f64 = 0.15;
 /// A printer is busy while one of its jobs is running.
 pub fn is_busy(jobs: &[PrintJob], printer: &Printer) -> bool {
     jobs.iter()
-        .any(|job| job.printer_id == printer.id && job.status == JobStatus::Running)
+        .any(|job| job.printer_id.as_ref() == Some(&printer.id) && job.status == JobStatus::Running)
 }
 
 /// `(busy, idle)` printers.
@@ -141,14 +141,16 @@ pub struct JobFilter {
 impl JobFilter {
     pub fn matches(&self, job: &PrintJob) -> bool {
         let text = self.text.trim().to_lowercase();
-        (self.printer_id.is_empty() || job.printer_id.as_str() == self.printer_id)
-            && (self.filament_id.is_empty() || job.filament_id.as_str() == self.filament_id)
+        let printer_id = job.printer_id.as_ref().map_or("", |p| p.as_str());
+        let filament_id = job.filament_id.as_ref().map_or("", |f| f.as_str());
+        (self.printer_id.is_empty() || printer_id == self.printer_id)
+            && (self.filament_id.is_empty() || filament_id == self.filament_id)
             && (text.is_empty()
                 || [
                     job.id.as_str(),
                     job.filepath.as_str(),
-                    job.printer_id.as_str(),
-                    job.filament_id.as_str(),
+                    printer_id,
+                    filament_id,
                 ]
                 .iter()
                 .any(|field| field.to_lowercase().contains(&text)))
@@ -178,7 +180,8 @@ pub fn board_column<'a>(
 pub fn printer_jobs<'a>(jobs: &'a [PrintJob], printer: &Printer) -> Vec<&'a PrintJob> {
     let mut own: Vec<&PrintJob> = jobs
         .iter()
-        .filter(|job| job.printer_id == printer.id && job.status.reserves_filament())
+        .filter(|job| job.printer_id.as_ref() == Some(&printer.id))
+        .filter(|job| job.status.reserves_filament())
         .collect();
     own.sort_by_key(|job| (job.status != JobStatus::Running, job.id.clone()));
     own

@@ -121,6 +121,9 @@ pub enum Shape {
     NewConnection,
     PrinterLive,
     File,
+    NewCopies,
+    QueuePlace,
+    LoadSpool,
     /// Raw bytes (`application/octet-stream`): a G-code file.
     Gcode,
     /// The OpenAPI document itself.
@@ -202,6 +205,12 @@ pub enum Endpoint {
     GetFile,
     GetFileContent,
     DeleteFile,
+    GetQueue,
+    QueueCopies,
+    PlaceInQueue,
+    LoadSpool,
+    UnloadSpool,
+    ClearBed,
     OpenApi,
     Reference,
     Metrics,
@@ -350,6 +359,31 @@ const UPLOAD_PARAMS: &[Param] = &[
     ),
 ];
 const FILE_PARAMS: &[Param] = &[path_id("The file's id."), IDEMPOTENCY_KEY];
+const QUEUE_PARAMS: &[Param] = &[
+    query(
+        "limit",
+        ParamKind::Integer {
+            min: 1,
+            max: super::MAX_PAGE_LIMIT as u64,
+        },
+        "Answer one page of at most this many, in queue order, with a \
+         `Link: <...>; rel=\"next\"` header while more follow. Without it, the whole queue.",
+    ),
+    query(
+        "after",
+        ParamKind::Id,
+        "The cursor: start after this job (the last one of the previous page).",
+    ),
+    query(
+        "order",
+        ParamKind::OneOf(&["asc", "desc"]),
+        "Next to print first (`asc`, the default) or last first (`desc`).",
+    ),
+    CONSISTENCY,
+    MIN_INDEX,
+    IF_NONE_MATCH,
+];
+const PLACE_PARAMS: &[Param] = &[path_id("The queued job's id."), IDEMPOTENCY_KEY];
 const CONTENT_PARAMS: &[Param] = &[path_id("The file's id.")];
 
 // Statuses, grouped by what brings them.
@@ -370,7 +404,7 @@ const OPERATOR: Access = Access::Role(AccessRole::Operator);
 const ADMIN: Access = Access::Role(AccessRole::Admin);
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 31] = [
+    pub const ALL: [Endpoint; 37] = [
         Self::ListPrinters,
         Self::CreatePrinter,
         Self::GetPrinter,
@@ -397,6 +431,12 @@ impl Endpoint {
         Self::GetFile,
         Self::GetFileContent,
         Self::DeleteFile,
+        Self::GetQueue,
+        Self::QueueCopies,
+        Self::PlaceInQueue,
+        Self::LoadSpool,
+        Self::UnloadSpool,
+        Self::ClearBed,
         Self::OpenApi,
         Self::Reference,
         Self::Metrics,
@@ -433,6 +473,12 @@ impl Endpoint {
             Self::GetFile => "getFile",
             Self::GetFileContent => "getFileContent",
             Self::DeleteFile => "deleteFile",
+            Self::GetQueue => "getQueue",
+            Self::QueueCopies => "queueCopies",
+            Self::PlaceInQueue => "placeInQueue",
+            Self::LoadSpool => "loadSpool",
+            Self::UnloadSpool => "unloadSpool",
+            Self::ClearBed => "clearBed",
             Self::OpenApi => "getOpenApi",
             Self::Reference => "getReference",
             Self::Metrics => "getMetrics",
@@ -709,6 +755,81 @@ impl Endpoint {
                 body: None,
                 success: 200,
                 answer: Answer::Json(Shape::File),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::GetQueue => Operation {
+                description: "Every queued job, sent to a printer or waiting: a printer \
+                    that is idle, connected and has a clear bed takes the first waiting job \
+                    it fits (its printer if the job names one; its loaded spool is the \
+                    job's spool, or of the job's material and colour with the grams left).",
+                ..list(
+                    "/api/v1/queue",
+                    "The farm queue, in the order printers take it",
+                    QUEUE_PARAMS,
+                    Shape::PrintJob,
+                )
+            },
+            Self::QueueCopies => Operation {
+                answer: Answer::JsonList(Shape::PrintJob),
+                description: "All or none: their weights are reserved together on a named \
+                    spool. Each copy gets its own id and goes last in the queue, in order.",
+                ..create(
+                    "/api/v1/queue",
+                    "Queue copies of one print",
+                    Shape::NewCopies,
+                    Shape::PrintJob,
+                )
+            },
+            Self::PlaceInQueue => Operation {
+                method: Method::Put,
+                path: "/api/v1/queue/{id}",
+                summary: "Move a waiting job: first, last, or before or after another",
+                description: "Only a queued job not yet sent to a printer (`409` \
+                    otherwise).",
+                access: OPERATOR,
+                params: PLACE_PARAMS,
+                body: Some(Shape::QueuePlace),
+                success: 200,
+                answer: Answer::Json(Shape::PrintJob),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::LoadSpool => Operation {
+                method: Method::Put,
+                path: "/api/v1/printers/{id}/spool",
+                summary: "Say which spool is on a printer",
+                description: "The queue then sends it jobs of that spool, or of its material \
+                    and colour. A spool is on one printer at a time (`409` while on \
+                    another).",
+                access: OPERATOR,
+                params: CONNECTION_PARAMS,
+                body: Some(Shape::LoadSpool),
+                success: 200,
+                answer: Answer::Json(Shape::Printer),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::UnloadSpool => Operation {
+                method: Method::Delete,
+                path: "/api/v1/printers/{id}/spool",
+                summary: "Say the printer has no spool",
+                description: "",
+                access: OPERATOR,
+                params: CONNECTION_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Printer),
+                problems: CHANGE_PROBLEMS,
+            },
+            Self::ClearBed => Operation {
+                method: Method::Post,
+                path: "/api/v1/printers/{id}/clear",
+                summary: "Confirm a printer's bed is clear: it may take its next job",
+                description: "A printer waits (`awaiting_clear`) after every job it was \
+                    sent, unless its connection says it clears itself.",
+                access: OPERATOR,
+                params: CONNECTION_PARAMS,
+                body: None,
+                success: 200,
+                answer: Answer::Json(Shape::Printer),
                 problems: CHANGE_PROBLEMS,
             },
             Self::OpenApi => open(

@@ -76,11 +76,11 @@ impl JobFilter {
             && self
                 .printer_id
                 .as_ref()
-                .is_none_or(|p| &job.printer_id == p)
+                .is_none_or(|p| job.printer_id.as_ref() == Some(p))
             && self
                 .filament_id
                 .as_ref()
-                .is_none_or(|f| &job.filament_id == f)
+                .is_none_or(|f| job.filament_id.as_ref() == Some(f))
     }
 
     /// The filters as query parameters (for the next page's link).

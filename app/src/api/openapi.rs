@@ -113,6 +113,9 @@ fn shape_schema(shape: Shape, schemas: &mut Schemas) -> Value {
         Shape::NewConnection => named::<super::NewConnectionBody>(schemas),
         Shape::PrinterLive => named::<crate::domain::PrinterLive>(schemas),
         Shape::File => named::<crate::domain::GcodeFile>(schemas),
+        Shape::NewCopies => named::<super::NewCopiesBody>(schemas),
+        Shape::QueuePlace => named::<super::QueuePlaceBody>(schemas),
+        Shape::LoadSpool => named::<super::LoadSpoolBody>(schemas),
         Shape::Gcode => json!({
             "type": "string",
             "contentMediaType": "application/octet-stream",

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::Quantity;
 
 fn printer(body: &str) -> Result<NewPrinter, RequestError> {
     NewPrinter::from_json(body.as_bytes())
@@ -26,7 +27,7 @@ fn numeric_ids_are_taken_as_their_decimal_string() {
     let parsed =
         job(r#"{"printer_id":7,"filament_id":"8","filepath":"a.gcode","print_weight_in_grams":5}"#)
             .expect("valid");
-    assert_eq!(parsed.printer_id.as_str(), "7");
+    assert_eq!(parsed.printer_id.as_ref().map(Id::as_str), Some("7"));
 }
 
 #[test]
@@ -213,9 +214,32 @@ fn a_job_may_only_be_created_queued() {
 #[test]
 fn bad_jobs_name_the_field() {
     let cases = [
+        // No printer: the farm queue picks one, which needs a stored file to send.
         (
             r#"{"filament_id":"f","filepath":"x","print_weight_in_grams":1}"#,
-            "printer_id",
+            "file_id",
+        ),
+        (
+            r#"{"printer_id":"p","material":{"type":"PLA","color":"red"},"filepath":"x","print_weight_in_grams":1}"#,
+            "file_id",
+        ),
+        (
+            r#"{"printer_id":"p","filament_id":"f","material":{"type":"PLA","color":"red"},"file_id":"g"}"#,
+            "material",
+        ),
+        (
+            r#"{"material":{"type":"wood","color":"red"},"file_id":"g"}"#,
+            "material",
+        ),
+        (
+            r#"{"material":{"type":"PLA","color":" "},"file_id":"g"}"#,
+            "material",
+        ),
+        (r#"{"material":{"type":"PLA"},"file_id":"g"}"#, "material"),
+        (r#"{"material":"PLA","file_id":"g"}"#, "material"),
+        (
+            r#"{"material":{"type":"PLA","color":"r","x":1},"file_id":"g"}"#,
+            "x",
         ),
         (
             r#"{"printer_id":"p","filepath":"x","print_weight_in_grams":1}"#,
@@ -236,6 +260,100 @@ fn bad_jobs_name_the_field() {
     ];
     for (body, field) in cases {
         assert_eq!(job(body).expect_err(body).field(), Some(field), "{body}");
+    }
+}
+
+#[test]
+fn a_job_for_the_farm_queue_names_a_file_and_a_spool_or_a_material() {
+    let parsed = job(r#"{"material":{"type":"pla","color":" Red "},"file_id":"g"}"#)
+        .expect("a material job");
+    assert_eq!(parsed.printer_id, None);
+    let file = GcodeFile {
+        id: Id::parse("g").expect("id"),
+        name: Text::parse("cube.gcode").expect("text"),
+        size: 10,
+        sha256: "00".repeat(32),
+        filament_grams: Quantity::new(4.2).ok(),
+        filament_mm: None,
+        print_seconds: None,
+        slicer: None,
+        uploaded_at: None,
+    };
+    let stored = parsed
+        .into_job(Id::parse("j").expect("id"), Some(&file))
+        .expect("a job");
+    assert_eq!(stored.printer_id, None);
+    assert_eq!(stored.filament_id, None);
+    let material = stored.material.expect("a material");
+    assert_eq!(
+        (material.kind, material.color.as_str()),
+        (crate::FilamentType::Pla, "Red")
+    );
+    assert_eq!(stored.print_weight_in_grams, 5, "rounded up from 4.2");
+    let spool_only = job(r#"{"filament_id":"f","file_id":"g"}"#).expect("a spool job");
+    assert_eq!(
+        spool_only.spool,
+        SpoolChoice::Spool {
+            filament_id: Id::parse("f").expect("id")
+        }
+    );
+}
+
+#[test]
+fn copies_are_one_to_a_hundred_and_take_no_id() {
+    let copies = |raw: &str| NewPrintJob::copies_from_json(raw.as_bytes());
+    let (job, n) = copies(r#"{"filament_id":"f","file_id":"g","copies":3}"#).expect("valid");
+    assert_eq!((job.id, n), (None, 3));
+    for (bad, field) in [
+        (r#"{"filament_id":"f","file_id":"g","copies":0}"#, "copies"),
+        (
+            r#"{"filament_id":"f","file_id":"g","copies":101}"#,
+            "copies",
+        ),
+        (r#"{"filament_id":"f","file_id":"g","copies":-1}"#, "copies"),
+        (
+            r#"{"filament_id":"f","file_id":"g","copies":"2"}"#,
+            "copies",
+        ),
+        (r#"{"filament_id":"f","file_id":"g"}"#, "copies"),
+        (
+            r#"{"id":"j","filament_id":"f","file_id":"g","copies":2}"#,
+            "id",
+        ),
+    ] {
+        assert_eq!(copies(bad).expect_err(bad).field(), Some(field), "{bad}");
+    }
+}
+
+#[test]
+fn a_queue_place_is_exactly_one_of_before_after_and_to() {
+    use crate::domain::QueuePlace;
+    let place = |raw: &str| parse_queue_place(raw.as_bytes());
+    let j = Id::parse("j").expect("id");
+    assert_eq!(
+        place(r#"{"before":"j"}"#),
+        Ok(QueuePlace::Before(j.clone()))
+    );
+    assert_eq!(place(r#"{"after":"j"}"#), Ok(QueuePlace::After(j)));
+    assert_eq!(place(r#"{"to":"First"}"#), Ok(QueuePlace::First));
+    assert_eq!(place(r#"{"to":"last"}"#), Ok(QueuePlace::Last));
+    for bad in [
+        "{}",
+        r#"{"to":"middle"}"#,
+        r#"{"before":"j","to":"first"}"#,
+        r#"{"before":"a b"}"#,
+        r#"{"behind":"j"}"#,
+        "[]",
+    ] {
+        assert!(place(bad).is_err(), "{bad}");
+    }
+    // The constructors the clients use say what they mean.
+    for (body, want) in [
+        (QueuePlaceBody::before("j"), r#"{"before":"j"}"#),
+        (QueuePlaceBody::after("j"), r#"{"after":"j"}"#),
+        (QueuePlaceBody::to("first"), r#"{"to":"first"}"#),
+    ] {
+        assert_eq!(serde_json::to_string(&body).expect("json"), want);
     }
 }
 

@@ -10,7 +10,7 @@
 //! filament while it is `Queued` or `Running`; reaching `Done` turns the reservation into
 //! a deduction from the spool's remaining weight, `Canceled` simply releases it.
 
-use super::{Id, Text, Timestamp};
+use super::{Id, Material, Text, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -99,8 +99,18 @@ impl FromStr for JobStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PrintJob {
     pub id: Id,
-    pub printer_id: Id,
-    pub filament_id: Id,
+    /// The printer it prints on: the one the request named, or the one the farm queue
+    /// sent it to. `null` while it waits for any printer that fits (`domain::queue`).
+    #[serde(default)]
+    pub printer_id: Option<Id>,
+    /// The spool it prints with and reserves its weight on: the one the request named, or
+    /// the printer's spool it was sent with. `null` while it waits for any spool of its
+    /// `material`.
+    #[serde(default)]
+    pub filament_id: Option<Id>,
+    /// What a job that named no spool needs: a spool of this material and colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material: Option<Material>,
     pub filepath: Text,
     pub print_weight_in_grams: u64,
     pub status: JobStatus,
@@ -124,6 +134,10 @@ pub struct PrintJob {
     /// Why a job ended `Canceled` when the printer ended it (failed, cancelled there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
+    /// Its place in the farm queue, an opaque sort key: lower goes first (jobs queued
+    /// before the queue could be reordered have none and go first, oldest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_rank: Option<i64>,
 }
 
 /// A job's dispatch to its printer: by the driver of which Raft term, and when. The file
@@ -152,8 +166,9 @@ impl PrintJob {
     ) -> Self {
         Self {
             id,
-            printer_id,
-            filament_id,
+            printer_id: Some(printer_id),
+            filament_id: Some(filament_id),
+            material: None,
             filepath,
             print_weight_in_grams,
             status: JobStatus::Queued,
@@ -163,6 +178,7 @@ impl PrintJob {
             file_id: None,
             dispatch: None,
             reason: None,
+            queue_rank: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod file;
 pub mod gcode;
 pub mod job;
 pub mod printer;
+pub mod queue;
 pub mod time;
 pub mod token;
 
@@ -13,9 +14,10 @@ pub use filament::{Filament, FilamentType};
 pub use file::{GcodeFile, Quantity};
 pub use job::{Dispatch, JobStatus, PrintJob};
 pub use printer::{
-    Connection, ConnectionKind, Printer, PrinterLive, PrinterState, PrinterStatus, SealedSecret,
-    Temperature,
+    BedWait, Connection, ConnectionKind, Printer, PrinterLive, PrinterState, PrinterStatus,
+    SealedSecret, Temperature,
 };
+pub use queue::{Material, QueuePlace};
 pub use time::Timestamp;
 pub use token::{AccessRole, ApiToken, TokenView, BOOTSTRAP_TOKEN_ID};
 

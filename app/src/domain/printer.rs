@@ -23,6 +23,24 @@ pub struct Printer {
     /// Absent while not connected, or before the first report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<PrinterStatus>,
+    /// The spool on the printer, as staff say (`PUT /api/v1/printers/{id}/spool`): the
+    /// farm queue sends it jobs of that spool, or of its material and colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_filament_id: Option<Id>,
+    /// Set when a job the printer was sent ends, unless it clears its own bed: nothing
+    /// more is sent until someone confirms the bed is clear
+    /// (`POST /api/v1/printers/{id}/clear`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_clear: Option<BedWait>,
+}
+
+/// A printer's bed holds the print of `job_id` (since `since`): it waits to be cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BedWait {
+    pub job_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
 }
 
 impl Printer {
@@ -34,6 +52,8 @@ impl Printer {
             model,
             connection: None,
             status: None,
+            loaded_filament_id: None,
+            awaiting_clear: None,
         }
     }
 
@@ -79,8 +99,13 @@ pub struct Connection {
     pub url: String,
     /// Whether an API key is stored (the key itself is never shown).
     pub api_key_set: bool,
-    /// Whether an idle printer is given its oldest queued job by itself (default on).
+    /// Whether an idle printer is given the first queued job it fits by itself (default
+    /// on).
     pub auto_dispatch: bool,
+    /// Whether the printer clears its own bed (a belt printer, an ejecting one): it then
+    /// takes its next job as soon as one ends, without waiting for a person (default off).
+    #[serde(default)]
+    pub self_clearing: bool,
 }
 
 /// An API key sealed with the cluster's secret (ChaCha20-Poly1305, the printer's id as

@@ -106,7 +106,7 @@ fn a_job_on_an_unknown_printer_or_filament_is_rejected() {
     );
     let mut other_printer = job("j2", "f1", 1);
     if let Command::CreatePrintJob(j) = &mut other_printer {
-        j.printer_id = id("ghost");
+        j.printer_id = Some(id("ghost"));
     }
     assert_eq!(
         rejection(&mut state, other_printer),
@@ -292,6 +292,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
     let spools = prop::sample::select(vec!["f1", "f2", "f3"]);
     let tokens = prop::sample::select(vec!["t1", "t2"]);
     let hashes = prop::sample::select(vec!["aa", "bb", "cc"]);
+    let printers = prop::sample::select(vec!["p1", "p2"]);
     prop_oneof![
         (spools.clone(), 1u64..2000, 0u64..2000).prop_map(|(f, total, rem)| spool(
             f,
@@ -317,8 +318,46 @@ fn arb_command() -> impl Strategy<Value = Command> {
         Just(add_file("g1", Some(7.5))),
         Just(Command::DeleteFile { file_id: id("g1") }),
         (ids.clone(), spools.clone()).prop_map(|(j, f)| file_job(j, f, "g1")),
-        (ids.clone(), 1u64..4)
-            .prop_map(|(j, term)| drive(term, DriverReport::Dispatching { job_id: id(j) })),
+        (ids.clone(), 1u64..4).prop_map(|(j, term)| drive(
+            term,
+            DriverReport::Dispatching {
+                job_id: id(j),
+                printer_id: None
+            }
+        )),
+        (ids.clone(), printers.clone()).prop_map(|(j, p)| dispatch_to(j, p)),
+        Just(connect("p2")),
+        (printers.clone(), prop::option::of(spools.clone())).prop_map(|(p, f)| load(p, f)),
+        printers
+            .clone()
+            .prop_map(|p| Command::ClearBed { printer_id: id(p) }),
+        (ids.clone(), prop::option::of(spools.clone())).prop_map(|(j, f)| farm_job(
+            j,
+            f,
+            f.is_none().then_some((FilamentType::Pla, "red"))
+        )),
+        (
+            ids.clone(),
+            prop::sample::select(vec![0usize, 1, 2, 3]),
+            ids.clone()
+        )
+            .prop_map(|(j, how, anchor)| place(
+                j,
+                match how {
+                    0 => QueuePlace::First,
+                    1 => QueuePlace::Last,
+                    2 => QueuePlace::Before(id(anchor)),
+                    _ => QueuePlace::After(id(anchor)),
+                }
+            )),
+        (ids.clone(), spools.clone(), 1usize..4).prop_map(|(j, f, n)| Command::CreatePrintJobs(
+            (0..n)
+                .map(|i| match farm_job(&format!("{j}{i}"), Some(f), None) {
+                    Command::CreatePrintJob(job) => job,
+                    _ => unreachable!(),
+                })
+                .collect()
+        )),
         (ids.clone(), 1u64..4)
             .prop_map(|(j, term)| drive(term, DriverReport::Started { job_id: id(j) })),
         (ids.clone(), 1u64..4, any::<bool>()).prop_map(|(j, term, ok)| drive(
@@ -346,7 +385,7 @@ fn check_invariants(
         assert!(view.reserved_weight_in_grams <= f.remaining_weight_in_grams);
         let live: u64 = state
             .jobs()
-            .filter(|j| j.filament_id == f.id && j.status.reserves_filament())
+            .filter(|j| j.filament_id.as_ref() == Some(&f.id) && j.status.reserves_filament())
             .map(|j| j.print_weight_in_grams)
             .sum();
         assert_eq!(view.reserved_weight_in_grams, live);
@@ -358,7 +397,9 @@ fn check_invariants(
 proptest! {
     #[test]
     fn random_commands_never_oversell_filament(commands in prop::collection::vec(arb_command(), 1..80)) {
-        let mut state = farm(vec![printer("p1")]);
+        let mut state = farm(vec![printer("p1"), printer("p2")]);
+        // A job is sent to a printer once, and stays with it.
+        let mut sent_to: BTreeMap<Id, Option<Id>> = BTreeMap::new();
         // The "initial remaining" of each spool, and what Done jobs took from it.
         let mut initial = BTreeMap::new();
         let mut done = BTreeMap::new();
@@ -373,18 +414,30 @@ proptest! {
                 | (Command::Drive { report: DriverReport::Finished { outcome: PrintOutcome::Done, .. }, .. }, Outcome::Updated(Entity::PrintJob(j)))
                     if j.status == JobStatus::Done && j.finished_at.is_some() && !done_ids.contains(&j.id) => {
                     done_ids.insert(j.id.clone());
-                    *done.entry(j.filament_id.clone()).or_insert(0) += j.print_weight_in_grams;
+                    if let Some(f) = &j.filament_id {
+                        *done.entry(f.clone()).or_insert(0) += j.print_weight_in_grams;
+                    }
                 }
                 _ => {}
             }
             check_invariants(&state, &done, &initial);
+            for job in state.jobs().filter(|j| j.dispatch.is_some()) {
+                let first = sent_to.entry(job.id.clone()).or_insert(job.printer_id.clone());
+                prop_assert_eq!(first, &job.printer_id);
+                prop_assert!(job.printer_id.is_some() && job.filament_id.is_some());
+            }
+            for printer in state.printers() {
+                prop_assert!(state.live_jobs_of(&printer.id).filter(|j| j.dispatch.is_some()).count() <= 1);
+            }
+            let queued: BTreeSet<&Id> = state.jobs().filter(|j| j.status == JobStatus::Queued).map(|j| &j.id).collect();
+            prop_assert_eq!(state.queued_jobs().map(|j| &j.id).collect::<BTreeSet<_>>(), queued);
         }
     }
 
     #[test]
     fn replicas_fed_the_same_log_are_equal_and_snapshots_round_trip(commands in prop::collection::vec(arb_command(), 1..60)) {
-        let mut a = farm(vec![printer("p1")]);
-        let mut b = farm(vec![printer("p1")]);
+        let mut a = farm(vec![printer("p1"), printer("p2")]);
+        let mut b = farm(vec![printer("p1"), printer("p2")]);
         for command in &commands {
             let pa = a.apply(&propose(command.clone()));
             let pb = b.apply(&propose(command.clone()));
@@ -396,6 +449,8 @@ proptest! {
         let restored = FarmState::from_snapshot(serde_json::from_slice(&json).expect("parse"));
         prop_assert_eq!(restored.to_snapshot(), a.to_snapshot());
         prop_assert_eq!(restored.digest(), a.digest());
+        let order = |s: &FarmState| s.queued_jobs().map(|j| j.id.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(order(&restored), order(&a));
         for view in a.filaments() {
             prop_assert_eq!(restored.reserved(&view.filament.id), view.reserved_weight_in_grams);
         }
@@ -746,6 +801,7 @@ fn connect(printer: &str) -> Command {
             url: "http://octopi.local".to_owned(),
             api_key_set: true,
             auto_dispatch: true,
+            self_clearing: false,
         },
         api_key: Some(SealedSecret {
             nonce: "00".to_owned(),
@@ -803,7 +859,10 @@ fn a_dispatched_job_runs_and_ends_on_its_printers_word_and_deducts_once() {
     );
     state.apply(&propose(drive(
         2,
-        DriverReport::Dispatching { job_id: id("j1") },
+        DriverReport::Dispatching {
+            job_id: id("j1"),
+            printer_id: None,
+        },
     )));
     let dispatched = state.job(&id("j1")).expect("job").clone();
     assert_eq!(dispatched.dispatch.map(|d| d.term), Some(2));
@@ -844,7 +903,10 @@ fn a_print_that_ends_before_it_was_seen_running_still_ends_with_times() {
     let mut state = driven_farm();
     state.apply(&propose(drive(
         1,
-        DriverReport::Dispatching { job_id: id("j1") },
+        DriverReport::Dispatching {
+            job_id: id("j1"),
+            printer_id: None,
+        },
     )));
     state.apply(&propose(drive(
         1,
@@ -870,7 +932,10 @@ fn reports_of_a_deposed_driver_are_fenced_off() {
     let mut state = driven_farm();
     state.apply(&propose(drive(
         5,
-        DriverReport::Dispatching { job_id: id("j1") },
+        DriverReport::Dispatching {
+            job_id: id("j1"),
+            printer_id: None,
+        },
     )));
     let before = state.to_snapshot();
     assert_eq!(
@@ -897,6 +962,7 @@ fn only_a_queued_job_with_a_file_on_a_connected_printer_is_dispatched() {
             1,
             DriverReport::Dispatching {
                 job_id: id("by-hand"),
+                printer_id: None,
             },
         ),
     );
@@ -918,7 +984,13 @@ fn only_a_queued_job_with_a_file_on_a_connected_printer_is_dispatched() {
     assert!(matches!(
         rejection(
             &mut state,
-            drive(1, DriverReport::Dispatching { job_id: id("j1") })
+            drive(
+                1,
+                DriverReport::Dispatching {
+                    job_id: id("j1"),
+                    printer_id: None
+                }
+            )
         ),
         Rejection::NotDispatchable { .. }
     ));
@@ -929,7 +1001,10 @@ fn a_dispatched_job_can_only_be_canceled_by_hand_and_a_late_report_does_not_revi
     let mut state = driven_farm();
     state.apply(&propose(drive(
         1,
-        DriverReport::Dispatching { job_id: id("j1") },
+        DriverReport::Dispatching {
+            job_id: id("j1"),
+            printer_id: None,
+        },
     )));
     assert_eq!(
         rejection(&mut state, set("j1", JobStatus::Running)),
@@ -1097,4 +1172,300 @@ fn a_job_of_a_file_takes_its_name_and_grams_unless_given() {
         missing,
         Err(crate::api::RequestError::Missing { field: "filepath" })
     ));
+}
+
+// ---- the farm queue -----------------------------------------------------------------
+
+fn spool_of(raw: &str, kind: FilamentType, color: &str, grams: u64) -> Command {
+    Command::CreateFilament(Filament {
+        id: id(raw),
+        kind,
+        color: text(color),
+        total_weight_in_grams: grams,
+        remaining_weight_in_grams: grams,
+    })
+}
+/// A job of file `g1` for the queue: no printer; a spool or a material.
+fn farm_job(raw: &str, spool: Option<&str>, material: Option<(FilamentType, &str)>) -> Command {
+    let mut job = PrintJob::queued(id(raw), id("p"), id("f"), text("part.gcode"), 8);
+    job.printer_id = None;
+    job.filament_id = spool.map(id);
+    job.material = material.map(|(kind, color)| crate::domain::Material {
+        kind,
+        color: text(color),
+    });
+    job.file_id = Some(id("g1"));
+    Command::CreatePrintJob(job)
+}
+fn load(printer: &str, spool: Option<&str>) -> Command {
+    Command::LoadSpool {
+        printer_id: id(printer),
+        filament_id: spool.map(id),
+    }
+}
+fn dispatch_to(job: &str, printer: &str) -> Command {
+    drive(
+        1,
+        DriverReport::Dispatching {
+            job_id: id(job),
+            printer_id: Some(id(printer)),
+        },
+    )
+}
+fn finish(job: &str) -> Command {
+    drive(
+        1,
+        DriverReport::Finished {
+            job_id: id(job),
+            outcome: PrintOutcome::Done,
+        },
+    )
+}
+fn place(job: &str, place: QueuePlace) -> Command {
+    Command::PlaceInQueue {
+        job_id: id(job),
+        place,
+    }
+}
+fn next_for(state: &FarmState, printer: &str) -> Option<String> {
+    state.next_job_for(&id(printer)).map(|j| j.id.to_string())
+}
+fn queue_ids(state: &FarmState) -> Vec<String> {
+    state.queued_jobs().map(|j| j.id.to_string()).collect()
+}
+/// Two connected printers, p1 and p2, a red and a blue PLA spool, file g1 (7.5 g).
+fn queue_farm() -> FarmState {
+    farm(vec![
+        printer("p1"),
+        printer("p2"),
+        connect("p1"),
+        connect("p2"),
+        spool_of("red", FilamentType::Pla, "Red", 100),
+        spool_of("blue", FilamentType::Pla, "Blue", 100),
+        add_file("g1", Some(7.5)),
+    ])
+}
+
+#[test]
+fn a_job_of_a_material_goes_to_a_printer_with_such_a_spool_and_reserves_it_then() {
+    let mut state = queue_farm();
+    state.apply(&propose(farm_job(
+        "j",
+        None,
+        Some((FilamentType::Pla, "red")),
+    )));
+    assert_eq!(
+        state.reserved(&id("red")),
+        0,
+        "nothing reserved while unassigned"
+    );
+    assert_eq!(next_for(&state, "p1"), None, "p1 says no spool is loaded");
+    state.apply(&propose(load("p1", Some("blue"))));
+    assert_eq!(next_for(&state, "p1"), None, "blue is not red");
+    state.apply(&propose(load("p2", Some("red"))));
+    assert_eq!(next_for(&state, "p2").as_deref(), Some("j"));
+    let refused = rejection(&mut state, dispatch_to("j", "p1"));
+    assert!(
+        matches!(&refused, Rejection::NotDispatchable { why, .. } if why.contains("material")),
+        "{refused:?}"
+    );
+    state.apply(&propose(dispatch_to("j", "p2")));
+    let job = state.job(&id("j")).expect("job");
+    assert_eq!(job.printer_id, Some(id("p2")));
+    assert_eq!(job.filament_id, Some(id("red")));
+    assert_eq!(state.reserved(&id("red")), 8);
+    assert_eq!(
+        state.live_jobs_of(&id("p2")).count(),
+        1,
+        "indexed under its printer now"
+    );
+}
+
+#[test]
+fn a_job_two_printers_pick_goes_to_one_only() {
+    let mut state = queue_farm();
+    state.apply(&propose(farm_job("j", Some("red"), None)));
+    state.apply(&propose(load("p1", Some("red"))));
+    assert_eq!(next_for(&state, "p1").as_deref(), Some("j"));
+    state.apply(&propose(dispatch_to("j", "p1")));
+    let refused = rejection(&mut state, dispatch_to("j", "p1"));
+    assert!(matches!(refused, Rejection::NotDispatchable { .. }));
+    assert_eq!(state.dispatched_job_of(&id("p2")), None);
+    assert_eq!(next_for(&state, "p1"), None, "sent already");
+    state.apply(&propose(farm_job("k", Some("red"), None)));
+    let refused = rejection(&mut state, dispatch_to("k", "p1"));
+    assert!(
+        matches!(&refused, Rejection::NotDispatchable { why, .. } if why.contains("'j'")),
+        "one job at a time on a printer: {refused:?}"
+    );
+}
+
+#[test]
+fn a_spool_is_on_one_printer_at_a_time() {
+    let mut state = queue_farm();
+    state.apply(&propose(load("p1", Some("red"))));
+    let refused = rejection(&mut state, load("p2", Some("red")));
+    assert_eq!(
+        refused,
+        Rejection::SpoolLoadedElsewhere {
+            filament_id: id("red"),
+            printer_id: id("p1"),
+        }
+    );
+    assert_eq!(
+        rejection(&mut state, load("p2", Some("ghost"))),
+        Rejection::UnknownFilament(id("ghost"))
+    );
+    state.apply(&propose(load("p1", None)));
+    state.apply(&propose(load("p2", Some("red"))));
+    let p2 = state.printer(&id("p2")).expect("p2");
+    assert_eq!(p2.loaded_filament_id, Some(id("red")));
+}
+
+#[test]
+fn a_printer_waits_for_its_bed_to_be_cleared_unless_it_clears_itself() {
+    let mut state = queue_farm();
+    state.apply(&propose(load("p1", Some("red"))));
+    state.apply(&propose(farm_job("a", Some("red"), None)));
+    state.apply(&propose(farm_job("b", Some("red"), None)));
+    state.apply(&propose(dispatch_to("a", "p1")));
+    state.take_events();
+    state.apply(&propose(finish("a")));
+    let kinds: Vec<EventKind> = state.take_events().iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EventKind::PrinterUpdated), "{kinds:?}");
+    let wait = state
+        .printer(&id("p1"))
+        .and_then(|p| p.awaiting_clear.clone());
+    assert_eq!(wait.map(|w| w.job_id), Some(id("a")));
+    assert_eq!(next_for(&state, "p1"), None, "the bed holds a's print");
+    assert!(matches!(
+        rejection(&mut state, dispatch_to("b", "p1")),
+        Rejection::NotDispatchable { .. }
+    ));
+    state.apply(&propose(Command::ClearBed {
+        printer_id: id("p1"),
+    }));
+    assert_eq!(next_for(&state, "p1").as_deref(), Some("b"));
+    // A self-clearing printer goes on at once; a job canceled before it started also
+    // leaves the bed to be looked at.
+    let mut self_clearing = connect("p1");
+    if let Command::ConnectPrinter { connection, .. } = &mut self_clearing {
+        connection.self_clearing = true;
+    }
+    state.apply(&propose(self_clearing));
+    state.apply(&propose(dispatch_to("b", "p1")));
+    state.apply(&propose(finish("b")));
+    let p1 = state.printer(&id("p1")).expect("p1");
+    assert_eq!(p1.awaiting_clear, None);
+    state.apply(&propose(load("p2", Some("blue"))));
+    state.apply(&propose(farm_job("c", Some("blue"), None)));
+    state.apply(&propose(dispatch_to("c", "p2")));
+    state.apply(&propose(set("c", JobStatus::Canceled)));
+    let p2 = state.printer(&id("p2")).expect("p2");
+    assert_eq!(
+        p2.awaiting_clear.as_ref().map(|w| &w.job_id),
+        Some(&id("c"))
+    );
+    assert_eq!(
+        rejection(
+            &mut state,
+            Command::ClearBed {
+                printer_id: id("ghost")
+            }
+        ),
+        Rejection::UnknownPrinter(id("ghost"))
+    );
+}
+
+#[test]
+fn a_job_with_no_printer_yet_cannot_be_run_by_hand() {
+    let mut state = queue_farm();
+    state.apply(&propose(farm_job("j", Some("red"), None)));
+    assert_eq!(
+        rejection(&mut state, set("j", JobStatus::Running)),
+        Rejection::Unassigned { job_id: id("j") }
+    );
+    state.apply(&propose(set("j", JobStatus::Canceled)));
+    assert_eq!(state.reserved(&id("red")), 0);
+}
+
+#[test]
+fn the_queue_goes_in_its_order_and_a_move_changes_it() {
+    let mut state = queue_farm();
+    state.apply(&propose(load("p1", Some("red"))));
+    for j in ["a", "b", "c", "d"] {
+        state.apply(&propose(farm_job(j, Some("red"), None)));
+    }
+    assert_eq!(queue_ids(&state), ["a", "b", "c", "d"]);
+    assert_eq!(next_for(&state, "p1").as_deref(), Some("a"));
+    state.apply(&propose(place("d", QueuePlace::First)));
+    assert_eq!(queue_ids(&state), ["d", "a", "b", "c"]);
+    assert_eq!(next_for(&state, "p1").as_deref(), Some("d"));
+    state.apply(&propose(place("d", QueuePlace::After(id("b")))));
+    assert_eq!(queue_ids(&state), ["a", "b", "d", "c"]);
+    state.apply(&propose(place("a", QueuePlace::Before(id("c")))));
+    assert_eq!(queue_ids(&state), ["b", "d", "a", "c"]);
+    state.apply(&propose(place("b", QueuePlace::Last)));
+    assert_eq!(queue_ids(&state), ["d", "a", "c", "b"]);
+    // Many moves into one gap: the queue is numbered afresh, the order is kept.
+    for _ in 0..40 {
+        state.apply(&propose(place("b", QueuePlace::Before(id("a")))));
+        state.apply(&propose(place("c", QueuePlace::Before(id("b")))));
+        state.apply(&propose(place("a", QueuePlace::After(id("d")))));
+    }
+    let order = queue_ids(&state);
+    assert_eq!(order.len(), 4);
+    let restored = FarmState::from_snapshot(state.to_snapshot());
+    assert_eq!(queue_ids(&restored), order, "the order survives a snapshot");
+    // A job sent to a printer, or ended, has left the waiting queue.
+    let first = order[0].clone();
+    state.apply(&propose(dispatch_to(&first, "p1")));
+    assert!(matches!(
+        rejection(&mut state, place(&first, QueuePlace::Last)),
+        Rejection::NotWaiting {
+            dispatched: true,
+            ..
+        }
+    ));
+    assert_eq!(
+        rejection(&mut state, place("ghost", QueuePlace::First)),
+        Rejection::UnknownJob(id("ghost"))
+    );
+    assert_eq!(
+        rejection(
+            &mut state,
+            place(&order[1], QueuePlace::Before(id("ghost")))
+        ),
+        Rejection::UnknownJob(id("ghost"))
+    );
+}
+
+#[test]
+fn copies_are_queued_together_or_not_at_all() {
+    let mut state = queue_farm();
+    let copy = |raw: &str| match farm_job(raw, Some("red"), None) {
+        Command::CreatePrintJob(job) => job,
+        _ => unreachable!(),
+    };
+    // 13 copies of 8 g need 104 g of the spool's 100.
+    let many: Vec<PrintJob> = (0..13).map(|i| copy(&format!("c{i}"))).collect();
+    assert!(matches!(
+        rejection(&mut state, Command::CreatePrintJobs(many)),
+        Rejection::InsufficientFilament { available: 4, .. }
+    ));
+    assert_eq!(state.counts().2, 0, "none was queued");
+    let twice = vec![copy("x"), copy("x")];
+    assert!(matches!(
+        rejection(&mut state, Command::CreatePrintJobs(twice)),
+        Rejection::DuplicateId { .. }
+    ));
+    let three: Vec<PrintJob> = (0..3).map(|i| copy(&format!("c{i}"))).collect();
+    let Outcome::Created(Entity::PrintJobs(jobs)) =
+        state.apply(&propose(Command::CreatePrintJobs(three)))
+    else {
+        panic!("three copies are queued");
+    };
+    assert_eq!(jobs.len(), 3);
+    assert_eq!(queue_ids(&state), ["c0", "c1", "c2"]);
+    assert_eq!(state.reserved(&id("red")), 24);
 }

@@ -223,12 +223,19 @@ impl PrinterDriver {
         };
         // [rule 1] a job is dispatched only to an idle printer that has no dispatched job
         // left, and the dispatch is committed before anything reaches the printer.
-        let job_id = job.id.clone();
-        self.report(DriverReport::Dispatching { job_id: job.id })
-            .await?;
-        // Straight on to the start, not a poll later.
-        let dispatched = self.farm.local_state().farm.job(&job_id).cloned();
-        match dispatched.filter(|j| j.dispatch.is_some() && j.status == JobStatus::Queued) {
+        // A job of the farm queue that another printer's driver picked too goes to the
+        // one whose report is applied first: the state refuses the other.
+        self.report(DriverReport::Dispatching {
+            job_id: job.id,
+            printer_id: Some(self.printer_id.clone()),
+        })
+        .await?;
+        // Straight on to the start, not a poll later: only a job sent to this printer.
+        let dispatched = {
+            let applied = self.farm.local_state();
+            applied.farm.dispatched_job_of(&self.printer_id).cloned()
+        };
+        match dispatched.filter(|j| j.status == JobStatus::Queued) {
             Some(job) => self.settle(job).await,
             None => Ok(()),
         }
@@ -237,7 +244,8 @@ impl PrinterDriver {
     /// The host prints: adopt our job, or cancel one the farm canceled.
     async fn while_busy(&mut self, printed: Option<PrintJob>) -> Result<(), DriverStop> {
         self.lost_polls = 0;
-        let Some(job) = printed.filter(|job| job.printer_id == self.printer_id) else {
+        let Some(job) = printed.filter(|job| job.printer_id.as_ref() == Some(&self.printer_id))
+        else {
             // Not one of ours (or not this printer's): busy outside Raft3D; the status
             // says so, nothing is started while it lasts.
             return Ok(());

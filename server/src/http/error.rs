@@ -74,6 +74,9 @@ impl ApiError {
             Self::Request(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Rejected(r) => match r {
                 Rejection::UnknownJob(_) | Rejection::UnknownToken(_) => StatusCode::NOT_FOUND,
+                Rejection::Unassigned { .. }
+                | Rejection::SpoolLoadedElsewhere { .. }
+                | Rejection::NotWaiting { .. } => StatusCode::CONFLICT,
                 Rejection::DuplicateId { .. } | Rejection::IllegalTransition { .. } => {
                     StatusCode::CONFLICT
                 }
@@ -141,6 +144,13 @@ impl ApiError {
             Self::Rejected(Rejection::FileInUse { .. }) => ("file-in-use", "File in use"),
             Self::Rejected(Rejection::DrivenByPrinter { .. }) => {
                 ("driven-by-printer", "Driven by its printer")
+            }
+            Self::Rejected(Rejection::Unassigned { .. }) => ("unassigned", "No printer yet"),
+            Self::Rejected(Rejection::SpoolLoadedElsewhere { .. }) => {
+                ("spool-loaded-elsewhere", "Spool on another printer")
+            }
+            Self::Rejected(Rejection::NotWaiting { .. }) => {
+                ("not-waiting", "Not waiting in the queue")
             }
             Self::Rejected(
                 Rejection::NotConnected(_)

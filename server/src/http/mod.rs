@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod printers;
+pub mod queue;
 pub mod reference;
 pub mod tokens;
 
@@ -162,6 +163,12 @@ fn handler(endpoint: Endpoint, method: MethodFilter) -> MethodRouter<ApiState> {
         Endpoint::GetFile => on(method, files::get_one),
         Endpoint::GetFileContent => on(method, files::content),
         Endpoint::DeleteFile => on(method, files::delete),
+        Endpoint::GetQueue => on(method, queue::list),
+        Endpoint::QueueCopies => on(method, queue::copies),
+        Endpoint::PlaceInQueue => on(method, queue::place),
+        Endpoint::LoadSpool => on(method, printers::load_spool),
+        Endpoint::UnloadSpool => on(method, printers::unload_spool),
+        Endpoint::ClearBed => on(method, printers::clear_bed),
         Endpoint::OpenApi => on(method, reference::document),
         Endpoint::Reference => on(method, reference::page),
         Endpoint::Metrics => on(method, ops::metrics),

@@ -6,7 +6,7 @@ use super::{
     ObjectRequest, WriteContext,
 };
 use crate::store::StoredList;
-use app::api::{NewConnection, NewPrinter};
+use app::api::{LoadSpoolBody, NewConnection, NewPrinter};
 use app::Command;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -87,6 +87,53 @@ pub async fn disconnect(
     let printer_id = path_id(path)?;
     propose(&state, &write, printer_id, |printer_id| {
         Command::DisconnectPrinter { printer_id }
+    })
+    .await
+}
+
+/// `PUT /api/v1/printers/{id}/spool` with `{"filament_id": F}`.
+pub async fn load_spool(
+    State(state): State<ApiState>,
+    write: WriteContext,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> ApiResult {
+    let printer_id = path_id(path)?;
+    let filament_id = LoadSpoolBody::from_json(&body.0)?;
+    propose(&state, &write, (printer_id, filament_id), |(p, f)| {
+        Command::LoadSpool {
+            printer_id: p,
+            filament_id: Some(f),
+        }
+    })
+    .await
+}
+
+/// `DELETE /api/v1/printers/{id}/spool`.
+pub async fn unload_spool(
+    State(state): State<ApiState>,
+    write: WriteContext,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let printer_id = path_id(path)?;
+    propose(&state, &write, printer_id, |printer_id| {
+        Command::LoadSpool {
+            printer_id,
+            filament_id: None,
+        }
+    })
+    .await
+}
+
+/// `POST /api/v1/printers/{id}/clear`: someone took the print off the bed.
+pub async fn clear_bed(
+    State(state): State<ApiState>,
+    write: WriteContext,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let printer_id = path_id(path)?;
+    propose(&state, &write, printer_id, |printer_id| Command::ClearBed {
+        printer_id,
     })
     .await
 }

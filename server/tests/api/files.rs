@@ -222,7 +222,7 @@ async fn a_connections_api_key_is_never_shown_nor_stored_in_the_clear() {
     let printer: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(
         printer["connection"],
-        serde_json::json!({"kind":"octoprint","url":"http://127.0.0.1:9","api_key_set":true,"auto_dispatch":false})
+        serde_json::json!({"kind":"octoprint","url":"http://127.0.0.1:9","api_key_set":true,"auto_dispatch":false,"self_clearing":false})
     );
     for path in [
         "/api/v1/printers/p1",

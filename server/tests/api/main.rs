@@ -22,4 +22,5 @@ mod page;
 mod paging;
 mod peer;
 mod peer_tls;
+mod queue;
 mod resources;

@@ -243,6 +243,7 @@ mod tests {
             url: "http://127.0.0.1:9".to_owned(),
             api_key_set: true,
             auto_dispatch: true,
+            self_clearing: false,
         });
         printer.status = state.map(|(state, message, job)| PrinterStatus {
             state,

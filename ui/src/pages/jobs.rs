@@ -211,12 +211,12 @@ fn JobCard(job: PrintJob) -> AnyView {
         let printer = d
             .printers
             .iter()
-            .find(|p| p.id == job.printer_id)
+            .find(|p| job.printer_id.as_ref() == Some(&p.id))
             .map(|p| format!("{} {}", p.company.as_str(), p.model.as_str()));
         let spool = d
             .filaments
             .iter()
-            .find(|s| s.filament.id == job.filament_id)
+            .find(|s| job.filament_id.as_ref() == Some(&s.filament.id))
             .map(|s| format!("{} {}", s.filament.kind.as_str(), s.filament.color.as_str()));
         (printer, spool)
     });
@@ -275,11 +275,18 @@ fn JobCard(job: PrintJob) -> AnyView {
                 <span class="num">{grams(job.print_weight_in_grams)}</span>
             </div>
             <div class="job-meta">
-                <span title=format!("printer {}", job.printer_id)>
-                    {printer_name.unwrap_or_else(|| job.printer_id.to_string())}
+                <span title="printer">
+                    {printer_name.unwrap_or_else(|| job.printer_id.as_ref().map_or_else(
+                        || "any printer".to_owned(),
+                        ToString::to_string,
+                    ))}
                 </span>
-                <span title=format!("spool {}", job.filament_id)>
-                    {spool_name.unwrap_or_else(|| job.filament_id.to_string())}
+                <span title="spool">
+                    {spool_name.unwrap_or_else(|| match (&job.filament_id, &job.material) {
+                        (Some(id), _) => id.to_string(),
+                        (None, Some(m)) => format!("any {} {}", m.kind.as_str(), m.color.as_str()),
+                        (None, None) => "any spool".to_owned(),
+                    })}
                 </span>
                 <span class="mono" title="job id">{id.clone()}</span>
             </div>

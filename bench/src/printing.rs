@@ -949,8 +949,9 @@ async fn create_printer(
         .create_filament(&body)
         .await
         .context(format!("creating spool {spool}"))?;
-    let connection =
-        serde_json::json!({"kind": "octoprint", "url": host.url(), "api_key": host.api_key()});
+    // Self-clearing (a belt printer): the bench measures the driver going from one job to
+    // the next, not a person confirming a clear bed.
+    let connection = serde_json::json!({"kind": "octoprint", "url": host.url(), "api_key": host.api_key(), "self_clearing": true});
     let path = format!("/api/v1/printers/{printer}/connection");
     let call = Call::new(Method::PUT, path.clone())
         .json(&connection)

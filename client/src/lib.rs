@@ -34,8 +34,9 @@ mod members;
 mod pages;
 
 pub use app::api::{
-    AddNodeRequest, ClusterView, CreatedToken, Endpoint, MemberView, NewConnectionBody,
-    NewFilamentBody, NewPrintJobBody, NewPrinterBody, NewTokenBody, Problem, Role,
+    AddNodeRequest, ClusterView, CreatedToken, Endpoint, LoadSpoolBody, MaterialBody, MemberView,
+    NewConnectionBody, NewCopiesBody, NewFilamentBody, NewPrintJobBody, NewPrinterBody,
+    NewTokenBody, Problem, QueuePlaceBody, Role,
 };
 pub use app::domain::{GcodeFile, PrinterLive};
 pub use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
@@ -446,6 +447,49 @@ impl Client {
     pub async fn create_job(&self, job: &NewPrintJobBody) -> Result<PrintJob, ClientError> {
         self.call(Call::to(Endpoint::CreatePrintJob, &[]).json(job)?)
             .await
+    }
+
+    // ---- The farm queue ----
+
+    /// The queued jobs, in the order printers take them.
+    pub async fn queue(&self) -> Result<Vec<PrintJob>, ClientError> {
+        self.call(Call::to(Endpoint::GetQueue, &[])).await
+    }
+
+    /// Queues `copies.copies` jobs of one print, all or none.
+    pub async fn queue_copies(&self, copies: &NewCopiesBody) -> Result<Vec<PrintJob>, ClientError> {
+        self.call(Call::to(Endpoint::QueueCopies, &[]).json(copies)?)
+            .await
+    }
+
+    /// Moves a waiting job to another place in the queue.
+    pub async fn place_in_queue(
+        &self,
+        id: &str,
+        place: &QueuePlaceBody,
+    ) -> Result<PrintJob, ClientError> {
+        self.call(Call::to(Endpoint::PlaceInQueue, &[id]).json(place)?)
+            .await
+    }
+
+    /// Says spool `filament_id` is on printer `id` (`None`: no spool).
+    pub async fn load_spool(
+        &self,
+        id: &str,
+        filament_id: Option<&str>,
+    ) -> Result<Printer, ClientError> {
+        let call = match filament_id {
+            Some(filament_id) => Call::to(Endpoint::LoadSpool, &[id]).json(&LoadSpoolBody {
+                filament_id: filament_id.to_owned(),
+            })?,
+            None => Call::to(Endpoint::UnloadSpool, &[id]),
+        };
+        self.call(call).await
+    }
+
+    /// Confirms printer `id`'s bed is clear: it may take its next job.
+    pub async fn clear_bed(&self, id: &str) -> Result<Printer, ClientError> {
+        self.call(Call::to(Endpoint::ClearBed, &[id])).await
     }
 
     /// Moves a job (queued → running → done, or canceled); returns it as stored.

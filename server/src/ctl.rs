@@ -11,8 +11,8 @@ use app::api::{ClusterView, Endpoint};
 use app::{AccessRole, Filament, JobStatus, PrintJob, Printer, TokenView};
 use clap::{Args, Subcommand};
 use raft3d_client::{
-    Client, ClientError, GcodeFile, ListQuery, NewConnectionBody, NewFilamentBody, NewPrintJobBody,
-    NewPrinterBody, PrinterLive, RetryPolicy,
+    Client, ClientError, GcodeFile, ListQuery, MaterialBody, NewConnectionBody, NewCopiesBody,
+    NewFilamentBody, NewPrintJobBody, NewPrinterBody, PrinterLive, QueuePlaceBody, RetryPolicy,
 };
 use raft3d_launcher::leader;
 use serde::Serialize;
@@ -109,6 +109,9 @@ pub enum CtlCommand {
     /// Stored G-code files: list, upload.
     #[command(subcommand)]
     Files(FileCommand),
+    /// The farm queue: list it in order, queue copies, move a waiting job.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// The cluster: status, add and remove nodes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -164,6 +167,25 @@ pub enum PrinterCommand {
         /// Do not give the printer queued jobs by itself.
         #[arg(long)]
         no_auto_dispatch: bool,
+        /// The printer clears its own bed: it takes its next job without waiting for a
+        /// person to confirm the bed is clear.
+        #[arg(long)]
+        self_clearing: bool,
+    },
+    /// Say which spool is on a printer (the queue sends it jobs of that spool or its
+    /// material and colour).
+    Load {
+        id: String,
+        #[arg(long)]
+        spool: String,
+    },
+    /// Say a printer has no spool.
+    Unload {
+        id: String,
+    },
+    /// Confirm a printer's bed is clear after a print: it may take its next job.
+    Clear {
+        id: String,
     },
     /// Disconnect a printer: its jobs move by hand again.
     Disconnect {
@@ -182,6 +204,74 @@ pub enum FileCommand {
         /// The name people see; default: the file's own name.
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+/// What a new job prints with and where, as flags (`jobs create`, `queue add`).
+#[derive(Debug, Clone, Args)]
+pub struct JobTarget {
+    /// The printer; default: any printer that fits (needs --file-id).
+    #[arg(long)]
+    printer: Option<String>,
+    /// The spool (its grams are reserved now).
+    #[arg(
+        long,
+        required_unless_present = "material",
+        conflicts_with = "material"
+    )]
+    spool: Option<String>,
+    /// Instead of --spool: any spool of this material (PLA, PETG, ABS, TPU) and --color,
+    /// loaded on the printer that takes the job (needs --file-id).
+    #[arg(long, requires = "color")]
+    material: Option<String>,
+    #[arg(long, requires = "material")]
+    color: Option<String>,
+}
+
+impl JobTarget {
+    fn body(&self, file_id: Option<&str>) -> NewPrintJobBody {
+        NewPrintJobBody {
+            printer_id: self.printer.clone(),
+            filament_id: self.spool.clone(),
+            material: self.material.as_ref().map(|kind| MaterialBody {
+                kind: kind.clone(),
+                color: self.color.clone().unwrap_or_default(),
+            }),
+            file_id: file_id.map(str::to_owned),
+            ..NewPrintJobBody::for_queue("")
+        }
+    }
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueueCommand {
+    /// The queued jobs in the order printers take them.
+    List,
+    /// Queue copies of one stored file.
+    Add {
+        #[arg(long)]
+        file_id: String,
+        #[command(flatten)]
+        target: JobTarget,
+        /// Grams per copy; default: the file's own.
+        #[arg(long)]
+        grams: Option<u64>,
+        /// How many copies (1-100).
+        #[arg(long, default_value_t = 1)]
+        copies: u32,
+    },
+    /// Move a waiting job: --first, --last, --before J or --after J.
+    #[command(group = clap::ArgGroup::new("place").required(true).multiple(false))]
+    Move {
+        id: String,
+        #[arg(long, group = "place")]
+        first: bool,
+        #[arg(long, group = "place")]
+        last: bool,
+        #[arg(long, group = "place")]
+        before: Option<String>,
+        #[arg(long, group = "place")]
+        after: Option<String>,
     },
 }
 
@@ -235,10 +325,8 @@ pub enum JobCommand {
         id: String,
     },
     Create {
-        #[arg(long)]
-        printer: String,
-        #[arg(long)]
-        spool: String,
+        #[command(flatten)]
+        target: JobTarget,
         /// The G-code file to print (a name only: the job is moved by hand).
         #[arg(long, required_unless_present = "file_id")]
         file: Option<String>,
@@ -375,6 +463,7 @@ async fn execute(args: &CtlArgs) -> Result<String, Failure> {
         CtlCommand::Spools(command) => ctl.spools(command).await,
         CtlCommand::Jobs(command) => ctl.jobs(command).await,
         CtlCommand::Files(command) => ctl.files(command).await,
+        CtlCommand::Queue(command) => ctl.queue(command).await,
         CtlCommand::Cluster(command) => ctl.cluster(command).await,
         CtlCommand::Tokens(command) => ctl.tokens(command).await,
     }
@@ -412,6 +501,7 @@ impl Ctl {
                 url,
                 api_key_file,
                 no_auto_dispatch,
+                self_clearing,
             } => {
                 let api_key = match api_key_file {
                     None => None,
@@ -425,7 +515,7 @@ impl Ctl {
                     url: url.clone(),
                     api_key,
                     auto_dispatch: Some(!no_auto_dispatch),
-                    self_clearing: None,
+                    self_clearing: Some(*self_clearing),
                 };
                 let call = raft3d_client::Call::to(Endpoint::ConnectPrinter, &[id])
                     .json(&body)
@@ -435,6 +525,25 @@ impl Ctl {
             }
             PrinterCommand::Disconnect { id } => {
                 let call = raft3d_client::Call::to(Endpoint::DisconnectPrinter, &[id]);
+                let printer: Printer = self.write(&self.keyed(call)).await?;
+                self.show_one(printer, printer_table)
+            }
+            PrinterCommand::Load { id, spool } => {
+                let call = raft3d_client::Call::to(Endpoint::LoadSpool, &[id])
+                    .json(&app::api::LoadSpoolBody {
+                        filament_id: spool.clone(),
+                    })
+                    .map_err(|e| (e, None))?;
+                let printer: Printer = self.write(&self.keyed(call)).await?;
+                self.show_one(printer, printer_table)
+            }
+            PrinterCommand::Unload { id } => {
+                let call = raft3d_client::Call::to(Endpoint::UnloadSpool, &[id]);
+                let printer: Printer = self.write(&self.keyed(call)).await?;
+                self.show_one(printer, printer_table)
+            }
+            PrinterCommand::Clear { id } => {
+                let call = raft3d_client::Call::to(Endpoint::ClearBed, &[id]);
                 let printer: Printer = self.write(&self.keyed(call)).await?;
                 self.show_one(printer, printer_table)
             }
@@ -466,6 +575,50 @@ impl Ctl {
                     .await
                     .map_err(|e| (e, None))?;
                 self.show_one(file, file_table)
+            }
+        }
+    }
+
+    async fn queue(&self, command: &QueueCommand) -> Result<String, Failure> {
+        match command {
+            QueueCommand::List => {
+                let queue = self.client.queue().await.map_err(read_failure)?;
+                self.show(&queue, job_table)
+            }
+            QueueCommand::Add {
+                file_id,
+                target,
+                grams,
+                copies,
+            } => {
+                let body = NewCopiesBody {
+                    job: NewPrintJobBody {
+                        print_weight_in_grams: *grams,
+                        ..target.body(Some(file_id))
+                    },
+                    copies: *copies,
+                };
+                let jobs: Vec<PrintJob> = self.create(Endpoint::QueueCopies, &body).await?;
+                self.show(&jobs, job_table)
+            }
+            QueueCommand::Move {
+                id,
+                first,
+                last,
+                before,
+                after,
+            } => {
+                let place = match (first, last, before, after) {
+                    (_, _, Some(job), _) => QueuePlaceBody::before(job),
+                    (_, _, _, Some(job)) => QueuePlaceBody::after(job),
+                    (_, true, _, _) => QueuePlaceBody::to("last"),
+                    _ => QueuePlaceBody::to("first"),
+                };
+                let call = raft3d_client::Call::to(Endpoint::PlaceInQueue, &[id])
+                    .json(&place)
+                    .map_err(|e| (e, None))?;
+                let job: PrintJob = self.write(&self.keyed(call)).await?;
+                self.show_one(job, job_table)
             }
         }
     }
@@ -531,8 +684,7 @@ impl Ctl {
                 return self.show_one(job, job_table);
             }
             JobCommand::Create {
-                printer,
-                spool,
+                target,
                 file,
                 grams,
                 file_id,
@@ -540,10 +692,9 @@ impl Ctl {
             } => {
                 let body = NewPrintJobBody {
                     id: id.clone(),
-                    file_id: file_id.clone(),
                     filepath: file.clone(),
                     print_weight_in_grams: *grams,
-                    ..NewPrintJobBody::of_file(printer, spool, "")
+                    ..target.body(file_id.as_deref())
                 };
                 let job: PrintJob = self.create(Endpoint::CreatePrintJob, &body).await?;
                 return self.show_one(job, job_table);
@@ -727,13 +878,13 @@ fn token_table(tokens: &[TokenView]) -> String {
 
 fn printer_table(printers: &[Printer]) -> String {
     table(
-        &["ID", "COMPANY", "MODEL", "HOST", "STATE"],
+        &["ID", "COMPANY", "MODEL", "HOST", "STATE", "SPOOL"],
         printers.iter().map(|p| {
             let host = p
                 .connection
                 .as_ref()
                 .map_or("-".to_owned(), |c| format!("{} {}", c.kind.as_str(), c.url));
-            let state = match (&p.connection, &p.status) {
+            let mut state = match (&p.connection, &p.status) {
                 (None, _) => "not connected".to_owned(),
                 (Some(_), None) => "connected, no report yet".to_owned(),
                 (Some(_), Some(status)) => match &status.message {
@@ -741,12 +892,20 @@ fn printer_table(printers: &[Printer]) -> String {
                     None => status.state.as_str().to_owned(),
                 },
             };
+            if let Some(wait) = &p.awaiting_clear {
+                state.push_str(&format!(", awaiting clear after job {}", wait.job_id));
+            }
+            let spool = p
+                .loaded_filament_id
+                .as_ref()
+                .map_or("-".to_owned(), ToString::to_string);
             vec![
                 p.id.to_string(),
                 p.company.as_str().to_owned(),
                 p.model.as_str().to_owned(),
                 host,
                 state,
+                spool,
             ]
         }),
     )

@@ -280,4 +280,58 @@ async fn files_and_printer_connections_from_the_command_line_never_show_the_key(
     let (code, out, err) = ctl(&urls, &token, &["printers", "disconnect", "p1"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("not connected"), "{out}");
+
+    // The farm queue: copies for any red PLA, reordered; a spool loaded; a bed cleared.
+    let (_, files, _) = ctl(&urls, &token, &["--json", "files", "list"]).await;
+    let files: serde_json::Value = serde_json::from_str(&files).expect("json");
+    let file_id = files[0]["id"].as_str().expect("a file id").to_owned();
+    let add = [
+        "queue",
+        "add",
+        "--file-id",
+        &file_id,
+        "--material",
+        "pla",
+        "--color",
+        "red",
+        "--copies",
+        "2",
+    ];
+    let (code, out, err) = ctl(&urls, &token, &add).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("any PLA red").count(), 2, "{out}");
+    let queue = |urls: String, token: String| async move {
+        let (_, out, _) = ctl(&urls, &token, &["--json", "queue", "list"]).await;
+        let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+        crate::harness::ids(&list)
+    };
+    let order = queue(urls.clone(), token.clone()).await;
+    assert_eq!(order.len(), 2);
+    let (code, _, err) = ctl(&urls, &token, &["queue", "move", &order[1], "--first"]).await;
+    assert_eq!(code, 0, "{err}");
+    let moved = queue(urls.clone(), token.clone()).await;
+    assert_eq!(moved, [order[1].clone(), order[0].clone()]);
+    let (code, _, _) = ctl(&urls, &token, &["queue", "move", &order[1]]).await;
+    assert_eq!(code, 2, "a move needs a place");
+    let (code, _, err) = ctl(
+        &urls,
+        &token,
+        &[
+            "spools", "create", "--type", "pla", "--color", "red", "--total", "500", "--id", "s1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ctl(&urls, &token, &["printers", "load", "p1", "--spool", "s1"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("s1"), "{out}");
+    let (code, _, err) = ctl(&urls, &token, &["printers", "clear", "p1"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ctl(
+        &urls,
+        &token,
+        &["printers", "load", "ghost", "--spool", "s1"],
+    )
+    .await;
+    assert_eq!(code, 1, "refused: {err}");
 }

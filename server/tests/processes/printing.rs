@@ -157,6 +157,17 @@ impl<'a> Api<'a> {
         self.json(reqwest::Method::PUT, &path, &connection).await;
     }
 
+    /// Says spool `spool_id` is on printer `printer_id`.
+    async fn load(&self, printer_id: &str, spool_id: &str) {
+        let path = format!("/api/v1/printers/{printer_id}/spool");
+        self.json(
+            reqwest::Method::PUT,
+            &path,
+            &json!({"filament_id": spool_id}),
+        )
+        .await;
+    }
+
     async fn queue(&self, job_id: &str, printer_id: &str, spool_id: &str, file_id: &str) {
         let body = json!({"id": job_id, "printer_id": printer_id, "filament_id": spool_id, "file_id": file_id});
         self.json(reqwest::Method::POST, "/api/v1/print_jobs", &body)
@@ -167,15 +178,16 @@ impl<'a> Api<'a> {
 /// The printer's own count of prints of a job's file: (success, failure).
 async fn printed(host: &OctoPrintProcess, job_id: &str) -> (u64, u64) {
     let url = format!("{}/api/files/local/raft3d-{job_id}.gcode", host.url());
-    let answer: Value = reqwest::Client::new()
+    let response = reqwest::Client::new()
         .get(url)
         .header("X-Api-Key", OCTOPRINT_KEY)
         .send()
         .await
-        .expect("OctoPrint answers")
-        .json()
-        .await
-        .expect("json");
+        .expect("OctoPrint answers");
+    if response.status() == StatusCode::NOT_FOUND {
+        return (0, 0); // never sent there
+    }
+    let answer: Value = response.json().await.expect("json");
     let count = |what: &str| answer["prints"][what].as_u64().unwrap_or(0);
     (count("success"), count("failure"))
 }
@@ -230,8 +242,28 @@ async fn a_stored_files_job_prints_once_through_a_leader_kill_and_the_next_one_f
         .await;
     assert_eq!(spool["reserved_weight_in_grams"], 0);
 
-    // The next job goes to the printer by itself, from the new leader.
+    // The bed holds j1's print, through the failover: the next job waits for a person.
+    let waiting = api
+        .wait_for("/api/v1/printers/p1", WAIT, |p| {
+            p["awaiting_clear"]["job_id"] == "j1"
+        })
+        .await;
+    assert!(waiting["awaiting_clear"]["since"].is_string(), "{waiting}");
     api.queue("j2", "p1", "f1", &file_id).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, j2) = api
+        .on_leader(reqwest::Method::GET, "/api/v1/print_jobs/j2", None)
+        .await;
+    assert!(j2.get("dispatch").is_none(), "sent onto a full bed: {j2}");
+
+    // Once the bed is cleared, the next job goes to the printer by itself, from the new
+    // leader.
+    api.json(
+        reqwest::Method::POST,
+        "/api/v1/printers/p1/clear",
+        &json!({}),
+    )
+    .await;
     let j2 = api
         .wait_for("/api/v1/print_jobs/j2", WAIT, status_is("Done"))
         .await;
@@ -440,4 +472,131 @@ async fn canceling_a_printing_job_cancels_it_on_the_printer_and_frees_its_grams(
         job["status"], "Canceled",
         "a late report does not revive it: {job}"
     );
+}
+
+/// When a job's print started, as the cluster recorded it.
+fn started_at(job: &Value) -> String {
+    job["started_at"].as_str().expect("a start time").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_farm_queue_sends_jobs_of_a_material_to_the_printer_with_such_a_spool_in_queue_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let red_host = octoprint(&dir.path().join("octoprint-red")).await;
+    let blue_host = octoprint(&dir.path().join("octoprint-blue")).await;
+    let cluster = Cluster::start(3, &[]);
+    let api = Api::new(&cluster);
+    api.setup("red", "r1", &red_host, OCTOPRINT_KEY).await;
+    api.setup("blue", "b1", &blue_host, OCTOPRINT_KEY).await;
+    // "red" clears its own bed (a belt printer); "blue" waits for a person.
+    let self_clearing = json!({"kind": "octoprint", "url": red_host.url(), "api_key": OCTOPRINT_KEY, "self_clearing": true});
+    api.json(
+        reqwest::Method::PUT,
+        "/api/v1/printers/red/connection",
+        &self_clearing,
+    )
+    .await;
+    let blue_spool =
+        json!({"id": "b1-blue", "type": "PLA", "color": "Blue", "total_weight_in_grams": 1000});
+    api.json(reqwest::Method::POST, "/api/v1/filaments", &blue_spool)
+        .await;
+    api.load("red", "r1").await;
+    api.load("blue", "b1-blue").await;
+    let file = api.upload("cube.gcode", &gcode(1)).await;
+    let file_id = file["id"].as_str().expect("id").to_owned();
+
+    // Three copies for any red PLA: all on "red", one after the other, none on "blue".
+    let copies =
+        json!({"file_id": file_id, "material": {"type": "PLA", "color": "RED"}, "copies": 3});
+    let made = api
+        .json(reqwest::Method::POST, "/api/v1/queue", &copies)
+        .await;
+    let red_jobs = crate::harness::ids(&made);
+    assert_eq!(red_jobs.len(), 3);
+    // Two jobs for the blue spool, the second moved before the first while waiting for
+    // nothing: "blue" is busy with none, so the order is settled before it takes one.
+    api.json(
+        reqwest::Method::DELETE,
+        "/api/v1/printers/blue/spool",
+        &json!({}),
+    )
+    .await;
+    for job in ["blue-1", "blue-2"] {
+        let body = json!({"id": job, "filament_id": "b1-blue", "file_id": file_id});
+        api.json(reqwest::Method::POST, "/api/v1/print_jobs", &body)
+            .await;
+    }
+    api.json(
+        reqwest::Method::PUT,
+        "/api/v1/queue/blue-2",
+        &json!({"to": "first"}),
+    )
+    .await;
+    api.load("blue", "b1-blue").await;
+
+    let mut starts = Vec::new();
+    for job in &red_jobs {
+        let done = api
+            .wait_for(
+                &format!("/api/v1/print_jobs/{job}"),
+                WAIT,
+                status_is("Done"),
+            )
+            .await;
+        assert_eq!(done["printer_id"], "red", "{done}");
+        assert_eq!(done["filament_id"], "r1", "{done}");
+        assert_eq!(printed(&red_host, job).await, (1, 0));
+        starts.push(started_at(&done));
+    }
+    let mut in_order = starts.clone();
+    in_order.sort();
+    assert_eq!(starts, in_order, "the copies printed in queue order");
+    let red = api
+        .wait_for("/api/v1/filaments/r1", WAIT, |f| {
+            f["reserved_weight_in_grams"] == 0
+        })
+        .await;
+    assert_eq!(red["remaining_weight_in_grams"], 1000 - 3 * 4);
+    let red_printer = api
+        .wait_for("/api/v1/printers/red", WAIT, |p| {
+            p["status"]["state"] == "idle"
+        })
+        .await;
+    assert!(red_printer.get("awaiting_clear").is_none(), "{red_printer}");
+
+    // "blue" prints blue-2 first (moved to the front), then waits for its bed.
+    let first = api
+        .wait_for("/api/v1/print_jobs/blue-2", WAIT, status_is("Done"))
+        .await;
+    assert_eq!(first["printer_id"], "blue");
+    api.wait_for("/api/v1/printers/blue", WAIT, |p| {
+        p["awaiting_clear"]["job_id"] == "blue-2"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, second) = api
+        .on_leader(reqwest::Method::GET, "/api/v1/print_jobs/blue-1", None)
+        .await;
+    assert!(
+        second.get("dispatch").is_none(),
+        "sent onto a full bed: {second}"
+    );
+    api.json(
+        reqwest::Method::POST,
+        "/api/v1/printers/blue/clear",
+        &json!({}),
+    )
+    .await;
+    let second = api
+        .wait_for("/api/v1/print_jobs/blue-1", WAIT, status_is("Done"))
+        .await;
+    assert!(started_at(&second) > started_at(&first));
+    for job in &red_jobs {
+        assert_eq!(
+            printed(&blue_host, job).await,
+            (0, 0),
+            "{job} never went to blue"
+        );
+    }
+    assert_eq!(printed(&red_host, "blue-1").await, (0, 0));
 }

@@ -2,8 +2,9 @@
 //! farm holds (`GET /api/v1/board`, and what a node renders into a page).
 //!
 //! Every printer and spool (a farm has them by the hundred), and of the jobs the first
-//! `limit` of each column in its order: queued and running oldest first (the next to
-//! print on top), done and canceled newest first, plus how many each column holds.
+//! `limit` of each column in its order: queued in queue order (the next to print on top,
+//! `domain::queue`), running oldest first, done and canceled newest first, plus how many
+//! each column holds.
 
 use super::{JobFilter, Order, Paging};
 use crate::state::FilamentView;
@@ -53,7 +54,15 @@ impl Board {
                 after: None,
                 order: column_order(status),
             };
-            jobs.extend(farm.jobs_from(&column, &paging).take(limit).cloned());
+            match status {
+                JobStatus::Queued => jobs.extend(
+                    farm.queue_from(&Paging::default())
+                        .filter(|job| column.matches(job))
+                        .take(limit)
+                        .cloned(),
+                ),
+                _ => jobs.extend(farm.jobs_from(&column, &paging).take(limit).cloned()),
+            }
             let count = if filter.is_empty() {
                 farm.job_count(status)
             } else {
@@ -130,6 +139,16 @@ mod tests {
             "queued oldest first, done newest first"
         );
         assert_eq!(board.job_counts[&JobStatus::Queued], 4);
+        apply(
+            &mut farm,
+            Command::PlaceInQueue {
+                job_id: id("j9"),
+                place: crate::domain::QueuePlace::First,
+            },
+        );
+        let board = Board::of(&farm, &JobFilter::default(), 3, Some(8));
+        let queued: Vec<String> = board.jobs[..3].iter().map(|j| j.id.to_string()).collect();
+        assert_eq!(queued, ["j9", "j6", "j7"], "queued in queue order");
         assert_eq!(board.job_counts[&JobStatus::Done], 6);
         assert_eq!(board.job_counts[&JobStatus::Running], 0);
         let none = JobFilter {

@@ -575,8 +575,8 @@ impl Endpoint {
                 path: "/api/v1/board",
                 summary: "The job board: printers, spools and the first jobs of each column",
                 description: "Read at one log index: every printer and spool, the first \
-                    `limit` jobs of each status (Queued and Running oldest first, Done and \
-                    Canceled newest first) and how many each column holds. Bounded \
+                    `limit` jobs of each status (Queued in queue order, Running oldest \
+                    first, Done and Canceled newest first) and how many each column holds. Bounded \
                     whatever the farm holds.",
                 access: VIEWER,
                 params: BOARD_PARAMS,

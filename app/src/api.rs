@@ -166,16 +166,51 @@ impl NewPrintJobBody {
     }
 }
 
-/// `POST /api/v1/queue`: copies of one print, without an `id` (each copy gets its own).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `POST /api/v1/queue`: copies of one print: the fields of [`NewPrintJobBody`] but `id`
+/// (each copy gets its own; one given is refused, `422`), and `copies`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(examples(json!({"file_id": "benchy", "material": {"type": "PLA", "color": "red"}, "copies": 4}))))]
+#[serde(deny_unknown_fields)]
 pub struct NewCopiesBody {
-    #[serde(flatten)]
-    pub job: NewPrintJobBody,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub printer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub filament_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material: Option<MaterialBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<openapi::IdInput>))]
+    pub file_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Text>))]
+    pub filepath: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_u64)
+    )]
+    pub print_weight_in_grams: Option<u64>,
     /// How many copies, 1 to 100.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub copies: u32,
+}
+
+impl NewCopiesBody {
+    /// `copies` of `job` (whose `id` is dropped).
+    pub fn of(job: NewPrintJobBody, copies: u32) -> Self {
+        Self {
+            printer_id: job.printer_id,
+            filament_id: job.filament_id,
+            material: job.material,
+            file_id: job.file_id,
+            filepath: job.filepath,
+            print_weight_in_grams: job.print_weight_in_grams,
+            copies,
+        }
+    }
 }
 
 /// Most copies one `POST /api/v1/queue` queues.
@@ -556,6 +591,8 @@ pub enum FieldProblem {
     FileForQueue,
     #[error("must be a whole number from 1 to {MAX_COPIES}")]
     Copies,
+    #[error("cannot be given with copies: each copy gets its own")]
+    IdWithCopies,
     #[error("must be first or last")]
     QueueEnd,
     #[error("give one of before, after and to")]
@@ -721,9 +758,11 @@ impl NewPrintJob {
     /// `POST /api/v1/queue`: the job and how many copies of it.
     pub fn copies_from_json(body: &[u8]) -> Result<(Self, u32), RequestError> {
         let mut known = JOB_FIELDS.to_vec();
-        known.pop();
         known.push("copies");
         let mut fields = Fields::parse(body, &known)?;
+        if fields.present("id") {
+            return Err(invalid("id", FieldProblem::IdWithCopies));
+        }
         let copies = match fields.take("copies")? {
             Value::Number(n) => n
                 .as_u64()

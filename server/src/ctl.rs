@@ -591,13 +591,11 @@ impl Ctl {
                 grams,
                 copies,
             } => {
-                let body = NewCopiesBody {
-                    job: NewPrintJobBody {
-                        print_weight_in_grams: *grams,
-                        ..target.body(Some(file_id))
-                    },
-                    copies: *copies,
+                let job = NewPrintJobBody {
+                    print_weight_in_grams: *grams,
+                    ..target.body(Some(file_id))
                 };
+                let body = NewCopiesBody::of(job, *copies);
                 let jobs: Vec<PrintJob> = self.create(Endpoint::QueueCopies, &body).await?;
                 self.show(&jobs, job_table)
             }

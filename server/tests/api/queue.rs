@@ -200,7 +200,7 @@ async fn copies_are_all_or_none_and_bad_requests_queue_nothing() {
         ),
         (
             r#"{"id":"x","file_id":"cube","filament_id":"f1","copies":2}"#,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             r#"{"file_id":"ghost","filament_id":"f1","copies":2}"#,

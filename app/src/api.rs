@@ -865,20 +865,15 @@ impl NewPrintJob {
             SpoolChoice::Material { material } => (None, Some(material)),
         };
         Ok(PrintJob {
-            id: self.id.unwrap_or(fallback_id),
             printer_id: self.printer_id,
             filament_id,
             material,
             file_id,
-            filepath,
-            print_weight_in_grams,
-            status: JobStatus::Queued,
-            created_at: None,
-            started_at: None,
-            finished_at: None,
-            dispatch: None,
-            reason: None,
-            queue_rank: None,
+            ..PrintJob::waiting(
+                self.id.unwrap_or(fallback_id),
+                filepath,
+                print_weight_in_grams,
+            )
         })
     }
 }

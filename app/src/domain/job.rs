@@ -165,9 +165,18 @@ impl PrintJob {
         print_weight_in_grams: u64,
     ) -> Self {
         Self {
-            id,
             printer_id: Some(printer_id),
             filament_id: Some(filament_id),
+            ..Self::waiting(id, filepath, print_weight_in_grams)
+        }
+    }
+
+    /// A new job that names neither printer nor spool yet (set them, or a material).
+    pub fn waiting(id: Id, filepath: Text, print_weight_in_grams: u64) -> Self {
+        Self {
+            id,
+            printer_id: None,
+            filament_id: None,
             material: None,
             filepath,
             print_weight_in_grams,

@@ -269,6 +269,12 @@ struct Results {
     /// A printer with jobs waiting, idle: its previous print seen ended -> the next one
     /// seen `Printing` on OctoPrint.
     octoprint_idle_between_jobs_ms: Percentiles,
+    /// While printing: how old the live values (`GET /api/v1/telemetry`, `observed_ms`)
+    /// of each printer were when read from the leader, and from a follower (which copies
+    /// them from the leader about once a second). The bound: visible on every
+    /// node within 2 s.
+    telemetry_age_on_leader_ms: Percentiles,
+    telemetry_age_on_follower_ms: Percentiles,
     cpu: Cpu,
     printing_phase_secs: f64,
     /// Raft log entries the leader appended while the jobs printed.
@@ -530,6 +536,17 @@ async fn measure(
             ))
         })
         .collect();
+    let telemetry_watchers: Vec<_> = [leader, follower]
+        .into_iter()
+        .map(|node| {
+            tokio::spawn(watch_telemetry(
+                poller.clone(),
+                format!("{}/api/v1/telemetry", cluster.url(node)),
+                token.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
     let watched = async {
         eprintln!(
             "printing-bench: queueing {} jobs ({} per printer, {} ms each) ...",
@@ -572,6 +589,10 @@ async fn measure(
     stop.store(true, Ordering::SeqCst);
     for watcher in watchers {
         let _ = watcher.await;
+    }
+    let mut telemetry_ages = Vec::new();
+    for watcher in telemetry_watchers {
+        telemetry_ages.push(watcher.await.unwrap_or_default());
     }
     let (jobs, before, after, log_start, log_end, failed_polls) = watched?;
     let leader_now = cluster.leader().await.map(|l| l.id);
@@ -624,8 +645,41 @@ async fn measure(
             failed_polls,
             leader_changed: leader_now != Some(leader),
             started_at_unix,
+            telemetry_ages,
         },
     ))
+}
+
+/// Reads a node's live values every 250 ms; returns each printer's age (ms from its
+/// `observed_ms` to the read) at every read.
+async fn watch_telemetry(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> Vec<f64> {
+    let mut ages = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !stop.load(Ordering::SeqCst) {
+        tick.tick().await;
+        let Ok(live) = get_json::<Vec<app::domain::PrinterLive>>(&http, &url, Some(&token)).await
+        else {
+            continue;
+        };
+        let now_ms = unix_ms();
+        ages.extend(
+            live.iter()
+                .map(|printer| now_ms.saturating_sub(printer.observed_ms) as f64),
+        );
+    }
+    ages
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Polls the jobs on the leader until every one is `Done`; notes when each is first seen
@@ -761,6 +815,8 @@ struct Analysis {
     failed_polls: u64,
     leader_changed: bool,
     started_at_unix: u64,
+    /// [`watch_telemetry`]'s ages: the leader's, then the follower's.
+    telemetry_ages: Vec<Vec<f64>>,
 }
 
 fn analyse(args: &Args, a: Analysis) -> Results {
@@ -884,6 +940,12 @@ fn analyse(args: &Args, a: Analysis) -> Results {
         done_after_octoprint_end_ms: take("done_after_host_end"),
         octoprint_print_ms: take("host_print"),
         octoprint_idle_between_jobs_ms: take("host_idle"),
+        telemetry_age_on_leader_ms: percentiles(
+            a.telemetry_ages.first().cloned().unwrap_or_default(),
+        ),
+        telemetry_age_on_follower_ms: percentiles(
+            a.telemetry_ages.get(1).cloned().unwrap_or_default(),
+        ),
         cpu: a.cpu,
         printing_phase_secs: a.printing_wall.as_secs_f64(),
         log_entries_while_printing: a.log_printing,
@@ -1258,6 +1320,14 @@ fn report(r: &Results) {
         &r.octoprint_idle_between_jobs_ms,
     );
     line("printer free -> Done", &r.free_to_done_ms);
+    line(
+        "age of the live values read on the leader",
+        &r.telemetry_age_on_leader_ms,
+    );
+    line(
+        "age of the live values read on a follower",
+        &r.telemetry_age_on_follower_ms,
+    );
     line(
         "queued -> Done (from the POST, waiting included)",
         &r.queued_to_done_ms,

@@ -1,8 +1,10 @@
 //! What the dashboard shows, computed from the farm data it fetched: pure functions over
 //! [`FarmData`], unit-tested here without a browser. Components only lay these out.
-//! [`printing`] does the same for printers driven through their hosts and stored G-code.
+//! [`printing`] does the same for printers driven through their hosts and stored G-code,
+//! [`queue`] for the farm queue (its order and moves, spools on printers, the job form).
 
 pub mod printing;
+pub mod queue;
 
 use app::api::{column_order, Board, ClusterView, Order};
 use app::domain::time::human_duration;
@@ -157,9 +159,10 @@ impl JobFilter {
     }
 }
 
-/// Jobs of one status that pass the filter, in the column's order
-/// ([`column_order`]: queued and running oldest first, done and canceled newest first;
-/// server ids are UUIDv7, so their order is creation order).
+/// Jobs of one status that pass the filter, in the column's order: queued in queue
+/// order (the next to print on top, [`queue::sort_in_queue_order`], as the node sends
+/// them), the rest as [`column_order`] says (running oldest first, done and canceled
+/// newest first; server ids are UUIDv7, so their order is creation order).
 pub fn board_column<'a>(
     jobs: &'a [PrintJob],
     status: JobStatus,
@@ -169,31 +172,45 @@ pub fn board_column<'a>(
         .iter()
         .filter(|job| job.status == status && filter.matches(job))
         .collect();
-    match column_order(status) {
-        Order::Asc => column.sort_by(|a, b| a.id.cmp(&b.id)),
-        Order::Desc => column.sort_by(|a, b| b.id.cmp(&a.id)),
+    match (status, column_order(status)) {
+        (JobStatus::Queued, _) => queue::sort_in_queue_order(&mut column),
+        (_, Order::Asc) => column.sort_by(|a, b| a.id.cmp(&b.id)),
+        (_, Order::Desc) => column.sort_by(|a, b| b.id.cmp(&a.id)),
     }
     column
 }
 
-/// A printer's running and queued jobs, running first.
+/// A printer's running and queued jobs: running first, then queued in queue order.
 pub fn printer_jobs<'a>(jobs: &'a [PrintJob], printer: &Printer) -> Vec<&'a PrintJob> {
-    let mut own: Vec<&PrintJob> = jobs
+    let mut running: Vec<&PrintJob> = Vec::new();
+    let mut queued: Vec<&PrintJob> = Vec::new();
+    for job in jobs
         .iter()
         .filter(|job| job.printer_id.as_ref() == Some(&printer.id))
-        .filter(|job| job.status.reserves_filament())
-        .collect();
-    own.sort_by_key(|job| (job.status != JobStatus::Running, job.id.clone()));
-    own
+    {
+        match job.status {
+            JobStatus::Running => running.push(job),
+            JobStatus::Queued => queued.push(job),
+            JobStatus::Done | JobStatus::Canceled => {}
+        }
+    }
+    running.sort_by(|a, b| a.id.cmp(&b.id));
+    queue::sort_in_queue_order(&mut queued);
+    running.extend(queued);
+    running
 }
 
 /// The moves a job card offers: the legal ones, except that a job its printer's driver
 /// has been sent (`dispatch`) starts and ends on the printer's word, so only Cancel is
-/// left to a person (the API refuses the rest with `409 driven-by-printer`).
+/// left to a person (the API refuses the rest with `409 driven-by-printer`), and a job
+/// still waiting for the farm queue to give it a printer or a spool has nothing to start
+/// on (`409`, "waits for a printer that fits it").
 pub fn offered_moves(job: &PrintJob) -> Vec<JobStatus> {
+    let assigned = job.printer_id.is_some() && job.filament_id.is_some();
     job.status
         .next_statuses()
         .filter(|next| job.dispatch.is_none() || *next == JobStatus::Canceled)
+        .filter(|next| assigned || *next != JobStatus::Running)
         .collect()
 }
 
@@ -201,6 +218,15 @@ pub fn offered_moves(job: &PrintJob) -> Vec<JobStatus> {
 pub fn dispatch_line(job: &PrintJob) -> Option<String> {
     job.dispatch
         .map(|d| format!("sent to printer at {}", time_of_day(d.at)))
+}
+
+/// A whole number typed into a form field, as JSON: the number, or the text as typed,
+/// so that the server's own parser names the field it refuses.
+pub fn number_json(raw: &str) -> serde_json::Value {
+    let raw = raw.trim();
+    raw.parse::<u64>()
+        .map(serde_json::Value::from)
+        .unwrap_or_else(|_| serde_json::Value::from(raw))
 }
 
 /// "1 280 g" style weights: grouping makes four-digit grams readable at a glance.
@@ -480,6 +506,16 @@ mod tests {
         assert_eq!(offered_moves(&running), [JobStatus::Canceled]);
         running.status = JobStatus::Done;
         assert_eq!(offered_moves(&running), []);
+    }
+
+    #[test]
+    fn a_job_waiting_for_any_printer_or_spool_cannot_be_started_by_hand() {
+        let mut any_printer = job("j", "p1", "s", JobStatus::Queued);
+        any_printer.printer_id = None;
+        assert_eq!(offered_moves(&any_printer), [JobStatus::Canceled]);
+        let mut any_spool = job("j", "p1", "s", JobStatus::Queued);
+        any_spool.filament_id = None;
+        assert_eq!(offered_moves(&any_spool), [JobStatus::Canceled]);
     }
 
     #[test]

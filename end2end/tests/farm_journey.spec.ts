@@ -35,9 +35,12 @@ test("create a farm, refuse an over-reservation, finish a job", async ({ cluster
   await dashboard.jobForm().getByRole("button", { name: "Queue job" }).click();
   await expect(page.getByTestId("job-filepath-error")).not.toBeEmpty();
 
-  // Only the allowed moves are offered: a queued job can start or be canceled.
+  // Only the allowed moves are offered: a queued job can start or be canceled, and move
+  // in the queue (benchy, queued first, only down).
   const queued = dashboard.jobCard("queued", "benchy.gcode");
-  await expect(queued.getByRole("button")).toHaveText(["Start", "Cancel"]);
+  await expect(queued.getByRole("button")).toHaveText(["Start", "Cancel", "Move up", "Move down", "To top"]);
+  await expect(queued.getByRole("button", { name: "Move up" })).toBeDisabled();
+  await expect(queued.getByRole("button", { name: "Move down" })).toBeEnabled();
 
   // Queued → Running → Done; the spool's remaining drops by 300 g.
   await dashboard.moveJob("benchy.gcode", "queued", "Start", "running");

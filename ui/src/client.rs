@@ -42,23 +42,32 @@ impl Write {
             Self::SetJobStatus { .. } => Endpoint::SetJobStatus,
             Self::ConnectPrinter { .. } => Endpoint::ConnectPrinter,
             Self::DisconnectPrinter { .. } => Endpoint::DisconnectPrinter,
+            Self::QueueCopies(_) => Endpoint::QueueCopies,
+            Self::PlaceInQueue { .. } => Endpoint::PlaceInQueue,
+            Self::LoadSpool { .. } => Endpoint::LoadSpool,
+            Self::UnloadSpool { .. } => Endpoint::UnloadSpool,
+            Self::ClearBed { .. } => Endpoint::ClearBed,
         }
     }
 
     fn path(&self) -> String {
         let endpoint = self.endpoint();
         match self {
-            Self::CreatePrinter(_) | Self::CreateFilament(_) | Self::CreatePrintJob(_) => {
-                endpoint.url(&[])
-            }
+            Self::CreatePrinter(_)
+            | Self::CreateFilament(_)
+            | Self::CreatePrintJob(_)
+            | Self::QueueCopies(_) => endpoint.url(&[]),
+            Self::PlaceInQueue { job_id, .. } => endpoint.url(&[job_id]),
             Self::SetJobStatus { job_id, status } => format!(
                 "{}?status={}",
                 endpoint.url(&[job_id]),
                 path_segment(status)
             ),
-            Self::ConnectPrinter { printer_id, .. } | Self::DisconnectPrinter { printer_id } => {
-                endpoint.url(&[printer_id])
-            }
+            Self::ConnectPrinter { printer_id, .. }
+            | Self::DisconnectPrinter { printer_id }
+            | Self::LoadSpool { printer_id, .. }
+            | Self::UnloadSpool { printer_id }
+            | Self::ClearBed { printer_id } => endpoint.url(&[printer_id]),
         }
     }
 
@@ -68,7 +77,13 @@ impl Write {
             Self::CreateFilament(b) => Some(serde_json::to_string(b)),
             Self::CreatePrintJob(b) => Some(serde_json::to_string(b)),
             Self::ConnectPrinter { body, .. } => Some(serde_json::to_string(body)),
-            Self::SetJobStatus { .. } | Self::DisconnectPrinter { .. } => None,
+            Self::QueueCopies(b) => Some(serde_json::to_string(b)),
+            Self::PlaceInQueue { body, .. } => Some(serde_json::to_string(body)),
+            Self::LoadSpool { body, .. } => Some(serde_json::to_string(body)),
+            Self::SetJobStatus { .. }
+            | Self::DisconnectPrinter { .. }
+            | Self::UnloadSpool { .. }
+            | Self::ClearBed { .. } => None,
         }
     }
 }
@@ -151,6 +166,25 @@ pub async fn job_history(
 
 /// Jobs per page of a history.
 const HISTORY_PAGE: usize = 20;
+
+/// One page of the farm queue past job `after`: the jobs after it in queue order, or
+/// (`back`) the jobs before it, nearest first. Linearizable: a move is placed next to
+/// the neighbour the leader has now.
+pub async fn queue_page(
+    base: &str,
+    after: &str,
+    back: bool,
+    limit: usize,
+    token: Option<&str>,
+) -> Result<Vec<app::PrintJob>, ApiFailure> {
+    let order = if back { "desc" } else { "asc" };
+    let path = format!(
+        "{}?after={}&order={order}&limit={limit}",
+        Endpoint::GetQueue.url(&[]),
+        path_segment(after),
+    );
+    get(base, &path, READ_TIMEOUT_MS, token).await
+}
 
 /// One node's view of the cluster (never waits for a leader).
 pub async fn cluster_view(base: &str, token: Option<&str>) -> Result<ClusterView, ApiFailure> {

@@ -10,6 +10,13 @@ pub enum Write {
     CreatePrinter(app::api::NewPrinterBody),
     CreateFilament(app::api::NewFilamentBody),
     CreatePrintJob(app::api::NewPrintJobBody),
+    /// Copies of one print, all or none (`POST /api/v1/queue`).
+    QueueCopies(app::api::NewCopiesBody),
+    /// Moves a waiting job in the farm queue.
+    PlaceInQueue {
+        job_id: String,
+        body: app::api::QueuePlaceBody,
+    },
     SetJobStatus {
         job_id: String,
         status: String,
@@ -21,6 +28,19 @@ pub enum Write {
     },
     /// Its jobs move by hand again.
     DisconnectPrinter {
+        printer_id: String,
+    },
+    /// Says which spool is on a printer.
+    LoadSpool {
+        printer_id: String,
+        body: app::api::LoadSpoolBody,
+    },
+    /// Says the printer has no spool.
+    UnloadSpool {
+        printer_id: String,
+    },
+    /// Someone took the last print off: the printer may take its next job.
+    ClearBed {
         printer_id: String,
     },
 }

@@ -17,8 +17,9 @@
 //! - A node that stops answering is replaced by the first other member that does; the
 //!   page says so in a banner and keeps working.
 //! - What is not on the board is read on demand from the same node: stored G-code files
-//!   (for the job form), a file's bytes (a download), and the printers' live figures
-//!   (polled by [`super::live`] while a page shows them).
+//!   (for the job form), a file's bytes (a download), the farm queue around a job that is
+//!   being moved, and the printers' live figures (polled by [`super::live`] while a page
+//!   shows them).
 //! - Writes go to the leader the cluster names. A `307`, a `503` or silence makes the
 //!   store ask again where the leader is and resend with the same Idempotency-Key, so a
 //!   write that did land is not applied twice, for at most [`WRITE_PATIENCE_MS`]. A
@@ -291,6 +292,15 @@ impl FarmStore {
     pub async fn download(self, _file_id: String, _name: String) -> Result<(), ApiFailure> {
         Err(ApiFailure::NotInBrowser)
     }
+
+    /// Never called during server-side rendering (moves start on a click).
+    pub async fn queue_neighbour(
+        self,
+        _job_id: String,
+        _back: bool,
+    ) -> Result<Option<app::PrintJob>, ApiFailure> {
+        Err(ApiFailure::NotInBrowser)
+    }
 }
 
 #[cfg(feature = "hydrate")]
@@ -404,6 +414,37 @@ impl FarmStore {
             }
         }
         result
+    }
+
+    /// The nearest job waiting in the farm queue before (`back`) or after job `job_id`, in
+    /// the whole queue as the node has it (not only the board's first jobs, nor only
+    /// those the board's filter shows), read a page at a time past jobs already sent.
+    pub async fn queue_neighbour(
+        self,
+        job_id: String,
+        back: bool,
+    ) -> Result<Option<app::PrintJob>, ApiFailure> {
+        use super::model::queue::nearest_waiting;
+        const PAGE: usize = 50;
+        let base = self.link.with_untracked(|l| l.base_url.clone());
+        let token = self.token();
+        let mut after = job_id;
+        loop {
+            let page = super::client::queue_page(&base, &after, back, PAGE, token.as_deref())
+                .await
+                .inspect_err(|failure| {
+                    if failure.is_unauthenticated() {
+                        self.refused(token.as_deref());
+                    }
+                })?;
+            if let Some(job) = nearest_waiting(&page) {
+                return Ok(Some(job.clone()));
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = last.id.to_string(),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// What the connected printers report right now, from the node the page talks to.

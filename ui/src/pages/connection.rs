@@ -1,6 +1,7 @@
 //! How Raft3D reaches a printer's host: the connection as the printer shows it (kind,
 //! URL, whether an API key is stored — the key itself is never shown again), a form to
-//! connect it or change how, and Disconnect. The form checks its body with the server's
+//! connect it or change how (auto-dispatch, whether it clears its own bed), and
+//! Disconnect. The form checks its body with the server's
 //! own parser ([`NewConnection::from_json`]) before sending.
 
 use crate::components::{send_form, submit, Field, FormError, FormErrors, InputField};
@@ -11,7 +12,7 @@ use app::domain::{Connection, ConnectionKind};
 use app::Id;
 use leptos::prelude::*;
 
-const FIELDS: &[&str] = &["kind", "url", "api_key", "auto_dispatch"];
+const FIELDS: &[&str] = &["kind", "url", "api_key", "auto_dispatch", "self_clearing"];
 
 fn kind_name(kind: ConnectionKind) -> &'static str {
     match kind {
@@ -89,7 +90,8 @@ pub fn ConnectionCell(id: Id) -> AnyView {
     .into_any()
 }
 
-/// "OctoPrint · http://octopi.local · API key set · auto-dispatch on".
+/// "OctoPrint · http://octopi.local", then "API key set · queued jobs are sent to it by
+/// themselves · waits for its bed to be cleared after each job".
 #[component]
 fn ConnectionSummary(connection: Connection) -> impl IntoView {
     view! {
@@ -108,11 +110,20 @@ fn ConnectionSummary(connection: Connection) -> impl IntoView {
             } else {
                 "jobs are sent to it by hand"
             }}
+            " · "
+            <span data-testid="self-clearing-state">
+                {if connection.self_clearing {
+                    "clears its own bed"
+                } else {
+                    "waits for its bed to be cleared after each job"
+                }}
+            </span>
         </p>
     }
 }
 
-/// Kind, URL, API key (a password field, never filled back in) and auto-dispatch.
+/// Kind, URL, API key (a password field, never filled back in), auto-dispatch, and
+/// whether the printer clears its own bed.
 #[component]
 fn ConnectForm(id: Id, editing: RwSignal<bool>) -> AnyView {
     let store = expect_context::<FarmStore>();
@@ -132,6 +143,7 @@ fn ConnectForm(id: Id, editing: RwSignal<bool>) -> AnyView {
     let url = RwSignal::new(current.as_ref().map(|c| c.url.clone()).unwrap_or_default());
     let api_key = RwSignal::new(String::new());
     let auto_dispatch = RwSignal::new(current.as_ref().is_none_or(|c| c.auto_dispatch));
+    let self_clearing = RwSignal::new(current.as_ref().is_some_and(|c| c.self_clearing));
     let errors = RwSignal::new(FormErrors::default());
     let busy = RwSignal::new(false);
     let form = format!("connect-{id}");
@@ -145,6 +157,7 @@ fn ConnectForm(id: Id, editing: RwSignal<bool>) -> AnyView {
             "kind": kind.get(),
             "url": url.get(),
             "auto_dispatch": auto_dispatch.get(),
+            "self_clearing": self_clearing.get(),
         });
         let key = api_key.get();
         if !key.is_empty() {
@@ -203,6 +216,11 @@ fn ConnectForm(id: Id, editing: RwSignal<bool>) -> AnyView {
             <label class="check">
                 <input type="checkbox" bind:checked=auto_dispatch/>
                 "Send it queued jobs of stored files by itself (auto-dispatch)"
+            </label>
+            <label class="check">
+                <input type="checkbox" bind:checked=self_clearing/>
+                "Clears its own bed (a belt or ejecting printer): take the next job at once, "
+                "without waiting for someone to clear it"
             </label>
             <FormError errors fields=FIELDS form=form.clone()/>
             <button type="submit" disabled=move || busy.get()>

@@ -3,7 +3,7 @@
 
 use super::history::History;
 use crate::components::{send_form, Field, FormError, FormErrors, InputField, SpoolBar};
-use crate::model::{filter_spools, grams, is_low};
+use crate::model::{filter_spools, grams, is_low, number_json};
 use crate::store::Write;
 use crate::FarmStore;
 use app::api::NewFilament;
@@ -112,15 +112,6 @@ fn SpoolRow(spool: FilamentView) -> impl IntoView {
     }
 }
 
-/// A number the user typed as JSON: a number when it is one, else the text itself so
-/// that the rules name the field ("must be an integer") instead of guessing.
-pub fn weight_json(raw: &str) -> serde_json::Value {
-    let raw = raw.trim();
-    raw.parse::<u64>()
-        .map(serde_json::Value::from)
-        .unwrap_or_else(|_| serde_json::Value::from(raw))
-}
-
 #[component]
 fn AddFilamentForm() -> impl IntoView {
     let store = expect_context::<FarmStore>();
@@ -135,11 +126,11 @@ fn AddFilamentForm() -> impl IntoView {
         let mut body = serde_json::json!({
             "type": kind.get(),
             "color": color.get(),
-            "total_weight_in_grams": weight_json(&total.get()),
+            "total_weight_in_grams": number_json(&total.get()),
         });
         // Blank remaining means a full spool (the API's default).
         if !remaining.with(|r| r.trim().is_empty()) {
-            body["remaining_weight_in_grams"] = weight_json(&remaining.get());
+            body["remaining_weight_in_grams"] = number_json(&remaining.get());
         }
         let clear = move || {
             color.set(String::new());

@@ -1,17 +1,22 @@
 //! Job board: Queued / Running / Done / Canceled columns with buttons for the allowed
-//! moves only (a job sent to its printer can only be canceled by hand), a filter by
-//! printer, spool and text (`?search=` fills the text), and a form to queue a job whose
-//! pickers show each spool's available grams and whose G-code is a stored or uploaded
-//! file ([`super::gcode`]) or a file path.
+//! moves only (a job sent to its printer can only be canceled by hand), the Queued
+//! column in the farm queue's order with Move up / Move down / To top on every job that
+//! waits in it, a filter by printer, spool and text (`?search=` fills the text), and a
+//! form to queue a job, or copies of it: on a printer or any printer that fits, with a
+//! spool (the pickers show each one's available grams) or any spool of a material and
+//! colour, of a stored or uploaded G-code file ([`super::gcode`]) or a file path.
 
-use super::filaments::weight_json;
 use super::gcode::{follow_files, GcodeChooser, GcodeSource};
 use crate::components::{send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge};
+use crate::model::queue::{
+    colours_of, is_waiting, place_for, printer_label, spool_label, JobForm, JobRequest, QueueLine,
+    QueueMove, ANY_SPOOL,
+};
 use crate::model::{board_column, dispatch_line, grams, job_timing, offered_moves, JobFilter};
 use crate::store::Write;
 use crate::FarmStore;
 use app::api::NewPrintJob;
-use app::{JobStatus, PrintJob, Timestamp};
+use app::{FilamentType, Id, JobStatus, PrintJob, Timestamp};
 use leptos::prelude::*;
 
 const FORM: &str = "job";
@@ -19,9 +24,11 @@ const FIELDS: &[&str] = &[
     "id",
     "printer_id",
     "filament_id",
+    "material",
     "file_id",
     "filepath",
     "print_weight_in_grams",
+    "copies",
 ];
 
 #[component]
@@ -42,7 +49,16 @@ pub fn JobBoardPage() -> impl IntoView {
     // Printer and spool filters are applied by the node (the page holds only the first
     // jobs of each column); the text filter searches what is on screen.
     Effect::new(move |_| store.filter_board(printer_filter.get(), spool_filter.get()));
-    let columns = JobStatus::ALL.map(|status| view! { <Column status filter/> });
+    // The queue as the board holds it, once for every card's Move buttons.
+    let line = Memo::new(move |_| {
+        let head_known = store
+            .board
+            .with(|b| b.printer_id.is_empty() && b.filament_id.is_empty());
+        store
+            .data
+            .with(|d| QueueLine::of(&d.jobs, head_known, d.job_count(JobStatus::Queued)))
+    });
+    let columns = JobStatus::ALL.map(|status| view! { <Column status filter line/> });
     view! {
         <h1>"Job board"</h1>
         <div class="filters" role="search">
@@ -136,7 +152,7 @@ fn SpoolOptions(selected: RwSignal<String>) -> impl IntoView {
 }
 
 #[component]
-fn Column(status: JobStatus, filter: Memo<JobFilter>) -> impl IntoView {
+fn Column(status: JobStatus, filter: Memo<JobFilter>, line: Memo<QueueLine>) -> impl IntoView {
     let store = expect_context::<FarmStore>();
     let jobs = Memo::new(move |_| {
         store.data.with(|d| {
@@ -171,7 +187,7 @@ fn Column(status: JobStatus, filter: Memo<JobFilter>) -> impl IntoView {
                     key=|job| (job.id.clone(), job.dispatch.is_some())
                     let:job
                 >
-                    <JobCard job/>
+                    <JobCard job line/>
                 </For>
             </ol>
             <Show when=move || { hidden() > 0 && !filtered() }>
@@ -202,23 +218,16 @@ fn move_label(next: JobStatus) -> &'static str {
 }
 
 #[component]
-fn JobCard(job: PrintJob) -> AnyView {
+fn JobCard(job: PrintJob, line: Memo<QueueLine>) -> AnyView {
     let store = expect_context::<FarmStore>();
     let errors = RwSignal::new(FormErrors::default());
     let busy = RwSignal::new(false);
     let id = job.id.to_string();
     let (printer_name, spool_name) = store.data.with_untracked(|d| {
-        let printer = d
-            .printers
-            .iter()
-            .find(|p| job.printer_id.as_ref() == Some(&p.id))
-            .map(|p| format!("{} {}", p.company.as_str(), p.model.as_str()));
-        let spool = d
-            .filaments
-            .iter()
-            .find(|s| job.filament_id.as_ref() == Some(&s.filament.id))
-            .map(|s| format!("{} {}", s.filament.kind.as_str(), s.filament.color.as_str()));
-        (printer, spool)
+        (
+            printer_label(&job, &d.printers),
+            spool_label(&job, &d.filaments),
+        )
     });
     // Follows the refresh tick, so a running job's time goes on counting.
     let timing = {
@@ -268,6 +277,11 @@ fn JobCard(job: PrintJob) -> AnyView {
         let name = job.filepath.as_str().to_owned();
         view! { <Download file_id=file_id.to_string() name errors/> }
     });
+    // Keyed by whether it was sent: a job that waits keeps its card while it moves.
+    let queue_buttons = is_waiting(&job).then(|| {
+        let name = job.filepath.as_str().to_owned();
+        view! { <QueueButtons job_id=job.id.clone() name line busy errors/> }
+    });
     view! {
         <li class="job" data-testid=format!("job-{id}")>
             <div class="job-title">
@@ -275,31 +289,99 @@ fn JobCard(job: PrintJob) -> AnyView {
                 <span class="num">{grams(job.print_weight_in_grams)}</span>
             </div>
             <div class="job-meta">
-                <span title="printer">
-                    {printer_name.unwrap_or_else(|| job.printer_id.as_ref().map_or_else(
-                        || "any printer".to_owned(),
-                        ToString::to_string,
-                    ))}
-                </span>
-                <span title="spool">
-                    {spool_name.unwrap_or_else(|| match (&job.filament_id, &job.material) {
-                        (Some(id), _) => id.to_string(),
-                        (None, Some(m)) => format!("any {} {}", m.kind.as_str(), m.color.as_str()),
-                        (None, None) => "any spool".to_owned(),
-                    })}
-                </span>
+                <span title="printer" data-testid="job-printer">{printer_name}</span>
+                <span title="spool" data-testid="job-spool">{spool_name}</span>
                 <span class="mono" title="job id">{id.clone()}</span>
             </div>
             <p class="job-time" data-testid="job-time">{timing}</p>
             {dispatched}
             {reason}
             <div class="job-actions">{buttons}{download}</div>
+            {queue_buttons}
             <p class="form-error" aria-live="polite">{move || errors.with(|e| e.message.clone())}</p>
         </li>
     }
     // Erased: the page's view type would otherwise be too deep for the node's
     // compiler to prove it `Send`.
     .into_any()
+}
+
+/// Move up / Move down / To top on a job that waits in the queue. A button is disabled
+/// when the board shows there is nowhere to go; a click asks the node for the nearest
+/// waiting job in that direction in the *whole* queue (the board holds only its first
+/// jobs, and the job board's filters hide some) and puts the job next to it.
+#[component]
+fn QueueButtons(
+    job_id: Id,
+    name: String,
+    line: Memo<QueueLine>,
+    busy: RwSignal<bool>,
+    errors: RwSignal<FormErrors>,
+) -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let offered = {
+        let job_id = job_id.clone();
+        Memo::new(move |_| line.with(|l| l.offered(&job_id)))
+    };
+    let buttons = QueueMove::ALL.map(|step| {
+        let job_id = job_id.to_string();
+        let on_click = move |_| {
+            let job_id = job_id.clone();
+            leptos::task::spawn_local(async move {
+                move_in_queue(store, job_id, step, busy, errors).await;
+            });
+        };
+        view! {
+            <button
+                type="button"
+                class="quiet"
+                disabled=move || busy.get() || !offered.get().allows(step)
+                aria-label=format!("{}: {name}", step.label())
+                on:click=on_click
+            >
+                {step.label()}
+            </button>
+        }
+    });
+    view! {
+        <div class="job-actions queue-actions" role="group" aria-label="Place in the queue">
+            {buttons}
+        </div>
+    }
+}
+
+/// Finds the neighbour `step` moves next to and sends the move; says so when there is
+/// none (the board was behind, or hid the neighbours).
+async fn move_in_queue(
+    store: FarmStore,
+    job_id: String,
+    step: QueueMove,
+    busy: RwSignal<bool>,
+    errors: RwSignal<FormErrors>,
+) {
+    busy.set(true);
+    let placed = match store
+        .queue_neighbour(job_id.clone(), step.looks_back())
+        .await
+    {
+        Err(failure) => Err(failure),
+        Ok(neighbour) => match place_for(step, neighbour.as_ref()) {
+            None => Ok(false),
+            Some(body) => store
+                .write(Write::PlaceInQueue { job_id, body })
+                .await
+                .map(|()| true),
+        },
+    };
+    busy.set(false);
+    errors.set(match placed {
+        Ok(true) => FormErrors::default(),
+        Ok(false) => FormErrors {
+            field: None,
+            message: Some(step.nowhere().to_owned()),
+        },
+        Err(failure) => FormErrors::from_failure(&failure),
+    });
 }
 
 /// Saves the job's stored file (fetched with the token: a plain link cannot carry it).
@@ -330,8 +412,16 @@ fn Download(file_id: String, name: String, errors: RwSignal<FormErrors>) -> impl
 #[component]
 fn AddJobForm() -> AnyView {
     let store = expect_context::<FarmStore>();
+    // Empty: any printer that fits. That is the default once a stored file is chosen:
+    // the farm queue is how a shop floor prints (the first idle printer with a fitting
+    // spool takes the next job), and naming a printer is the exception. A job of a file
+    // path is moved by hand on its printer, so then the same choice reads "Choose a
+    // printer" and the form refuses it empty.
     let printer = RwSignal::new(String::new());
     let spool = RwSignal::new(String::new());
+    let material = RwSignal::new(FilamentType::Pla.as_str().to_owned());
+    let colour = RwSignal::new(String::new());
+    let copies = RwSignal::new("1".to_owned());
     let filepath = RwSignal::new(String::new());
     let weight = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::default());
@@ -339,36 +429,49 @@ fn AddJobForm() -> AnyView {
     let source = GcodeSource::new();
     follow_files(store, source);
     let by_path = move || source.chosen.with(String::is_empty);
+    let any_spool = move || spool.with(|s| s == ANY_SPOOL);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let mut body = serde_json::json!({
-            "printer_id": printer.get(),
-            "filament_id": spool.get(),
-        });
-        if by_path() {
-            body["filepath"] = filepath.get().into();
-            body["print_weight_in_grams"] = weight_json(&weight.get());
-        } else {
-            body["file_id"] = source.chosen.get().into();
-            // Left empty, the cluster takes the file's own grams (rounded up).
-            if !weight.get().trim().is_empty() {
-                body["print_weight_in_grams"] = weight_json(&weight.get());
-            }
-        }
+        let form = JobForm {
+            printer: printer.get(),
+            spool: spool.get(),
+            material: material.get(),
+            colour: colour.get(),
+            file_id: source.chosen.get(),
+            filepath: filepath.get(),
+            weight: weight.get(),
+            copies: copies.get(),
+        };
         let clear = move || {
             filepath.set(String::new());
             weight.set(String::new());
+            copies.set("1".to_owned());
             source.clear();
         };
-        send_form(
-            store,
-            body,
-            NewPrintJob::from_json,
-            Write::CreatePrintJob,
-            busy,
-            errors,
-            clear,
-        );
+        match form.request() {
+            Err(problem) => errors.set(FormErrors {
+                field: Some(problem.field.to_owned()),
+                message: Some(problem.message.to_owned()),
+            }),
+            Ok(JobRequest::One(body)) => send_form(
+                store,
+                body,
+                NewPrintJob::from_json,
+                Write::CreatePrintJob,
+                busy,
+                errors,
+                clear,
+            ),
+            Ok(JobRequest::Copies(body)) => send_form(
+                store,
+                body,
+                NewPrintJob::copies_from_json,
+                Write::QueueCopies,
+                busy,
+                errors,
+                clear,
+            ),
+        }
     };
     // A G-code file dropped anywhere on the form is uploaded like a picked one.
     let on_drop = move |ev: leptos::ev::DragEvent| {
@@ -384,6 +487,21 @@ fn AddJobForm() -> AnyView {
         ev.prevent_default();
         source.dragging.set(true);
     };
+    let colour_choices = move || {
+        let kind = material.get().parse::<FilamentType>().ok();
+        store.data.with(|d| {
+            kind.map(|kind| colours_of(&d.filaments, kind))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|colour| view! { <option value=colour></option> })
+                .collect_view()
+        })
+    };
+    let copies_count = move || {
+        copies
+            .with(|c| c.trim().parse::<u32>().ok())
+            .filter(|n| *n > 1)
+    };
     view! {
         <form
             class="panel"
@@ -396,16 +514,27 @@ fn AddJobForm() -> AnyView {
             novalidate
         >
             <h2 id="job-form-title">"Queue a job"</h2>
+            <GcodeChooser source weight errors form=FORM/>
+            <Show when=by_path>
+                <InputField label="File" name="filepath" form=FORM value=filepath errors placeholder="benchy.gcode"/>
+            </Show>
             <Field label="Printer" name="printer_id" form=FORM errors>
                 <select
                     id="job-printer_id"
                     prop:value=move || printer.get()
                     on:change=move |ev| printer.set(event_target_value(&ev))
                 >
-                    <option value="">"Choose a printer"</option>
+                    <option value="">
+                        {move || if by_path() { "Choose a printer" } else { "Any printer that fits" }}
+                    </option>
                     <PrinterOptions/>
                 </select>
             </Field>
+            <Show when=move || !by_path() && printer.with(String::is_empty)>
+                <p class="hint" data-testid="job-any-printer-hint">
+                    "The first idle printer with a fitting spool loaded takes it."
+                </p>
+            </Show>
             <Field label="Spool" name="filament_id" form=FORM errors>
                 <select
                     id="job-filament_id"
@@ -413,17 +542,45 @@ fn AddJobForm() -> AnyView {
                     on:change=move |ev| spool.set(event_target_value(&ev))
                 >
                     <option value="">"Choose a spool"</option>
+                    <option value=ANY_SPOOL prop:selected=any_spool>"Any spool of…"</option>
                     <SpoolOptions selected=spool/>
                 </select>
             </Field>
-            <GcodeChooser source weight errors form=FORM/>
-            <Show when=by_path>
-                <InputField label="File" name="filepath" form=FORM value=filepath errors placeholder="benchy.gcode"/>
+            <Show when=any_spool>
+                <div class="field">
+                    <label for="job-material-type">"Material"</label>
+                    <select
+                        id="job-material-type"
+                        prop:value=move || material.get()
+                        on:change=move |ev| material.set(event_target_value(&ev))
+                    >
+                        {FilamentType::ALL.map(|kind| {
+                            view! { <option value=kind.as_str()>{kind.as_str()}</option> }
+                        })}
+                    </select>
+                </div>
+                <Field label="Colour" name="material" form=FORM errors>
+                    <input
+                        id="job-material"
+                        name="colour"
+                        type="text"
+                        list="job-colours"
+                        placeholder="red"
+                        aria-describedby="job-material-error"
+                        bind:value=colour
+                    />
+                    <datalist id="job-colours">{colour_choices}</datalist>
+                </Field>
             </Show>
             <InputField label="Weight (g)" name="print_weight_in_grams" form=FORM value=weight errors kind="number"/>
+            <InputField label="Copies" name="copies" form=FORM value=copies errors kind="number"/>
             <FormError errors fields=FIELDS form=FORM/>
             <button type="submit" disabled=move || busy.get()>
-                {move || if busy.get() { "Queuing…" } else { "Queue job" }}
+                {move || match (busy.get(), copies_count()) {
+                    (true, _) => "Queuing…".to_owned(),
+                    (false, Some(n)) => format!("Queue {n} copies"),
+                    (false, None) => "Queue job".to_owned(),
+                }}
             </button>
         </form>
     }

@@ -1,17 +1,19 @@
 //! Printers: every printer with what it is doing (for a printer connected to its host:
-//! the host's state, progress and temperatures, see [`super::printer_state`]), its
-//! connection ([`super::connection`]), its running and queued jobs (among those on the
-//! board), its history on demand, and a form to add one.
+//! the host's state, progress and temperatures, and whether it waits for its bed to be
+//! cleared, see [`super::printer_state`]), the spool loaded on it, its connection
+//! ([`super::connection`]), its running and queued jobs (among those on the board), its
+//! history on demand, and a form to add one.
 
 use super::connection::ConnectionCell;
 use super::history::History;
 use super::printer_state::PrinterCondition;
-use crate::components::{send_form, FormError, FormErrors, InputField};
+use crate::components::{send_form, submit, FormError, FormErrors, InputField};
+use crate::model::queue::loaded_spool_choice;
 use crate::model::{is_busy, printer_jobs};
 use crate::store::Write;
 use crate::FarmStore;
-use app::api::NewPrinter;
-use app::{JobStatus, Printer};
+use app::api::{LoadSpoolBody, NewPrinter};
+use app::{Id, JobStatus, Printer};
 use leptos::prelude::*;
 
 const FORM: &str = "printer";
@@ -37,6 +39,7 @@ pub fn PrintersPage() -> impl IntoView {
                                 <th scope="col">"Company"</th>
                                 <th scope="col">"Model"</th>
                                 <th scope="col">"State"</th>
+                                <th scope="col">"Loaded spool"</th>
                                 <th scope="col">"Connection"</th>
                                 <th scope="col">"Running and queued jobs"</th>
                                 <th scope="col">"History"</th>
@@ -104,6 +107,9 @@ fn PrinterRow(printer: Printer) -> AnyView {
                 </Show>
                 <PrinterCondition id=printer.id.clone()/>
             </td>
+            <td class="wide">
+                <LoadedSpool id=printer.id.clone()/>
+            </td>
             <td>
                 <ConnectionCell id=printer.id.clone()/>
             </td>
@@ -114,6 +120,97 @@ fn PrinterRow(printer: Printer) -> AnyView {
                 <History filter="printer_id" id=id.clone()/>
             </td>
         </tr>
+    }
+    // Erased: the page's view type would otherwise be too deep for the node's
+    // compiler to prove it `Send`.
+    .into_any()
+}
+
+/// The spool on printer `id`, as staff say: choosing one loads it
+/// (`PUT /api/v1/printers/{id}/spool`), "No spool loaded" unloads it. The farm queue
+/// sends a printer only jobs of its spool, or of that spool's material and colour.
+#[component]
+fn LoadedSpool(id: Id) -> AnyView {
+    let store = expect_context::<FarmStore>();
+    let errors = RwSignal::new(FormErrors::default());
+    let busy = RwSignal::new(false);
+    let loaded = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            store.data.with(|d| {
+                d.printers
+                    .iter()
+                    .find(|p| p.id == id)
+                    .and_then(|p| p.loaded_filament_id.as_ref())
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            })
+        })
+    };
+    // What the select shows: the stored spool, or the choice being sent. A refused
+    // choice goes back to the stored one.
+    let shown = RwSignal::new(loaded.get_untracked());
+    Effect::new(move |_| shown.set(loaded.get()));
+    let printer_id = id.to_string();
+    let on_change = move |ev: leptos::ev::Event| {
+        let chosen = event_target_value(&ev);
+        shown.set(chosen.clone());
+        let printer_id = printer_id.clone();
+        let write = match chosen.is_empty() {
+            true => Write::UnloadSpool { printer_id },
+            false => Write::LoadSpool {
+                printer_id,
+                body: LoadSpoolBody {
+                    filament_id: chosen,
+                },
+            },
+        };
+        leptos::task::spawn_local(async move {
+            if !submit(store, write, busy, errors).await {
+                shown.set(loaded.get_untracked());
+            }
+        });
+    };
+    let select_id = format!("spool-{id}");
+    let error_id = format!("spool-{id}-error");
+    let choices = {
+        let id = id.clone();
+        move || {
+            store.data.with(|d| {
+                d.filaments
+                    .iter()
+                    .map(|spool| {
+                        let value = spool.filament.id.to_string();
+                        let label = loaded_spool_choice(spool, &d.printers, &id);
+                        // Selected by the option itself too: the options are made anew
+                        // when the grams change, and the select's value alone would fall
+                        // back to the first one.
+                        let selected = {
+                            let value = value.clone();
+                            move || shown.with(|s| s == &value)
+                        };
+                        view! { <option value=value prop:selected=selected>{label}</option> }
+                    })
+                    .collect_view()
+            })
+        }
+    };
+    view! {
+        <div class="field loaded-spool">
+            <label for=select_id.clone() class="visually-hidden">{format!("Loaded spool of {id}")}</label>
+            <select
+                id=select_id
+                data-testid="loaded-spool"
+                aria-describedby=error_id.clone()
+                disabled=move || busy.get()
+                prop:value=move || shown.get()
+                on:change=on_change
+            >
+                <option value="" prop:selected=move || shown.with(String::is_empty)>"No spool loaded"</option>
+                {choices}
+            </select>
+            <p class="field-error" id=error_id aria-live="polite">{move || errors.with(|e| e.message.clone())}</p>
+        </div>
     }
     // Erased: the page's view type would otherwise be too deep for the node's
     // compiler to prove it `Send`.

@@ -10,8 +10,9 @@ use super::printer::{Host, PrinterDriver};
 use crate::files::FileStore;
 use crate::http::farm::Farm;
 use crate::secret::ClusterSecret;
-use app::domain::{Connection, ConnectionKind, SealedSecret};
-use app::Id;
+use app::command::DriverReport;
+use app::domain::{Connection, ConnectionKind, PrinterState, PrinterStatus, SealedSecret, Text};
+use app::{Command, Id};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,26 @@ struct Assignment {
 
 struct Running {
     assignment: Assignment,
-    task: JoinHandle<()>,
+    task: DriverTask,
+}
+
+/// A driver's task, aborted when dropped: a driver holds the node's `Farm` (its Raft and
+/// its storage), so one left running after its supervisor (a node shut down, in-process
+/// restarts in tests) would keep the node's database files open.
+struct DriverTask(JoinHandle<()>);
+
+impl DriverTask {
+    /// Aborts the task and waits until it is gone.
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for DriverTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs the drivers this node should run, until the node stops.
@@ -50,22 +70,36 @@ pub async fn supervise(
         }
         let wanted = wanted(&farm);
         running.retain(|id, driver| {
-            let keep = wanted.get(id) == Some(&driver.assignment) && !driver.task.is_finished();
+            let keep = wanted.get(id) == Some(&driver.assignment) && !driver.task.0.is_finished();
             if !keep {
-                driver.task.abort();
                 live.forget(id);
             }
-            keep
+            keep // a driver not kept is aborted as it is dropped
         });
         for (printer_id, assignment) in wanted {
             if running.contains_key(&printer_id) {
                 continue;
             }
-            let Some(host) = host_for(&printer_id, &assignment, secret.as_deref()) else {
-                // Said once (in `host_for`); tried again when the connection changes.
-                let task = tokio::spawn(std::future::pending());
-                running.insert(printer_id, Running { assignment, task });
-                continue;
+            let host = match host_for(&printer_id, &assignment, secret.as_deref()) {
+                Ok(host) => host,
+                Err(why) => {
+                    // Said once, on the printer itself (and logged); tried again when the
+                    // connection or the term changes.
+                    tracing::error!(printer = %printer_id, "not driving the printer: {why}");
+                    let report = cannot_drive(&printer_id, &why);
+                    let farm = farm.clone();
+                    let term = assignment.term;
+                    let task = DriverTask(tokio::spawn(async move {
+                        if let Err(error) =
+                            farm.propose(Command::Drive { term, report }, None).await
+                        {
+                            tracing::debug!(%error, "saying why a printer is not driven failed");
+                        }
+                        std::future::pending::<()>().await
+                    }));
+                    running.insert(printer_id, Running { assignment, task });
+                    continue;
+                }
             };
             let driver = PrinterDriver::new(
                 farm.clone(),
@@ -76,15 +110,15 @@ pub async fn supervise(
                 assignment.term,
             );
             let id = printer_id.clone();
-            let task = tokio::spawn(async move {
+            let task = DriverTask(tokio::spawn(async move {
                 let stop = driver.run().await;
                 tracing::info!(printer = %id, %stop, "printer driver stopped");
-            });
+            }));
             running.insert(printer_id, Running { assignment, task });
         }
     }
     for driver in running.into_values() {
-        driver.task.abort();
+        driver.task.stop().await;
     }
     Ok(())
 }
@@ -110,25 +144,31 @@ fn wanted(farm: &Farm) -> BTreeMap<Id, Assignment> {
         .collect()
 }
 
-/// The host client for a printer's connection, with its key opened; `None` (logged)
-/// when it cannot be made.
+/// The host client for a printer's connection, with its key opened; why not when it
+/// cannot be made (as the printer's status will say it).
 fn host_for(
     printer_id: &Id,
     assignment: &Assignment,
     secret: Option<&ClusterSecret>,
-) -> Option<Host> {
+) -> Result<Host, String> {
     let key = match (&assignment.key, secret) {
         (None, _) => None,
         (Some(sealed), Some(secret)) => match secret.open(printer_id, sealed) {
             Ok(key) => Some(key),
-            Err(error) => {
-                tracing::error!(printer = %printer_id, %error, "cannot open the printer's API key: not driving it");
-                return None;
+            Err(_) => {
+                return Err(
+                    "the leader cannot open the printer's API key with its cluster \
+                            secret (was cluster.secret replaced?): connect the printer again"
+                        .to_owned(),
+                )
             }
         },
         (Some(_), None) => {
-            tracing::error!(printer = %printer_id, "this node has no cluster secret to open the printer's API key with: not driving it");
-            return None;
+            return Err(
+                "the leader has no cluster secret (cluster.secret) to open the \
+                        printer's API key with"
+                    .to_owned(),
+            )
         }
     };
     let url = &assignment.connection.url;
@@ -136,8 +176,18 @@ fn host_for(
         ConnectionKind::OctoPrint => OctoPrint::new(url, key).map(Host::OctoPrint),
         ConnectionKind::Moonraker => Moonraker::new(url, key).map(Host::Moonraker),
     };
-    host.inspect_err(|error| {
-        tracing::error!(printer = %printer_id, %error, "cannot reach the printer's host");
-    })
-    .ok()
+    host.map_err(|error| format!("no client for the printer's host: {error}"))
+}
+
+/// The status that says why the leader does not drive a printer.
+fn cannot_drive(printer_id: &Id, why: &str) -> DriverReport {
+    DriverReport::Status {
+        printer_id: printer_id.clone(),
+        status: PrinterStatus {
+            state: PrinterState::Error,
+            message: Text::parse(why).ok(),
+            job_id: None,
+            since: None,
+        },
+    }
 }

@@ -201,6 +201,38 @@ async fn empty_binary_truncated_oversized_or_mistyped_uploads_are_refused_and_st
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_whose_key_the_leader_cannot_open_says_so() {
+    let mut node = node_with(true, 512).await;
+    node.seed().await;
+    let body = r#"{"kind":"octoprint","url":"http://127.0.0.1:9","api_key":"SECRETKEY0123456789"}"#;
+    let answer = node
+        .client
+        .put(node.url("/api/v1/printers/p1/connection"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(answer.status(), StatusCode::OK);
+    // The same data directory, started without the cluster secret that sealed the key.
+    node.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let printer = node.get_json("/api/v1/printers/p1").await;
+        let message = printer["status"]["message"].as_str().unwrap_or_default();
+        if printer["status"]["state"] == "error" && message.contains("cluster secret") {
+            assert!(!message.contains("SECRETKEY"), "{message}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the printer does not say why it is not driven: {printer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connections_api_key_is_never_shown_nor_stored_in_the_clear() {
     const KEY: &str = "SECRETKEY0123456789abcdefXYZ";
     let node = node_with(true, 512).await;

@@ -736,7 +736,7 @@ impl NewFilament {
     }
 }
 
-/// The fields of a new job (and of copies, which take `copies` instead of `id`).
+/// The fields of a new job (copies take `copies` too, and refuse an `id` with `422`).
 const JOB_FIELDS: [&str; 8] = [
     "printer_id",
     "filament_id",

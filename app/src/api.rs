@@ -1089,7 +1089,7 @@ impl Fields {
             Value::String(s) => s,
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
             // `5.0` is an integer to JSON Schema (and Python's `json` writes it so).
-            Value::Number(n) => match n.as_f64().and_then(whole_64_bit) {
+            Value::Number(n) => match n.as_f64().and_then(whole_safe_integer) {
                 Some(digits) => digits,
                 None => return Err(wrong_type(field, "a string or an integer")),
             },
@@ -1171,13 +1171,15 @@ impl Fields {
     }
 }
 
-/// The decimal digits of a whole number that fits 64 bits (signed or not): exact, as a
-/// whole `f64` in that range is an integer the cast keeps.
-fn whole_64_bit(f: f64) -> Option<String> {
-    const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
-    match f.fract() == 0.0 && f >= i64::MIN as f64 && f < TWO_TO_64 {
-        true if f < 0.0 => Some((f as i64).to_string()),
-        true => Some((f as u64).to_string()),
+/// The decimal digits of a number written with a fraction or an exponent (`5.0`, `1e3`)
+/// that is whole. Only up to 2^53 - 1 either way: past that an `f64` no longer says which
+/// integer the text was (`-9223372036854775809` parses to `i64::MIN`), and a 64-bit
+/// integer written as one is read exactly without coming here.
+fn whole_safe_integer(f: f64) -> Option<String> {
+    const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+    match f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER {
+        // Whole and below 2^53: the cast is exact.
+        true => Some((f as i64).to_string()),
         false => None,
     }
 }

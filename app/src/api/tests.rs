@@ -88,7 +88,17 @@ fn whole_floats_are_integer_ids_and_other_numbers_are_not() {
         let parsed = printer(&body).expect(raw);
         assert_eq!(parsed.id.as_ref().map(Id::as_str), Some(id), "{raw}");
     }
-    for raw in ["1.5", "1e30", "-1e30"] {
+    // Past 2^53 an `f64` no longer says which integer the text was: one below `i64::MIN`
+    // parses to `i64::MIN`, 2^53 + 1 to 2^53.
+    for raw in [
+        "1.5",
+        "1e30",
+        "-1e30",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "9007199254740993.0",
+        "-9007199254740993.0",
+    ] {
         let body = format!(r#"{{"id":{raw},"company":"c","model":"m"}}"#);
         let err = printer(&body).expect_err(raw);
         assert!(err.is_malformed(), "{raw}: {err:?}");

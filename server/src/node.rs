@@ -13,7 +13,7 @@ use crate::raft::network::{Network, NodeInfo, PeerHealth, PeerTimeouts};
 use crate::raft::service::PeerState;
 use crate::raft::typ::{NodeId, Raft};
 use crate::raft::{self, NodeAddr};
-use crate::store::{LogStore, StateMachineStore};
+use crate::store::{db::OpenFile, LogStore, StateMachineStore};
 use openraft::SnapshotPolicy;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -63,6 +63,10 @@ const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// (the sender gives it 120 s).
 const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
 
+/// What is still running after a stop lets go of the node's files within this: an
+/// HTTP connection gets `listener`'s 5 s grace, change streams end at the stop.
+const FILES_CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
 /// A running node.
 pub struct Node {
     pub id: NodeId,
@@ -74,6 +78,8 @@ pub struct Node {
     raft: Raft,
     stop: watch::Sender<bool>,
     tasks: JoinSet<Result<(), std::io::Error>>,
+    /// `raft-log.redb` and `state.redb`: shutdown returns once both are closed.
+    files: [OpenFile; 2],
 }
 
 pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
@@ -158,6 +164,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         config.peer_tls.clone(),
     )?;
     let log_appends = log.append_timing();
+    let open_files = [log.open_file(), state.open_file()];
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
     let files = crate::files::FileStore::open(data_dir).map_err(|source| StartError::DataDir {
@@ -165,6 +172,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         source,
     })?;
     let max_upload_bytes = config.max_upload_mib.saturating_mul(1 << 20);
+    let (stop, stopped) = watch::channel(false);
     let live = crate::driver::live::LiveBoard::default();
     let farm = Farm::new(FarmParts {
         id: config.id,
@@ -188,6 +196,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
                 heartbeat: Duration::from_millis(config.events_heartbeat_ms.max(1)),
                 slow_subscriber: Duration::from_millis(config.events_slow_subscriber_ms.max(1)),
                 metrics: std::sync::Arc::default(),
+                stopped: stopped.clone(),
             },
             allowed_hosts: std::sync::Arc::new(allowed_hosts(&config, http_addr, &http_url)),
             files: files.clone(),
@@ -202,7 +211,6 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         },
         config.site_dir.as_deref(),
     );
-    let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let limits = |request_timeout, transfers: &'static str| Limits {
         max_connections: config.max_connections,
@@ -276,6 +284,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         raft,
         stop,
         tasks,
+        files: open_files,
     })
 }
 
@@ -298,13 +307,28 @@ impl Node {
 
     /// Stops serving and shuts openraft down (flushing nothing: every acknowledged write
     /// is already durable).
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Err(e) = self.raft.shutdown().await {
+    pub async fn shutdown(self) {
+        let Self {
+            raft,
+            stop,
+            mut tasks,
+            farm,
+            files,
+            ..
+        } = self;
+        let _ = stop.send(true);
+        if let Err(e) = raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        drop((raft, farm));
+        for file in files {
+            let name = file.name;
+            if !file.closed(FILES_CLOSE_WITHIN).await {
+                tracing::warn!(file = name, "still open after shutdown");
+            }
+        }
     }
 }
 

@@ -33,8 +33,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::{mpsc, watch};
 
 /// Chunks handed to a connection ahead of what it has sent: with [`CHUNK_BUDGET`],
 /// a subscriber costs the node at most about a quarter of a megabyte.
@@ -43,7 +43,7 @@ const CHUNKS_AHEAD: usize = 4;
 const CHUNK_BUDGET: usize = 64 * 1024;
 /// How a node's change streams behave (`--events-heartbeat-ms`,
 /// `--events-slow-subscriber-ms`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StreamSettings {
     /// A comment is sent after this long without events, so proxies and clients see the
     /// stream is alive (and a dead client is noticed).
@@ -51,6 +51,9 @@ pub struct StreamSettings {
     /// A subscriber whose connection takes nothing for this long is cut off.
     pub slow_subscriber: Duration,
     pub metrics: Arc<StreamMetrics>,
+    /// Turns true when the node stops: every stream ends then (a client goes on from its
+    /// last event id on another node), so no stream keeps a stopped node's files open.
+    pub stopped: watch::Receiver<bool>,
 }
 
 /// Shown on `/metrics`.
@@ -170,9 +173,14 @@ impl Feeder {
 
     async fn follow(&self, mut position: Position) -> Result<(), Ended> {
         let mut applied = self.journal.watch_applied();
+        let mut stopped = self.settings.stopped.clone();
         // At once, so a client knows the stream is open before the first change.
         self.send(": connected\n\n".to_owned()).await?;
         loop {
+            // A sender gone without a `true` is a node dropped without a shutdown.
+            if *stopped.borrow() || stopped.has_changed().is_err() {
+                return Ok(());
+            }
             match self.journal.read(position, CHUNK_BUDGET) {
                 Read::Events { entries, skip } => {
                     let mut chunk = String::new();
@@ -214,6 +222,7 @@ impl Feeder {
                             self.send(": heartbeat\n\n".to_owned()).await?;
                         }
                         () = self.chunks.closed() => return Err(Ended::Gone),
+                        () = async { let _ = stopped.wait_for(|&stop| stop).await; } => return Ok(()),
                     }
                 }
             }

@@ -135,3 +135,55 @@ pub fn open(
     txn.commit()?;
     Ok(db)
 }
+
+/// A redb file open in this process, that can say when it is closed. redb closes a file
+/// (and lets it be opened again) only when the last handle on it is dropped, and after a
+/// node stops, handles still live for a moment in openraft's replication tasks, blocking
+/// reads and HTTP connections that end on their own. A node's shutdown waits for
+/// [`OpenFile::closed`] so that a restart in the same process (tests, `raft3d cluster`)
+/// finds its files free.
+pub struct OpenDatabase {
+    // Dropped first: `closed` drops after `db` has closed the file, however long that takes.
+    db: redb::Database,
+    closed: tokio::sync::watch::Sender<()>,
+}
+
+impl OpenDatabase {
+    pub fn new(db: redb::Database) -> Self {
+        Self {
+            db,
+            closed: tokio::sync::watch::Sender::new(()),
+        }
+    }
+
+    pub fn open_file(&self, name: &'static str) -> OpenFile {
+        OpenFile {
+            name,
+            closed: self.closed.subscribe(),
+        }
+    }
+}
+
+impl std::ops::Deref for OpenDatabase {
+    type Target = redb::Database;
+
+    fn deref(&self) -> &redb::Database {
+        &self.db
+    }
+}
+
+/// One of [`OpenDatabase`]'s files, seen from outside.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub name: &'static str,
+    closed: tokio::sync::watch::Receiver<()>,
+}
+
+impl OpenFile {
+    /// Waits until the file is closed; `false` if it is still open after `within`.
+    pub async fn closed(mut self, within: std::time::Duration) -> bool {
+        // Nothing is ever sent: the channel ends when its `OpenDatabase` is dropped.
+        let ended = async { while self.closed.changed().await.is_ok() {} };
+        tokio::time::timeout(within, ended).await.is_ok()
+    }
+}

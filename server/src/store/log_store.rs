@@ -12,7 +12,7 @@
 //! `purge` inside its core, and deleting the entries a snapshot frees in one transaction
 //! held up every write for tens of milliseconds (docs/perf.md).
 
-use super::db::{self, get_json, put_json, DbError};
+use super::db::{self, get_json, put_json, DbError, OpenDatabase};
 use super::queue_thread::QueueThread;
 use super::recent_entries::RecentEntries;
 use super::tables::{KEY_COMMITTED, KEY_IDENTITY, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 /// Handle on the log file; cheap to clone (it is also the log reader).
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<Database>,
+    db: Arc<OpenDatabase>,
     /// This node: entries it proposed as leader are written on the log writer thread.
     local_id: NodeId,
     committed: Arc<Mutex<CommittedHint>>,
@@ -122,7 +122,7 @@ impl LogStore {
         })?;
         let purged: Option<LogId> = get_json(&db.begin_read()?.open_table(LOG_META)?, KEY_PURGED)?;
         Ok(Self {
-            db: Arc::new(db),
+            db: Arc::new(OpenDatabase::new(db)),
             local_id,
             committed: Arc::default(),
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
@@ -160,6 +160,11 @@ impl LogStore {
     /// the disk's share of every write's latency, for `/metrics`.
     pub fn append_timing(&self) -> SharedHistogram {
         self.append_timing.clone()
+    }
+
+    /// `raft-log.redb`, to learn when it is closed (see [`db::OpenFile`]).
+    pub fn open_file(&self) -> db::OpenFile {
+        self.db.open_file("raft-log.redb")
     }
 
     async fn read_meta<T>(
@@ -433,7 +438,7 @@ impl LogStore {
 /// only leaves entries behind, for the next purge to delete. It stops between chunks
 /// once the store is gone (`db` is weak): the node's shutdown neither waits for it nor
 /// keeps the file open because of it.
-async fn delete_purged(db: Weak<Database>, deleting: Arc<tokio::sync::Mutex<()>>, upto: u64) {
+async fn delete_purged(db: Weak<OpenDatabase>, deleting: Arc<tokio::sync::Mutex<()>>, upto: u64) {
     let _one_at_a_time = deleting.lock().await;
     loop {
         let Some(db) = db.upgrade() else { return };

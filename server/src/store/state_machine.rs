@@ -9,7 +9,7 @@
 //! Snapshots are the whole farm as JSON (`app::FarmSnapshot`), kept in the `snapshot`
 //! table so the current one survives restarts.
 
-use super::db::{self, get_json, put_json, DbError};
+use super::db::{self, get_json, put_json, DbError, OpenDatabase};
 use super::event_journal::{row_key, EntryEvents, EventJournal, Stored};
 use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
@@ -34,7 +34,7 @@ pub struct StateMachineStore {
 }
 
 struct Shared {
-    db: Arc<Database>,
+    db: Arc<OpenDatabase>,
     /// Every write to `db` that must stay in apply order goes through it.
     writer: StateWriter,
     // A std lock, not a tokio one: it is only ever held for in-memory work, never across
@@ -75,7 +75,7 @@ impl StateMachineStore {
         })?;
         let applied = load(&db)?;
         let journal = load_journal(&db, applied.last_applied.map_or(0, |l| l.index))?;
-        let db = Arc::new(db);
+        let db = Arc::new(OpenDatabase::new(db));
         Ok(Self {
             shared: Arc::new(Shared {
                 writer: StateWriter::start(db.clone())?,
@@ -84,6 +84,11 @@ impl StateMachineStore {
                 journal,
             }),
         })
+    }
+
+    /// `state.redb`, to learn when it is closed (see [`db::OpenFile`]).
+    pub fn open_file(&self) -> db::OpenFile {
+        self.shared.db.open_file("state.redb")
     }
 
     /// Read access to the applied farm. Do not hold the guard across an `.await`.

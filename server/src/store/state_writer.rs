@@ -16,7 +16,7 @@
 //! Owns: the write order and durability of `state.redb`. Must not touch: the in-memory
 //! farm (that is `state_machine`'s) or the Raft log.
 
-use super::db::{put_json, DbError};
+use super::db::{put_json, DbError, OpenDatabase};
 use super::queue_thread::QueueThread;
 use super::tables::{KEY_CLOCK, KEY_LAST_APPLIED, KEY_MEMBERSHIP, SM_META};
 use crate::raft::typ::{LogId, StoredMembership};
@@ -77,7 +77,7 @@ pub struct StateWriter {
 }
 
 impl StateWriter {
-    pub fn start(db: Arc<Database>) -> std::io::Result<Self> {
+    pub fn start(db: Arc<OpenDatabase>) -> std::io::Result<Self> {
         let failed = Arc::new(OnceLock::new());
         let thread = QueueThread::start("state-writer", {
             let failed = failed.clone();
@@ -259,7 +259,9 @@ mod tests {
     async fn exclusive_work_and_shutdown_come_after_every_queued_write(
     ) -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let db = Arc::new(Database::create(dir.path().join("state.redb"))?);
+        let db = Arc::new(OpenDatabase::new(Database::create(
+            dir.path().join("state.redb"),
+        )?));
         let writer = StateWriter::start(db.clone())?;
         for index in 1..=500 {
             writer.write(rows(index), position(index))?;

@@ -192,6 +192,20 @@ async fn a_restarted_node_resumes_positions_from_before_its_restart() {
     assert!(entry_of(&next[0].id) > entry_of(&before[3].id));
 }
 
+/// A subscriber holds the node's state open (its feeder reads the journal) until its
+/// stream ends; a shut-down node must have let go of its files all the same, or the
+/// restart on the same directory meets `DatabaseAlreadyOpen`.
+#[tokio::test]
+async fn a_node_with_an_open_stream_shuts_down_with_its_files_closed() {
+    let mut node = spawn_node().await;
+    node.seed().await;
+    let mut open = Subscriber::open(&node, "?after=0", None).await;
+    open.take(2).await;
+    node.restart().await;
+    node.post("/api/v1/print_jobs", &job_body("j1", 1)).await;
+    drop(open);
+}
+
 #[tokio::test]
 async fn bad_positions_are_422_and_an_idle_stream_sends_heartbeats() {
     let dir = TempDir::new().expect("temp dir");

@@ -201,7 +201,6 @@ async fn empty_binary_truncated_oversized_or_mistyped_uploads_are_refused_and_st
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "an in-process restart can still meet DatabaseAlreadyOpen under load (something of the stopped node holds raft-log.redb for a moment); passes alone: cargo test --test api -- --ignored a_printer_whose_key"]
 async fn a_printer_whose_key_the_leader_cannot_open_says_so() {
     let mut node = node_with(true, 512).await;
     node.seed().await;

@@ -78,8 +78,8 @@ pub struct Node {
     raft: Raft,
     stop: watch::Sender<bool>,
     tasks: JoinSet<Result<(), std::io::Error>>,
-    /// `raft-log.redb` and `state.redb`: shutdown returns once both are closed.
-    files: [OpenFile; 2],
+    /// `raft-log.redb`, `wal/` and `state.redb`: shutdown returns once all are closed.
+    files: Vec<OpenFile>,
 }
 
 pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
@@ -164,7 +164,8 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         config.peer_tls.clone(),
     )?;
     let log_appends = log.append_timing();
-    let open_files = [log.open_file(), state.open_file()];
+    let mut open_files = Vec::from(log.open_files());
+    open_files.push(state.open_file());
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
 
     let files = crate::files::FileStore::open(data_dir).map_err(|source| StartError::DataDir {

@@ -1,7 +1,7 @@
 //! Small helpers over redb shared by both stores: one error type for "the disk said no",
 //! and JSON get/put of meta values.
 
-use super::tables::{KEY_SCHEMA, SCHEMA_VERSION};
+use super::tables::{Schema, KEY_SCHEMA};
 use redb::{ReadableTable, StorageBackend, Table, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -13,14 +13,14 @@ pub enum DbError {
     Redb(#[from] redb::Error),
     #[error("stored value is not valid: {0}")]
     Decode(#[from] serde_json::Error),
-    #[error("cannot start a writer thread: {0}")]
-    Thread(#[from] std::io::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
     #[error("state writer stopped: {0}")]
     WriterStopped(String),
-    #[error(
-        "data was written by schema version {found}, this build reads version {SCHEMA_VERSION}"
-    )]
-    Schema { found: u64 },
+    #[error("data was written by schema version {found}, this build reads version {reads}")]
+    Schema { found: u64, reads: u64 },
+    #[error("wal: {0}")]
+    Wal(#[from] super::wal::WalError),
 }
 
 macro_rules! redb_errors_into_db_error {
@@ -69,12 +69,14 @@ pub fn put_json<T: Serialize>(
     Ok(())
 }
 
-/// Where a node's two redb files live when not in its data directory: the test hook
+/// Where a node's two redb files and its WAL live when not in its data directory: the test hook
 /// behind the power-loss and disk-fault tests (a simulated disk that drops unsynced
 /// writes, or fails them). A production node never sets one.
 pub trait Disks: Send + Sync + std::fmt::Debug {
     /// The storage for `file` (`raft-log.redb` or `state.redb`).
     fn open(&self, file: &str) -> Box<dyn StorageBackend>;
+    /// The log's segment directory (`wal/`).
+    fn wal(&self) -> std::sync::Arc<dyn super::wal::WalDisk>;
 }
 
 /// A boxed backend, as redb wants a sized one.
@@ -108,6 +110,7 @@ pub fn open(
     path: &std::path::Path,
     disks: Option<&dyn Disks>,
     meta: TableDefinition<'static, &'static str, &'static [u8]>,
+    schema: Schema,
     create: impl FnOnce(&redb::WriteTransaction) -> Result<(), DbError>,
 ) -> Result<redb::Database, DbError> {
     let mut builder = redb::Database::builder();
@@ -126,9 +129,18 @@ pub fn open(
     {
         let mut table = txn.open_table(meta)?;
         match get_json::<u64>(&table, KEY_SCHEMA)? {
-            Some(found) if found != SCHEMA_VERSION => return Err(DbError::Schema { found }),
-            Some(_) => {}
-            None => put_json(&mut table, KEY_SCHEMA, &SCHEMA_VERSION)?,
+            Some(found) if found == schema.version => {}
+            // The upgrade itself is the store's (`create`, and what it does after open).
+            Some(found) if schema.upgrades_from.contains(&found) => {
+                put_json(&mut table, KEY_SCHEMA, &schema.version)?;
+            }
+            Some(found) => {
+                return Err(DbError::Schema {
+                    found,
+                    reads: schema.version,
+                })
+            }
+            None => put_json(&mut table, KEY_SCHEMA, &schema.version)?,
         }
     }
     create(&txn)?;
@@ -145,22 +157,19 @@ pub fn open(
 pub struct OpenDatabase {
     // Dropped first: `closed` drops after `db` has closed the file, however long that takes.
     db: redb::Database,
-    closed: tokio::sync::watch::Sender<()>,
+    closed: CloseSignal,
 }
 
 impl OpenDatabase {
     pub fn new(db: redb::Database) -> Self {
         Self {
             db,
-            closed: tokio::sync::watch::Sender::new(()),
+            closed: CloseSignal::default(),
         }
     }
 
     pub fn open_file(&self, name: &'static str) -> OpenFile {
-        OpenFile {
-            name,
-            closed: self.closed.subscribe(),
-        }
+        self.closed.watch(name)
     }
 }
 
@@ -172,7 +181,27 @@ impl std::ops::Deref for OpenDatabase {
     }
 }
 
-/// One of [`OpenDatabase`]'s files, seen from outside.
+/// Held as the last field of what owns open files: dropped after them, it tells every
+/// [`OpenFile`] watching it that they are closed.
+#[derive(Debug)]
+pub struct CloseSignal(tokio::sync::watch::Sender<()>);
+
+impl Default for CloseSignal {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(()))
+    }
+}
+
+impl CloseSignal {
+    pub fn watch(&self, name: &'static str) -> OpenFile {
+        OpenFile {
+            name,
+            closed: self.0.subscribe(),
+        }
+    }
+}
+
+/// Files of a store, seen from outside: learns when they are closed.
 #[derive(Debug)]
 pub struct OpenFile {
     pub name: &'static str,
@@ -180,9 +209,9 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    /// Waits until the file is closed; `false` if it is still open after `within`.
+    /// Waits until the files are closed; `false` if they are still open after `within`.
     pub async fn closed(mut self, within: std::time::Duration) -> bool {
-        // Nothing is ever sent: the channel ends when its `OpenDatabase` is dropped.
+        // Nothing is ever sent: the channel ends when its `CloseSignal` is dropped.
         let ended = async { while self.closed.changed().await.is_ok() {} };
         tokio::time::timeout(within, ended).await.is_ok()
     }

@@ -1,48 +1,50 @@
-//! The Raft log, vote and commit marker in `raft-log.redb`.
+//! The Raft log: entries in `wal/` (segment files, [`Wal`]), the vote, the purge point
+//! and the node's identity in `raft-log.redb`.
 //!
-//! Every `append` batch is one durable redb transaction (one fsync), and openraft is told
-//! the entries are flushed only after that commit returns: nothing is acknowledged to a
-//! leader, and so to a client, before it is on disk. The leader's `append` of its own
-//! proposals returns once the write is started (its followers get the entries meanwhile);
-//! any other append writes before returning. The newest entries are readable from memory
-//! at once ([`RecentEntries`]).
+//! Every `append` batch is one WAL write and one `fdatasync`, and openraft is told the
+//! entries are flushed only after that returns: nothing is acknowledged to a leader,
+//! and so to a client, before it is on disk. The leader's `append` of its own proposals
+//! returns once the write is started (its followers get the entries meanwhile); any
+//! other append writes before returning. The newest entries are readable from memory at
+//! once ([`RecentEntries`]).
 //!
-//! A purge only records the purge point (one small transaction); the entries are deleted
-//! behind it in small chunks (see [`delete_purged`]). openraft 0.9 awaits
-//! `purge` inside its core, and deleting the entries a snapshot frees in one transaction
-//! held up every write for tens of milliseconds (docs/perf.md).
+//! A purge writes the purge point durably (redb), then deletes the WAL segments wholly
+//! behind it. A truncation is a durable WAL record. A data directory of the previous
+//! layout (entries in the `log` table) has them moved into the WAL at open
+//! ([`open_wal`]).
 
 use super::db::{self, get_json, put_json, DbError, OpenDatabase};
 use super::queue_thread::QueueThread;
 use super::recent_entries::RecentEntries;
-use super::tables::{KEY_COMMITTED, KEY_IDENTITY, KEY_PURGED, KEY_VOTE, LOG, LOG_META};
+use super::tables::{KEY_COMMITTED, KEY_IDENTITY, KEY_PURGED, KEY_VOTE, LOG, LOG_META, LOG_SCHEMA};
+use super::wal::{self, Record, Wal, WalDir, WalDisk};
 use super::{blocking, io_error};
 use crate::histogram::SharedHistogram;
 use crate::raft::typ::{Entry, LogId, NodeId, StorageError, Vote};
 use crate::raft::TypeConfig;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Handle on the log file; cheap to clone (it is also the log reader).
+/// Handle on the log; cheap to clone (it is also the log reader).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<OpenDatabase>,
+    wal: Arc<Wal>,
+    /// The commit hint the WAL held at open.
+    committed_at_open: Option<LogId>,
     /// This node: entries it proposed as leader are written on the log writer thread.
     local_id: NodeId,
     committed: Arc<Mutex<CommittedHint>>,
-    /// Index of the last purged entry plus one (0: none). Entries at or below it may
-    /// still be on disk until [`delete_purged`] gets to them; readers skip them.
+    /// Index of the last purged entry plus one (0: none).
     purged_end: Arc<AtomicU64>,
-    /// Held by the task deleting purged entries, so two purges do not delete at once.
-    deleting: Arc<tokio::sync::Mutex<()>>,
     recent: Arc<Mutex<RecentEntries>>,
     writer: Arc<LogWriter>,
     /// How long each durable append took (see [`LogStore::append_timing`]).
@@ -68,9 +70,8 @@ fn start_log_writer() -> std::io::Result<LogWriter> {
 /// ~100 full batches, far more than replication and apply lag behind in normal running.
 const RECENT_ENTRIES_BUDGET: usize = 2 << 20;
 
-/// Purged entries deleted per transaction: small enough that an append waiting for
-/// redb's writer lock waits a few milliseconds at most.
-const PURGE_CHUNK: u64 = 256;
+/// Entries moved from a `log` table of the previous layout per WAL write.
+const MOVE_CHUNK: usize = 1024;
 
 /// The latest commit index openraft reported, and when one was last written.
 ///
@@ -116,17 +117,23 @@ impl LogStore {
         disks: Option<&dyn db::Disks>,
         local_id: NodeId,
     ) -> Result<Self, DbError> {
-        let db = db::open(path, disks, LOG_META, |txn| {
+        let db = db::open(path, disks, LOG_META, LOG_SCHEMA, |txn| {
             txn.open_table(LOG)?;
             Ok(())
         })?;
         let purged: Option<LogId> = get_json(&db.begin_read()?.open_table(LOG_META)?, KEY_PURGED)?;
+        let wal_disk: Arc<dyn WalDisk> = match disks {
+            Some(disks) => disks.wal(),
+            None => Arc::new(WalDir::new(path.with_file_name("wal"))?),
+        };
+        let (wal, committed_at_open) = open_wal(&db, wal_disk, end_of(purged))?;
         Ok(Self {
             db: Arc::new(OpenDatabase::new(db)),
+            wal: Arc::new(wal),
+            committed_at_open,
             local_id,
             committed: Arc::default(),
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
-            deleting: Arc::default(),
             recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BUDGET))),
             writer: Arc::new(start_log_writer()?),
             append_timing: SharedHistogram::default(),
@@ -143,8 +150,7 @@ impl LogStore {
         let meta = txn.open_table(LOG_META)?;
         let identity = get_json(&meta, KEY_IDENTITY)?;
         let has_vote = meta.get(KEY_VOTE)?.is_some();
-        let has_entries = txn.open_table(LOG)?.last()?.is_some();
-        Ok((identity, has_vote || has_entries))
+        Ok((identity, has_vote || !self.wal.is_empty()))
     }
 
     /// Writes the identity durably (at creation, and once more if the node adopts the
@@ -156,15 +162,15 @@ impl LogStore {
         Ok(())
     }
 
-    /// Durations of the appends written so far (redb commit with fsync, on either path):
+    /// Durations of the appends written so far (WAL write and fdatasync, on either path):
     /// the disk's share of every write's latency, for `/metrics`.
     pub fn append_timing(&self) -> SharedHistogram {
         self.append_timing.clone()
     }
 
-    /// `raft-log.redb`, to learn when it is closed (see [`db::OpenFile`]).
-    pub fn open_file(&self) -> db::OpenFile {
-        self.db.open_file("raft-log.redb")
+    /// `raft-log.redb` and `wal/`, to learn when they are closed (see [`db::OpenFile`]).
+    pub fn open_files(&self) -> [db::OpenFile; 2] {
+        [self.db.open_file("raft-log.redb"), self.wal.open_file()]
     }
 
     async fn read_meta<T>(
@@ -203,32 +209,73 @@ impl LogStore {
     }
 }
 
-/// One transaction, one fsync, for a whole batch of encoded entries (and the commit
+/// One write, one fdatasync, for a whole batch of encoded entries (and the commit
 /// index, when one is due).
 fn write_entries(
-    db: &Database,
-    rows: &[(u64, Vec<u8>)],
+    wal: &Wal,
+    rows: &[(LogId, Vec<u8>)],
     committed: Option<LogId>,
     timing: &SharedHistogram,
-) -> Result<(), DbError> {
+) -> std::io::Result<()> {
     let started = Instant::now();
-    let txn = db.begin_write()?;
-    {
-        let mut table = txn.open_table(LOG)?;
-        for (index, bytes) in rows {
-            table.insert(index, bytes.as_slice())?;
-        }
+    let mut records: Vec<Record<'_>> = rows
+        .iter()
+        .map(|(log_id, bytes)| Record::Entry {
+            log_id: *log_id,
+            bytes,
+        })
+        .collect();
+    if let Some(log_id) = committed {
+        records.push(Record::Committed { log_id });
     }
-    if let Some(committed) = committed {
-        put_json(
-            &mut txn.open_table(LOG_META)?,
-            KEY_COMMITTED,
-            &Some(committed),
-        )?;
-    }
-    txn.commit()?;
+    wal.append(&records)?;
     timing.record(started.elapsed());
     Ok(())
+}
+
+/// Opens the WAL. A log file of the previous layout (schema 2) still holds its entries
+/// in the `log` table: they are copied into an emptied WAL, synced, and only then is the
+/// table dropped, in one transaction. A copy cut short by a crash finds the table still
+/// there and starts over, so every entry is in exactly one place that counts.
+fn open_wal(
+    db: &Database,
+    disk: Arc<dyn WalDisk>,
+    purged_end: u64,
+) -> Result<(Wal, Option<LogId>), DbError> {
+    let txn = db.begin_read()?;
+    let old = txn.open_table(LOG)?;
+    if old.len()? == 0 {
+        let opened = Wal::open(disk, wal::DEFAULT_SEGMENT_BYTES, purged_end)?;
+        return Ok((opened.wal, opened.committed));
+    }
+    wal::remove_all(&*disk)?;
+    let wal = Wal::open(disk, wal::DEFAULT_SEGMENT_BYTES, purged_end)?.wal;
+    let committed: Option<LogId> =
+        get_json::<Option<LogId>>(&txn.open_table(LOG_META)?, KEY_COMMITTED)?.flatten();
+    let mut moved = 0;
+    let mut chunk: Vec<(LogId, Vec<u8>)> = Vec::with_capacity(MOVE_CHUNK);
+    for row in old.range::<u64>(purged_end..)? {
+        let bytes = row?.1.value().to_vec();
+        chunk.push((decode_entry(&bytes)?.log_id, bytes));
+        if chunk.len() == MOVE_CHUNK {
+            moved += chunk.len();
+            write_entries(&wal, &chunk, None, &SharedHistogram::default())?;
+            chunk.clear();
+        }
+    }
+    moved += chunk.len();
+    write_entries(&wal, &chunk, committed, &SharedHistogram::default())?;
+    drop((old, txn));
+    let txn = db.begin_write()?;
+    txn.delete_table(LOG)?;
+    txn.open_table(LOG)?;
+    txn.open_table(LOG_META)?.remove(KEY_COMMITTED)?;
+    txn.commit()?;
+    tracing::info!(
+        entries = moved,
+        "moved the log's entries from raft-log.redb into wal/"
+    );
+    Ok((wal, committed))
 }
 
 /// The first index after `purged`.
@@ -270,15 +317,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
             return Ok(cached);
         }
         let disk_end = end.map_or(cached_from, |end| end.min(cached_from));
-        let db = self.db.clone();
+        let wal = self.wal.clone();
         let mut entries = blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(LOG)?;
-            let mut entries = Vec::new();
-            for row in table.range::<u64>(start..disk_end)? {
-                entries.push(decode_entry(row?.1.value())?);
-            }
-            Ok(entries)
+            wal.read(start, disk_end)?
+                .iter()
+                .map(|(_, bytes)| decode_entry(bytes))
+                .collect::<Result<Vec<_>, _>>()
         })
         .await?;
         entries.extend(cached);
@@ -290,23 +334,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let db = self.db.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
-            let txn = db.begin_read()?;
-            let purged: Option<LogId> = get_json(&txn.open_table(LOG_META)?, KEY_PURGED)?;
-            // Purged entries not yet deleted are not part of the log.
-            let last = match txn.open_table(LOG)?.last()? {
-                Some((index, value)) if index.value() >= end_of(purged) => {
-                    Some(decode_entry(value.value())?.log_id)
-                }
-                _ => purged,
-            };
-            Ok(LogState {
-                last_purged_log_id: purged,
-                last_log_id: last,
-            })
+        let purged: Option<LogId> = self.read_meta(KEY_PURGED, ErrorSubject::Logs).await?;
+        // Purged entries still in a segment are not part of the log.
+        let last = self
+            .wal
+            .last_log_id()
+            .filter(|last| last.index >= end_of(purged))
+            .or(purged);
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
         })
-        .await
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -328,13 +366,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        if let Some(latest) = self.committed_hint().latest {
-            return Ok(Some(latest));
-        }
-        Ok(self
-            .read_meta::<Option<LogId>>(KEY_COMMITTED, ErrorSubject::Store)
-            .await?
-            .flatten())
+        Ok(self.committed_hint().latest.or(self.committed_at_open))
     }
 
     async fn append<I>(
@@ -352,10 +384,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             let bytes = serde_json::to_vec(&entry)
                 .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
-            let index = entry.log_id.index;
-            proposed_here = entry.log_id.leader_id.node_id == self.local_id;
+            let log_id = entry.log_id;
+            proposed_here = log_id.leader_id.node_id == self.local_id;
             batch.push((entry, bytes.len()));
-            rows.push((index, bytes));
+            rows.push((log_id, bytes));
         }
         self.recent_entries().push(batch);
         let committed = self.committed_hint().due();
@@ -365,12 +397,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // The leader's own proposals, on the log writer thread: patched openraft
             // sends them to the followers while this write is in flight (see
             // vendor/README.md).
-            let (db, timing) = (self.db.clone(), self.append_timing.clone());
+            let (wal, timing) = (self.wal.clone(), self.append_timing.clone());
             let write: WriteJob = Box::new(move || {
-                let written = write_entries(&db, &rows, committed, &timing);
-                // Before the callback: whoever waits for it may reopen the file.
-                drop(db);
-                callback.log_io_completed(written.map_err(std::io::Error::other));
+                let written = write_entries(&wal, &rows, committed, &timing);
+                // Before the callback: whoever waits for it may reopen the files.
+                drop(wal);
+                callback.log_io_completed(written);
             });
             if self.writer.send(write).is_err() {
                 let stopped = std::io::Error::other("the log writer thread has stopped");
@@ -380,9 +412,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // A follower answers its leader only after this write, so there is nothing to
             // overlap it with, and handing it to another thread only added two thread
             // wake-ups to every round (about 7% of a 1-client write, docs/perf.md).
-            // It blocks this worker for one commit (~0.15 ms); the runtime has others.
-            let written = write_entries(&self.db, &rows, committed, &self.append_timing);
-            callback.log_io_completed(written.map_err(std::io::Error::other));
+            // It blocks this worker for one write and sync (~0.1 ms); the runtime has
+            // others.
+            let written = write_entries(&self.wal, &rows, committed, &self.append_timing);
+            callback.log_io_completed(written);
         }
         Ok(())
     }
@@ -398,9 +431,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.recent_entries().purge_upto(log_id.index);
         self.purged_end
             .fetch_max(end_of(Some(log_id)), Ordering::AcqRel);
-        let db = Arc::downgrade(&self.db);
-        tokio::spawn(delete_purged(db, self.deleting.clone(), log_id.index));
-        Ok(())
+        // Behind the durable purge point only (see `wal`'s recovery rule 5).
+        let wal = self.wal.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            wal.purge(log_id.index);
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -420,54 +457,10 @@ impl LogStore {
     /// Deletes the log's conflicting tail from `from` on, durably, before returning.
     async fn truncate_from(&self, from: u64) -> Result<(), StorageError> {
         self.recent_entries().truncate_from(from);
-        let db = self.db.clone();
+        let wal = self.wal.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
-            let txn = db.begin_write()?;
-            txn.open_table(LOG)?
-                .retain_in::<u64, _>(from.., |_, _| false)?;
-            txn.commit()?;
-            Ok(())
+            Ok(wal.truncate(from)?)
         })
         .await
-    }
-}
-
-/// Deletes the entries up to `upto`, already purged, a chunk per transaction. The chunks
-/// skip the fsync: the next append makes them durable, and entries left after a crash
-/// are below the purge point, so never read and deleted by the next purge. A failure
-/// only leaves entries behind, for the next purge to delete. It stops between chunks
-/// once the store is gone (`db` is weak): the node's shutdown neither waits for it nor
-/// keeps the file open because of it.
-async fn delete_purged(db: Weak<OpenDatabase>, deleting: Arc<tokio::sync::Mutex<()>>, upto: u64) {
-    let _one_at_a_time = deleting.lock().await;
-    loop {
-        let Some(db) = db.upgrade() else { return };
-        let chunk = blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
-            let mut txn = db.begin_write()?;
-            txn.set_durability(Durability::None)?;
-            let done = {
-                let mut table = txn.open_table(LOG)?;
-                let first = table.first()?.map(|(index, _)| index.value());
-                match first {
-                    Some(first) if first <= upto => {
-                        let end = upto.min(first + PURGE_CHUNK - 1);
-                        table.retain_in::<u64, _>(first..=end, |_, _| false)?;
-                        end == upto
-                    }
-                    _ => true,
-                }
-            };
-            txn.commit()?;
-            Ok(done)
-        })
-        .await;
-        match chunk {
-            Ok(false) => tokio::task::yield_now().await,
-            Ok(true) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, upto, "deleting purged log entries failed; the next purge retries");
-                return;
-            }
-        }
     }
 }

@@ -17,6 +17,7 @@ mod state_writer;
 mod tables;
 #[cfg(test)]
 mod tests;
+pub mod wal;
 
 pub use farm_view::{FarmView, StoredList};
 pub use log_store::LogStore;

@@ -59,7 +59,7 @@ impl StateMachineStore {
 
     /// [`StateMachineStore::open`], on `disks` when given (tests; see [`db::Disks`]).
     pub fn open_on(path: &Path, disks: Option<&dyn db::Disks>) -> Result<Self, DbError> {
-        let db = db::open(path, disks, SM_META, |txn| {
+        let db = db::open(path, disks, SM_META, STATE_SCHEMA, |txn| {
             for table in FARM_TABLES.into_iter().chain([SNAPSHOT]) {
                 txn.open_table(table)?;
             }

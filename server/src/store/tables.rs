@@ -1,13 +1,34 @@
 //! Every redb table, in one place. Values are JSON: small, self-describing and easy to
-//! inspect; bump [`SCHEMA_VERSION`] whenever a stored type changes shape.
+//! inspect; bump a file's [`Schema`] whenever a stored type changes shape.
 
 use redb::TableDefinition;
 
-/// Stored in both files under `meta["schema"]`; a mismatch refuses to start.
-pub const SCHEMA_VERSION: u64 = 2;
+/// Each file's layout version, stored in it under `meta["schema"]`. A file of a version
+/// that a build does not know refuses to start; an older one it can upgrade is
+/// upgraded at open (see [`Schema`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    pub version: u64,
+    /// Older versions this build upgrades at open.
+    pub upgrades_from: &'static [u64],
+}
+
+/// `raft-log.redb`. 3: the entries are in `wal/`, not in the `log` table (a file of
+/// version 2 has its entries moved there at open, `log_store::move_entries_to_wal`);
+/// a build that reads only version 2 refuses it instead of seeing a log with a vote
+/// and no entries.
+pub const LOG_SCHEMA: Schema = Schema {
+    version: 3,
+    upgrades_from: &[2],
+};
+/// `state.redb`.
+pub const STATE_SCHEMA: Schema = Schema {
+    version: 2,
+    upgrades_from: &[],
+};
 
 // ---- raft-log.redb ----
-/// Log entries by index.
+/// Log entries by index, up to schema 2 (since 3 they are in `wal/`; emptied at open).
 pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// `vote`, `committed`, `purged`, `schema`, `identity` (see `crate::identity`).
 pub const LOG_META: TableDefinition<&str, &[u8]> = TableDefinition::new("log_meta");

@@ -226,3 +226,85 @@ async fn a_batch_entry_applies_each_proposal_in_order() -> Result<(), StorageErr
     assert_eq!(farm.printers().count(), 2);
     Ok(())
 }
+
+/// Writes `raft-log.redb` as schema 2 did: the entries in the `log` table.
+fn write_schema_2_log(path: &std::path::Path, entries: &[crate::raft::typ::Entry], vote: Vote) {
+    use super::tables::{KEY_COMMITTED, KEY_PURGED, KEY_SCHEMA, KEY_VOTE, LOG, LOG_META};
+    let db = redb::Database::create(path).expect("redb");
+    let txn = db.begin_write().expect("txn");
+    {
+        let mut meta = txn.open_table(LOG_META).expect("meta");
+        fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+            serde_json::to_vec(value).expect("encode")
+        }
+        meta.insert(KEY_SCHEMA, json(&2u64).as_slice())
+            .expect("schema");
+        meta.insert(KEY_VOTE, json(&vote).as_slice()).expect("vote");
+        let committed = Some(entries[1].log_id);
+        meta.insert(KEY_COMMITTED, json(&committed).as_slice())
+            .expect("committed");
+        meta.insert(KEY_PURGED, json(&entries[0].log_id).as_slice())
+            .expect("purged");
+        let mut log = txn.open_table(LOG).expect("log");
+        for entry in entries {
+            let bytes = serde_json::to_vec(entry).expect("encode");
+            log.insert(entry.log_id.index, bytes.as_slice())
+                .expect("entry");
+        }
+    }
+    txn.commit().expect("commit");
+}
+
+fn normal_entries(
+    term: u64,
+    indexes: std::ops::RangeInclusive<u64>,
+) -> Vec<crate::raft::typ::Entry> {
+    indexes
+        .map(|index| openraft::Entry::<TypeConfig> {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(term, 1), index),
+            payload: openraft::EntryPayload::Blank,
+        })
+        .collect()
+}
+
+/// A data directory of the previous layout (schema 2, entries in redb) opens with the
+/// same log, vote and commit hint; its entries are moved into `wal/` once; a move cut
+/// short (a half-written WAL beside the old table) starts over.
+#[tokio::test]
+async fn a_log_of_the_previous_layout_moves_into_the_wal_once() -> Result<(), StorageError> {
+    use openraft::RaftLogReader;
+    let dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let path = dir.path().join("raft-log.redb");
+    let entries = normal_entries(3, 1..=2500);
+    let vote = Vote::new(3, 1);
+    // What a move cut short by a crash leaves: a WAL holding other entries beside a
+    // file of schema 2 that still has its `log` table.
+    {
+        let (mut log, _) = open(&dir, 1)?;
+        let other = normal_entries(9, 1..=3);
+        openraft::storage::RaftLogStorageExt::blocking_append(&mut log, other).await?;
+    }
+    std::fs::remove_file(&path).expect("the new-layout file");
+    write_schema_2_log(&path, &entries, vote);
+
+    for reopen in 0..2 {
+        let (mut log, _) = open(&dir, 1)?;
+        assert_eq!(log.read_vote().await?, Some(vote), "reopen {reopen}");
+        assert_eq!(log.read_committed().await?, Some(entries[1].log_id));
+        let state = log.get_log_state().await?;
+        assert_eq!(state.last_purged_log_id, Some(entries[0].log_id));
+        assert_eq!(state.last_log_id, entries.last().map(|e| e.log_id));
+        let read = log.try_get_log_entries(0..).await?;
+        assert_eq!(
+            read.iter().map(|e| e.log_id).collect::<Vec<_>>(),
+            entries[1..].iter().map(|e| e.log_id).collect::<Vec<_>>(),
+            "reopen {reopen}: the entries after the purge point, once, of term 3"
+        );
+    }
+    let db = redb::Database::create(&path).expect("redb");
+    let txn = redb::ReadableDatabase::begin_read(&db).expect("txn");
+    let table = txn.open_table(super::tables::LOG).expect("log table");
+    assert_eq!(redb::ReadableTableMetadata::len(&table).expect("len"), 0);
+    Ok(())
+}

@@ -277,8 +277,13 @@ async fn a_connections_api_key_is_never_shown_nor_stored_in_the_clear() {
         };
         assert!(!text.contains(KEY), "{path}: {text}");
     }
-    for file in ["raft-log.redb", "state.redb"] {
-        let bytes = std::fs::read(node.dir.path().join(file)).expect("the file");
+    let segments = std::fs::read_dir(node.dir.path().join("wal"))
+        .expect("wal/")
+        .map(|entry| entry.expect("entry").path());
+    let files = ["raft-log.redb", "state.redb"].map(|file| node.dir.path().join(file));
+    for file in files.into_iter().chain(segments) {
+        let file = file.display().to_string();
+        let bytes = std::fs::read(&file).expect("the file");
         let found = bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes());
         assert!(!found, "{file} holds the key in the clear");
     }

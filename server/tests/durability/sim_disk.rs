@@ -1,10 +1,12 @@
-//! A simulated disk for redb (`redb::StorageBackend`) that knows what `sync_data` made
-//! durable: a power cut drops every write since the last sync, as a real disk may lose
-//! its page cache; a fault makes every later write and sync fail, as a full or broken
-//! disk does. SIGKILL tests cannot tell a missing fsync apart (the kernel keeps the
-//! page cache); these can.
+//! A simulated disk for redb (`redb::StorageBackend`) and the WAL (`WalDisk`) that knows
+//! what `sync_data` made durable: a power cut drops every write since the last sync, as
+//! a real disk may lose its page cache, and every file created, renamed or removed
+//! since the WAL directory's last sync; a fault makes every later write and sync fail,
+//! as a full or broken disk does. SIGKILL tests cannot tell a missing fsync apart (the
+//! kernel keeps the page cache); these can.
 
 use raft3d::store::db::Disks;
+use raft3d::store::wal::{WalDisk, WalFile};
 use redb::StorageBackend;
 use std::collections::BTreeMap;
 use std::io;
@@ -126,10 +128,100 @@ impl StorageBackend for SimFile {
     }
 }
 
-/// The disks of one node: a `SimFile` per redb file.
+impl WalFile for SimFile {
+    fn size(&self) -> io::Result<u64> {
+        StorageBackend::len(self)
+    }
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        StorageBackend::read(self, offset, out)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        StorageBackend::write(self, offset, data)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        StorageBackend::sync_data(self)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        StorageBackend::set_len(self, len)
+    }
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        if len > StorageBackend::len(self)? {
+            StorageBackend::set_len(self, len)?;
+        }
+        Ok(())
+    }
+}
+
+/// A directory: the names it shows now, and those its last sync made durable.
+#[derive(Debug, Default)]
+struct DirState {
+    now: BTreeMap<String, SimFile>,
+    durable: BTreeMap<String, SimFile>,
+    broken: Option<&'static str>,
+}
+
+/// The WAL's directory on the simulated disk.
+#[derive(Debug, Default, Clone)]
+pub struct SimDir(Arc<Mutex<DirState>>);
+
+impl SimDir {
+    fn lock(&self) -> MutexGuard<'_, DirState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn changed(&self) -> io::Result<MutexGuard<'_, DirState>> {
+        let dir = self.lock();
+        match dir.broken {
+            Some(why) => Err(io::Error::other(why)),
+            None => Ok(dir),
+        }
+    }
+}
+
+fn not_found(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no file {name}"))
+}
+
+impl WalDisk for SimDir {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.lock().now.keys().cloned().collect())
+    }
+    fn create(&self, name: &str) -> io::Result<Arc<dyn WalFile>> {
+        let file = SimFile::default();
+        self.changed()?.now.insert(name.to_owned(), file.clone());
+        Ok(Arc::new(file))
+    }
+    fn open(&self, name: &str) -> io::Result<Arc<dyn WalFile>> {
+        let file = self.lock().now.get(name).cloned();
+        Ok(Arc::new(file.ok_or_else(|| not_found(name))?))
+    }
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut dir = self.changed()?;
+        let file = dir.now.remove(from).ok_or_else(|| not_found(from))?;
+        dir.now.insert(to.to_owned(), file);
+        Ok(())
+    }
+    fn remove(&self, name: &str) -> io::Result<()> {
+        let mut dir = self.changed()?;
+        dir.now
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| not_found(name))
+    }
+    fn sync_dir(&self) -> io::Result<()> {
+        let mut dir = self.changed()?;
+        dir.durable = dir.now.clone();
+        Ok(())
+    }
+}
+
+/// The disks of one node: a `SimFile` per redb file, and the WAL's directory.
 #[derive(Debug, Default)]
 pub struct SimDisks {
     files: Mutex<BTreeMap<String, SimFile>>,
+    wal: SimDir,
 }
 
 impl Disks for SimDisks {
@@ -140,16 +232,30 @@ impl Disks for SimDisks {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Box::new(files.entry(file.to_owned()).or_default().clone())
     }
+
+    fn wal(&self) -> Arc<dyn WalDisk> {
+        Arc::new(self.wal.clone())
+    }
 }
 
 impl SimDisks {
+    /// Every file: the redb files, and every file the WAL directory shows or made durable.
     fn each(&self, mut action: impl FnMut(&mut FileState)) {
         let files = self
             .files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for file in files.values() {
-            action(&mut file.lock());
+        let dir = self.wal.lock();
+        let mut seen: Vec<*const Mutex<FileState>> = Vec::new();
+        for file in files
+            .values()
+            .chain(dir.now.values())
+            .chain(dir.durable.values())
+        {
+            if !seen.contains(&Arc::as_ptr(&file.0)) {
+                seen.push(Arc::as_ptr(&file.0));
+                action(&mut file.lock());
+            }
         }
     }
 
@@ -160,11 +266,16 @@ impl SimDisks {
             file.revert_unsynced();
             file.broken = Some("power lost");
         });
+        let mut dir = self.wal.lock();
+        dir.now = dir.durable.clone();
+        dir.broken = Some("power lost");
     }
 
     /// The disk fails: every later write and sync is an I/O error.
     pub fn fail(&self) {
-        self.each(|file| file.broken = Some("I/O error (simulated disk fault)"));
+        const FAULT: &str = "I/O error (simulated disk fault)";
+        self.each(|file| file.broken = Some(FAULT));
+        self.wal.lock().broken = Some(FAULT);
     }
 
     /// The disks as they come back after a power cut: what was synced.
@@ -173,16 +284,19 @@ impl SimDisks {
             .files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let restored = files
-            .iter()
-            .map(|(name, file)| {
-                let state = file.lock();
-                assert!(state.unsynced.is_empty(), "power_cut() first");
-                (name.clone(), SimFile::with_data(state.data.clone()))
-            })
-            .collect();
+        let synced = |(name, file): (&String, &SimFile)| {
+            let state = file.lock();
+            assert!(state.unsynced.is_empty(), "power_cut() first");
+            (name.clone(), SimFile::with_data(state.data.clone()))
+        };
+        let wal: BTreeMap<String, SimFile> = self.wal.lock().durable.iter().map(synced).collect();
         Self {
-            files: Mutex::new(restored),
+            files: Mutex::new(files.iter().map(synced).collect()),
+            wal: SimDir(Arc::new(Mutex::new(DirState {
+                now: wal.clone(),
+                durable: wal,
+                broken: None,
+            }))),
         }
     }
 }
@@ -206,4 +320,31 @@ fn a_power_cut_keeps_exactly_what_was_synced() {
     back.read(0, &mut out).expect("read");
     assert_eq!(&out, b"synced");
     assert_eq!(back.len().expect("len"), 6);
+}
+
+#[test]
+fn a_power_cut_keeps_only_the_directory_entries_a_sync_made_durable() {
+    let disks = SimDisks::default();
+    let dir = disks.wal();
+    let kept = dir.create("kept").expect("create");
+    kept.write_at(0, b"kept").expect("write");
+    kept.sync_data().expect("sync");
+    dir.create("gone").expect("create");
+    dir.sync_dir().expect("sync dir");
+    dir.rename("kept", "renamed").expect("rename");
+    dir.remove("gone").expect("remove");
+    dir.create("new")
+        .expect("create")
+        .sync_data()
+        .expect("sync");
+    disks.power_cut();
+    let back = disks.after_power_cut().wal();
+    // Neither the rename, the removal nor the creation was followed by a sync_dir.
+    assert_eq!(back.list().expect("list"), ["gone", "kept"]);
+    let mut out = vec![0; 4];
+    back.open("kept")
+        .expect("open")
+        .read_at(0, &mut out)
+        .expect("read");
+    assert_eq!(&out, b"kept");
 }

@@ -163,8 +163,8 @@ impl System for Raft3dCluster {
         self.processes.stop(Duration::ZERO).await;
     }
 
-    /// From `GET /metrics`: `raft3d_log_append_duration_seconds` (write and fsync of a
-    /// redb commit of the log, one per Raft entry; concurrent writes share an entry).
+    /// From `GET /metrics`: `raft3d_log_append_duration_seconds` (write and fdatasync of
+    /// a batch of log entries in the WAL; concurrent writes share an entry).
     async fn durable_appends(&self, node: usize) -> Option<(f64, f64)> {
         let url = self.processes.url(Self::id(node));
         let answer = self.control.once(&url, &Call::get("/metrics")).await.ok()?;

@@ -309,8 +309,9 @@ fn usage_table(out: &mut String, levels: &[Level]) {
         "Where the time goes, per acknowledged request of the measured window: CPU ms \
          (/proc/<pid>/stat) of the leader, of both followers together and of the load \
          generator (client library and timing); requests per durable append of the leader \
-         and the mean time of one (Raft3D: raft3d_log_append_duration_seconds, a redb commit \
-         with fsync; etcd: etcd_disk_wal_fsync_duration_seconds, the WAL fdatasync).\n"
+         and the mean time of one (Raft3D: raft3d_log_append_duration_seconds, the WAL's \
+         write and fdatasync; etcd: etcd_disk_wal_fsync_duration_seconds, the WAL fdatasync \
+         alone).\n"
     );
     let _ = writeln!(
         out,

@@ -4,9 +4,10 @@
 //!
 //! CPU comes from `/proc/<pid>/stat` (utime + stime of every thread, in USER_HZ ticks,
 //! 100 per second on Linux), the same for both systems. Appends come from each system's
-//! own metrics: Raft3D's `raft3d_log_append_duration_seconds` (a redb commit: write and
-//! fsync of the log), etcd's `etcd_disk_wal_fsync_duration_seconds` (the WAL's fdatasync;
-//! its write() before it is not in that histogram).
+//! own metrics: Raft3D's `raft3d_log_append_duration_seconds` (the WAL's pwrite and
+//! fdatasync of one batch; before the WAL, a redb commit), etcd's
+//! `etcd_disk_wal_fsync_duration_seconds` (the WAL's fdatasync only; its write() before
+//! it is not in that histogram, so Raft3D's number holds a little more).
 //!
 //! Owns: sampling and subtracting. Must not touch the processes it samples.
 

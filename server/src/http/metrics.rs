@@ -45,7 +45,7 @@ impl HttpMetrics {
         let mut out = String::new();
         render_raft(&mut out, raft);
         let name = "raft3d_log_append_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time to write one batch of log entries durably (redb commit with fsync); the disk's share of every write's latency.\n# TYPE {name} histogram");
+        let _ = writeln!(out, "# HELP {name} Time to write one batch of log entries durably (WAL write and fdatasync); the disk's share of every write's latency.\n# TYPE {name} histogram");
         log_appends.render(&mut out, name, "");
         let series = self
             .series

@@ -1,7 +1,7 @@
 //! [`ProposalBatcher`]: many concurrent client writes, one Raft entry.
 //!
 //! openraft 0.9 handles every `client_write` as its own entry, and each entry costs one
-//! log append (a redb commit with an fsync) on every node, one after the other. So
+//! log append (a WAL write and an fdatasync) on every node, one after the other. So
 //! proposals that arrive while earlier ones are still being committed are queued here
 //! and go into Raft together as one entry (a `Vec<Proposal>`), and each caller gets the
 //! outcome of its own proposal. A lone write is sent at once: batching costs a single

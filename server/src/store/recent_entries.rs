@@ -1,10 +1,10 @@
-//! The newest Raft log entries, kept in memory beside `raft-log.redb`.
+//! The newest Raft log entries, kept in memory beside the WAL (`wal/`).
 //!
 //! Replication reads back, at once, the entries the leader has just appended, and the
 //! state machine reads them again when they commit. Served from redb, each read was a
 //! blocking-pool hop, a read transaction and a JSON decode per entry: ~13% of the
 //! leader's CPU at 16 clients (docs/perf.md). An entry is readable here from the moment
-//! `append` is called, before its redb commit returns, so replication need not wait
+//! `append` is called, before its WAL write returns, so replication need not wait
 //! for the local fsync to read it.
 //!
 //! Owns only memory: no I/O. The log store keeps it in step with the file (append,

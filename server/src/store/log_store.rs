@@ -51,19 +51,74 @@ pub struct LogStore {
     append_timing: SharedHistogram,
 }
 
-/// The thread that writes the leader's own proposals (see `append`), in order.
+/// The thread that writes the log: the leader's own appends, every truncation, purge
+/// and vote, and a follower's append whenever something is still queued (see
+/// `append`). One queue keeps them in the order openraft issued them: the patched core
+/// does not wait for a leader's append (vendor/README.md), so a truncation or a vote
+/// issued after it must not reach the disk before it.
 ///
 /// A thread of its own rather than tokio's blocking pool: the pool gives each write to
 /// whichever idle thread comes first (five took turns on a leader), and that measured
 /// slower at 1 client (docs/perf.md).
-type LogWriter = QueueThread<WriteJob>;
+struct LogWriter {
+    thread: QueueThread<WriteJob>,
+    /// Jobs queued and not yet finished.
+    queued: Arc<AtomicU64>,
+}
 
 type WriteJob = Box<dyn FnOnce() + Send>;
 
-fn start_log_writer() -> std::io::Result<LogWriter> {
-    QueueThread::start("log-writer", |jobs: Receiver<WriteJob>| {
-        jobs.into_iter().for_each(|job| job())
-    })
+impl LogWriter {
+    fn start() -> std::io::Result<Self> {
+        let thread = QueueThread::start("log-writer", |jobs: Receiver<WriteJob>| {
+            jobs.into_iter().for_each(|job| job())
+        })?;
+        Ok(Self {
+            thread,
+            queued: Arc::default(),
+        })
+    }
+
+    /// Whether nothing is queued or being written: only then may a write skip the queue
+    /// (openraft issues log writes one call at a time, so none can be queued meanwhile).
+    fn idle(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// Queues `job` behind everything queued before.
+    fn queue(&self, job: impl FnOnce() + Send + 'static) -> Result<(), StorageError> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let queued = self.queued.clone();
+        let job: WriteJob = Box::new(move || {
+            job();
+            queued.fetch_sub(1, Ordering::AcqRel);
+        });
+        self.thread.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            let stopped = std::io::Error::other("the log writer thread has stopped");
+            io_error(ErrorSubject::Logs, ErrorVerb::Write, stopped)
+        })
+    }
+
+    /// Runs `work` behind everything queued before, and waits for it.
+    async fn run<T: Send + 'static>(
+        &self,
+        subject: ErrorSubject<u64>,
+        verb: ErrorVerb,
+        work: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.queue(move || {
+            let _ = done.send(work());
+        })?;
+        match result.await {
+            Ok(result) => result.map_err(|e| io_error(subject, verb, e)),
+            Err(_) => {
+                let stopped = std::io::Error::other("the log writer thread has stopped");
+                Err(io_error(subject, verb, stopped))
+            }
+        }
+    }
 }
 
 /// Encoded bytes of entries kept in memory: a few thousand single-write entries or
@@ -135,7 +190,7 @@ impl LogStore {
             committed: Arc::default(),
             purged_end: Arc::new(AtomicU64::new(end_of(purged))),
             recent: Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_BUDGET))),
-            writer: Arc::new(start_log_writer()?),
+            writer: Arc::new(LogWriter::start()?),
             append_timing: SharedHistogram::default(),
         })
     }
@@ -189,6 +244,7 @@ impl LogStore {
         .await
     }
 
+    /// Writes a meta value durably, in order with every other log write.
     async fn write_meta<T>(
         &self,
         key: &'static str,
@@ -199,13 +255,13 @@ impl LogStore {
         T: serde::Serialize + Send + 'static,
     {
         let db = self.db.clone();
-        blocking(subject, ErrorVerb::Write, move || {
+        let write = move || {
             let txn = db.begin_write()?;
             put_json(&mut txn.open_table(LOG_META)?, key, &value)?;
             txn.commit()?;
             Ok(())
-        })
-        .await
+        };
+        self.writer.run(subject, ErrorVerb::Write, write).await
     }
 }
 
@@ -278,6 +334,20 @@ fn open_wal(
     Ok((wal, committed))
 }
 
+/// Lets [`RecentEntries`] evict `rows` once they are written.
+fn mark_durable(
+    recent: &Mutex<RecentEntries>,
+    rows: &[(LogId, Vec<u8>)],
+    written: &std::io::Result<()>,
+) {
+    if let (Ok(()), Some((last, _))) = (written, rows.last()) {
+        recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .mark_durable(last.index);
+    }
+}
+
 /// The first index after `purged`.
 fn end_of(purged: Option<LogId>) -> u64 {
     purged.map_or(0, |log_id| log_id.index + 1)
@@ -304,8 +374,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(&index) => Some(index),
             Bound::Unbounded => None,
         };
-        // Taken under one lock: everything before `cached_from` is on disk (only the
-        // newest batch can still be in flight, and it is never evicted).
+        // Taken under one lock: everything before `cached_from` is on disk (entries still
+        // in flight are never evicted).
         let (cached_from, cached) = {
             let recent = self.recent_entries();
             match recent.first_index() {
@@ -391,23 +461,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         self.recent_entries().push(batch);
         let committed = self.committed_hint().due();
-        // openraft awaits `callback` before it appends, truncates or purges again, so
-        // appends reach the file one at a time, in order, on either path.
-        if proposed_here {
+        if proposed_here || !self.writer.idle() {
             // The leader's own proposals, on the log writer thread: patched openraft
-            // sends them to the followers while this write is in flight (see
-            // vendor/README.md).
+            // sends them to the followers while this write is in flight, and goes on
+            // without waiting for it (see vendor/README.md). Anything else waits here
+            // only if the queue is not empty, to stay behind what is in it.
             let (wal, timing) = (self.wal.clone(), self.append_timing.clone());
-            let write: WriteJob = Box::new(move || {
+            let recent = self.recent.clone();
+            self.writer.queue(move || {
                 let written = write_entries(&wal, &rows, committed, &timing);
                 // Before the callback: whoever waits for it may reopen the files.
                 drop(wal);
+                mark_durable(&recent, &rows, &written);
                 callback.log_io_completed(written);
-            });
-            if self.writer.send(write).is_err() {
-                let stopped = std::io::Error::other("the log writer thread has stopped");
-                return Err(io_error(ErrorSubject::Logs, ErrorVerb::Write, stopped));
-            }
+            })?;
         } else {
             // A follower answers its leader only after this write, so there is nothing to
             // overlap it with, and handing it to another thread only added two thread
@@ -415,6 +482,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // It blocks this worker for one write and sync (~0.1 ms); the runtime has
             // others.
             let written = write_entries(&self.wal, &rows, committed, &self.append_timing);
+            mark_durable(&self.recent, &rows, &written);
             callback.log_io_completed(written);
         }
         Ok(())
@@ -433,11 +501,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .fetch_max(end_of(Some(log_id)), Ordering::AcqRel);
         // Behind the durable purge point only (see `wal`'s recovery rule 5).
         let wal = self.wal.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+        let delete = move || {
             wal.purge(log_id.index);
             Ok(())
-        })
-        .await
+        };
+        self.writer
+            .run(ErrorSubject::Logs, ErrorVerb::Delete, delete)
+            .await
     }
 }
 
@@ -458,9 +528,9 @@ impl LogStore {
     async fn truncate_from(&self, from: u64) -> Result<(), StorageError> {
         self.recent_entries().truncate_from(from);
         let wal = self.wal.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
-            Ok(wal.truncate(from)?)
-        })
-        .await
+        let truncate = move || Ok(wal.truncate(from)?);
+        self.writer
+            .run(ErrorSubject::Logs, ErrorVerb::Delete, truncate)
+            .await
     }
 }

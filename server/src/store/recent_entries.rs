@@ -19,16 +19,36 @@ pub(super) struct RecentEntries {
     entries: VecDeque<(Entry, usize)>,
     bytes: usize,
     budget: usize,
+    /// Entries below this index are on disk (`mark_durable`); the others are never
+    /// evicted, as readers could not find them in the WAL yet.
+    durable_end: u64,
 }
 
 impl RecentEntries {
-    /// Keeps at most `budget` encoded bytes, except that the newest batch is always
-    /// kept whole (it may not be on disk yet).
+    /// Keeps at most `budget` encoded bytes, except that entries not yet on disk are
+    /// always kept (a leader may have several appends in flight).
     pub(super) fn new(budget: usize) -> Self {
         Self {
             entries: VecDeque::new(),
             bytes: 0,
             budget,
+            durable_end: 0,
+        }
+    }
+
+    /// The entries up to and including `index` are on disk.
+    pub(super) fn mark_durable(&mut self, index: u64) {
+        self.durable_end = self.durable_end.max(index + 1);
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.bytes > self.budget
+            && self
+                .first_index()
+                .is_some_and(|first| first < self.durable_end)
+        {
+            self.pop_front();
         }
     }
 
@@ -51,18 +71,18 @@ impl RecentEntries {
         if self.next_index() != Some(first.log_id.index) {
             self.clear();
         }
-        let batch_len = batch.len();
+        // What comes now is not on disk, whatever was at its indexes before.
+        self.durable_end = self.durable_end.min(first.log_id.index);
         for (entry, size) in batch {
             self.bytes += size;
             self.entries.push_back((entry, size));
         }
-        while self.bytes > self.budget && self.entries.len() > batch_len {
-            self.pop_front();
-        }
+        self.evict();
     }
 
     /// Forgets `index` and everything after it (a follower's conflicting tail).
     pub(super) fn truncate_from(&mut self, index: u64) {
+        self.durable_end = self.durable_end.min(index);
         while self.next_index().is_some_and(|next| next > index) {
             if let Some((_, size)) = self.entries.pop_back() {
                 self.bytes -= size;
@@ -141,18 +161,25 @@ mod tests {
     }
 
     #[test]
-    fn evicts_the_oldest_beyond_its_budget_but_never_the_newest_batch() {
+    fn evicts_the_oldest_beyond_its_budget_but_never_what_is_not_on_disk() {
         let mut recent = RecentEntries::new(30);
         recent.push(batch(1..=3));
+        recent.mark_durable(3);
         recent.push(batch(4..=5));
         assert_eq!(recent.first_index(), Some(3));
         recent.push(batch(6..=10));
+        recent.push(batch(11..=12));
         assert_eq!(
             recent.first_index(),
-            Some(6),
-            "a batch over budget is kept whole"
+            Some(4),
+            "batches still in flight are kept whole, over budget"
         );
-        assert_eq!(indexes(&recent.get(0, None)), vec![6, 7, 8, 9, 10]);
+        recent.mark_durable(10);
+        assert_eq!(indexes(&recent.get(0, None)), vec![10, 11, 12]);
+        // New entries at truncated indexes are not on disk, though the old ones were.
+        recent.truncate_from(10);
+        recent.push(batch(10..=14));
+        assert_eq!(recent.first_index(), Some(10));
     }
 
     #[test]

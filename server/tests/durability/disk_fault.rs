@@ -54,3 +54,39 @@ async fn a_failing_disk_makes_the_node_unready_and_exit_with_an_error() {
     let error = ended.expect_err("it ends with an error").to_string();
     assert!(error.contains("Raft core stopped"), "{error}");
 }
+
+/// The leader's disk stalls in the middle of its log syncs: writes still commit, on the
+/// followers' disks (a majority of durable copies without the leader's), instead of
+/// waiting for the leader's fsync (vendor/README.md, ninth change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_commit_on_the_followers_while_the_leaders_disk_stalls() {
+    let cluster = SimCluster::start(3).await;
+    let leader = cluster.wait_for_leader().await;
+    assert!(cluster.create_printer("before").await);
+
+    cluster.nodes[leader].disks.stall_log_syncs();
+    let started = Instant::now();
+    // Bounded: on a core that waits for the leader's flush, the writes hang.
+    let writes = async {
+        [
+            cluster.create_printer("during-1").await,
+            cluster.create_printer("during-2").await,
+        ]
+    };
+    let acknowledged = tokio::time::timeout(Duration::from_secs(15), writes)
+        .await
+        .unwrap_or([false, false]);
+    let took = started.elapsed();
+    // Resumed before anything else: a stalled log writer would hold up shutdown.
+    cluster.nodes[leader].disks.resume_log_syncs();
+    assert_eq!(
+        acknowledged,
+        [true, true],
+        "writes waited for the leader's stalled disk ({took:?})"
+    );
+    assert_eq!(cluster.wait_for_leader().await, leader, "the leader stayed");
+    let held = cluster.printers(leader).await;
+    for id in ["before", "during-1", "during-2"] {
+        assert!(held.contains(&id.to_owned()), "{id} missing: {held:?}");
+    }
+}

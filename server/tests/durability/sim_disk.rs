@@ -128,25 +128,26 @@ impl StorageBackend for SimFile {
     }
 }
 
-impl WalFile for SimFile {
+impl WalFile for SimWalFile {
     fn size(&self) -> io::Result<u64> {
-        StorageBackend::len(self)
+        self.file.len()
     }
     fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        StorageBackend::read(self, offset, out)
+        self.file.read(offset, out)
     }
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        StorageBackend::write(self, offset, data)
+        self.file.write(offset, data)
     }
     fn sync_data(&self) -> io::Result<()> {
-        StorageBackend::sync_data(self)
+        self.stall.wait();
+        self.file.sync_data()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        StorageBackend::set_len(self, len)
+        self.file.set_len(len)
     }
     fn allocate(&self, len: u64) -> io::Result<()> {
-        if len > StorageBackend::len(self)? {
-            StorageBackend::set_len(self, len)?;
+        if len > self.file.len()? {
+            self.file.set_len(len)?;
         }
         Ok(())
     }
@@ -158,6 +159,44 @@ struct DirState {
     now: BTreeMap<String, SimFile>,
     durable: BTreeMap<String, SimFile>,
     broken: Option<&'static str>,
+    stall: Arc<Stall>,
+}
+
+/// While on, every `sync_data` of a WAL file waits: a disk that takes its time.
+#[derive(Debug, Default)]
+struct Stall {
+    on: Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Stall {
+    fn set(&self, on: bool) {
+        *self
+            .on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = on;
+        self.changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut on = self
+            .on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *on {
+            on = self
+                .changed
+                .wait(on)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// A WAL file handed out by [`SimDir`]: its syncs obey the directory's stall.
+#[derive(Debug)]
+struct SimWalFile {
+    file: SimFile,
+    stall: Arc<Stall>,
 }
 
 /// The WAL's directory on the simulated disk.
@@ -169,6 +208,11 @@ impl SimDir {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn handle(&self, file: SimFile) -> Arc<dyn WalFile> {
+        let stall = self.lock().stall.clone();
+        Arc::new(SimWalFile { file, stall })
     }
 
     fn changed(&self) -> io::Result<MutexGuard<'_, DirState>> {
@@ -191,11 +235,11 @@ impl WalDisk for SimDir {
     fn create(&self, name: &str) -> io::Result<Arc<dyn WalFile>> {
         let file = SimFile::default();
         self.changed()?.now.insert(name.to_owned(), file.clone());
-        Ok(Arc::new(file))
+        Ok(self.handle(file))
     }
     fn open(&self, name: &str) -> io::Result<Arc<dyn WalFile>> {
         let file = self.lock().now.get(name).cloned();
-        Ok(Arc::new(file.ok_or_else(|| not_found(name))?))
+        Ok(self.handle(file.ok_or_else(|| not_found(name))?))
     }
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut dir = self.changed()?;
@@ -271,6 +315,15 @@ impl SimDisks {
         dir.broken = Some("power lost");
     }
 
+    /// From now on until `resume_log_syncs`, every sync of the WAL waits (a slow disk).
+    pub fn stall_log_syncs(&self) {
+        self.wal.lock().stall.set(true);
+    }
+
+    pub fn resume_log_syncs(&self) {
+        self.wal.lock().stall.set(false);
+    }
+
     /// The disk fails: every later write and sync is an I/O error.
     pub fn fail(&self) {
         const FAULT: &str = "I/O error (simulated disk fault)";
@@ -295,7 +348,7 @@ impl SimDisks {
             wal: SimDir(Arc::new(Mutex::new(DirState {
                 now: wal.clone(),
                 durable: wal,
-                broken: None,
+                ..DirState::default()
             }))),
         }
     }

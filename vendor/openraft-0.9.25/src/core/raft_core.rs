@@ -1314,6 +1314,23 @@ where
                 }
             }
 
+            Notify::LocalLogFlushed {
+                vote,
+                last_log_id,
+                result,
+            } => {
+                if let Err(e) = result {
+                    return Err(Fatal::StorageError(
+                        StorageIOError::write_logs(AnyError::error(e)).into(),
+                    ));
+                }
+                if self.engine.state.vote_ref() == &vote {
+                    if let Ok(mut lh) = self.engine.leader_handler() {
+                        lh.replication_handler().update_local_progress(Some(last_log_id));
+                    }
+                }
+            }
+
             Notify::Tick { i } => {
                 // check every timer
 
@@ -1681,7 +1698,7 @@ where
                 let last_log_id = entries.last().unwrap().get_log_id().clone();
                 tracing::debug!("AppendInputEntries: {}", DisplaySlice::<_>(&entries),);
 
-                let flushed = self.submit_append_to_log(entries, vote, last_log_id.clone()).await?;
+                let flushed = self.submit_append_to_log(entries, vote.clone(), last_log_id.clone()).await?;
 
                 // Raft3D patch: send the entries to the followers before waiting for the
                 // local flush, so the leader's fsync and the followers' overlap (Raft
@@ -1699,15 +1716,35 @@ where
                     }
                 }
 
-                flushed
-                    .await
-                    .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?
-                    .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?;
-
-                // The leader may have changed.
-                // But reporting to a different leader is not a problem.
-                if let Ok(mut lh) = self.engine.leader_handler() {
-                    lh.replication_handler().update_local_progress(Some(last_log_id));
+                // Raft3D patch: a leader does not wait for its own flush here. The core goes
+                // on (follower answers, commits by the followers' copies, the next batch)
+                // and counts itself once the flush is reported (`Notify::LocalLogFlushed`),
+                // and only if it still holds the vote the append was made under: within one
+                // vote a leader's log only grows, so the reported entries are in it. A
+                // node that is not leader (a follower's append, answered only after it is
+                // durable) still waits, as stock. The log store keeps every log write in
+                // submission order (append, truncate, purge, vote), so a later write never
+                // overtakes this one (vendor/README.md).
+                if self.engine.leader_handler().is_ok() {
+                    let tx = self.tx_notify.clone();
+                    #[allow(clippy::let_underscore_future)]
+                    let _ = C::AsyncRuntime::spawn(async move {
+                        let result = match flushed.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        let _ = tx.send(Notify::LocalLogFlushed {
+                            vote,
+                            last_log_id,
+                            result,
+                        });
+                    });
+                } else {
+                    flushed
+                        .await
+                        .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?
+                        .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?;
                 }
             }
             Command::SaveVote { vote } => {

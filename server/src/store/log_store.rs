@@ -68,6 +68,11 @@ struct LogWriter {
 
 type WriteJob = Box<dyn FnOnce() + Send>;
 
+fn writer_stopped(subject: ErrorSubject<u64>, verb: ErrorVerb) -> StorageError {
+    let stopped = std::io::Error::other("the log writer thread has stopped");
+    io_error(subject, verb, stopped)
+}
+
 impl LogWriter {
     fn start() -> std::io::Result<Self> {
         let thread = QueueThread::start("log-writer", |jobs: Receiver<WriteJob>| {
@@ -95,8 +100,7 @@ impl LogWriter {
         });
         self.thread.send(job).map_err(|_| {
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            let stopped = std::io::Error::other("the log writer thread has stopped");
-            io_error(ErrorSubject::Logs, ErrorVerb::Write, stopped)
+            writer_stopped(ErrorSubject::Logs, ErrorVerb::Write)
         })
     }
 
@@ -113,10 +117,7 @@ impl LogWriter {
         })?;
         match result.await {
             Ok(result) => result.map_err(|e| io_error(subject, verb, e)),
-            Err(_) => {
-                let stopped = std::io::Error::other("the log writer thread has stopped");
-                Err(io_error(subject, verb, stopped))
-            }
+            Err(_) => Err(writer_stopped(subject, verb)),
         }
     }
 }
@@ -308,6 +309,8 @@ fn open_wal(
     let wal = Wal::open(disk, wal::DEFAULT_SEGMENT_BYTES, purged_end)?.wal;
     let committed: Option<LogId> =
         get_json::<Option<LogId>>(&txn.open_table(LOG_META)?, KEY_COMMITTED)?.flatten();
+    // A one-off copy, not the disk's share of any write: kept out of the metric.
+    let untimed = SharedHistogram::default();
     let mut moved = 0;
     let mut chunk: Vec<(LogId, Vec<u8>)> = Vec::with_capacity(MOVE_CHUNK);
     for row in old.range::<u64>(purged_end..)? {
@@ -315,12 +318,12 @@ fn open_wal(
         chunk.push((decode_entry(&bytes)?.log_id, bytes));
         if chunk.len() == MOVE_CHUNK {
             moved += chunk.len();
-            write_entries(&wal, &chunk, None, &SharedHistogram::default())?;
+            write_entries(&wal, &chunk, None, &untimed)?;
             chunk.clear();
         }
     }
     moved += chunk.len();
-    write_entries(&wal, &chunk, committed, &SharedHistogram::default())?;
+    write_entries(&wal, &chunk, committed, &untimed)?;
     drop((old, txn));
     let txn = db.begin_write()?;
     txn.delete_table(LOG)?;

@@ -33,7 +33,29 @@ struct UploadFingerprint<'a> {
 }
 
 /// `POST /api/v1/files?name=N[&id=ID]`, the raw bytes as the body.
+///
+/// A refused upload says `Connection: close`: it may be answered before its body was
+/// read (too large, wrong type), and the connection is then closed with bytes unread. A
+/// client that put it back in its pool would write its next request into a closed
+/// socket (`EPIPE`, seen in the API tests).
 pub async fn upload(
+    state: State<ApiState>,
+    write: WriteContext,
+    query: QueryParams,
+    request: Request,
+) -> ApiResult {
+    store_upload(state, write, query, request)
+        .await
+        .or_else(|refused| {
+            let mut answer = refused.into_response();
+            answer
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(answer)
+        })
+}
+
+async fn store_upload(
     State(state): State<ApiState>,
     write: WriteContext,
     query: QueryParams,

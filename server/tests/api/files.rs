@@ -45,6 +45,32 @@ fn stored_files(node: &TestNode) -> usize {
         .count()
 }
 
+/// A refused upload may be answered before its body is read; its connection must not go
+/// back to the client's pool.
+#[tokio::test]
+async fn a_refused_upload_closes_its_connection() {
+    let node = node_with(false, 1).await;
+    for (kind, body) in [
+        ("application/octet-stream", "G1 X1 Y1\n".repeat(240_000)),
+        ("application/json", PRUSA.to_owned()),
+    ] {
+        let answer = node
+            .client
+            .post(node.url("/api/v1/files?name=a.gcode"))
+            .header("content-type", kind)
+            .body(body)
+            .send()
+            .await
+            .expect("answered");
+        assert!(
+            answer.status().is_client_error(),
+            "{kind}: {}",
+            answer.status()
+        );
+        assert_eq!(answer.headers()["connection"], "close", "{kind}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_file_is_described_downloaded_printed_from_and_deleted_when_unused() {
     let node = node_with(false, 512).await;

@@ -366,12 +366,16 @@ impl System for EtcdCluster {
         }
     }
 
-    /// From `GET /metrics`: `etcd_disk_wal_fsync_duration_seconds` (the fdatasync of the
-    /// WAL after each batch of Raft entries; proposals arriving together share one).
-    async fn durable_appends(&self, node: usize) -> Option<(f64, f64)> {
+    /// `GET /metrics` of the member.
+    async fn metrics(&self, node: usize) -> Option<String> {
         let url = format!("{}/metrics", self.members.get(node)?.client_url);
-        let text = self.http.get(url).send().await.ok()?.text().await.ok()?;
-        crate::usage::histogram_totals(&text, "etcd_disk_wal_fsync_duration_seconds")
+        self.http.get(url).send().await.ok()?.text().await.ok()
+    }
+
+    /// The fdatasync of the WAL after each batch of Raft entries (proposals arriving
+    /// together share one).
+    fn append_series(&self) -> &'static str {
+        "etcd_disk_wal_fsync_duration_seconds"
     }
 
     /// Kills member `node`, wipes its data directory and replaces it the way etcd's

@@ -270,9 +270,10 @@ pub(crate) trait System {
     /// Kills follower `node`, wipes its data and brings it back empty; returns how long
     /// it took, from its start, to catch up with what the leader had.
     async fn wipe_and_catch_up(&mut self, node: usize) -> Result<Duration, BenchError>;
-    /// `(sum seconds, count)` of the durable log appends `node` has made, from its own
-    /// metrics ([`usage`] says which); `None` if they cannot be read.
-    async fn durable_appends(&self, node: usize) -> Option<(f64, f64)>;
+    /// The Prometheus text of `node`'s metrics; `None` if they cannot be read.
+    async fn metrics(&self, node: usize) -> Option<String>;
+    /// The histogram of the durable log appends in those metrics ([`usage`] says which).
+    fn append_series(&self) -> &'static str;
 }
 
 #[tokio::main]
@@ -515,7 +516,7 @@ async fn measure_level(
             }
         }
     };
-    let monitor = usage::during(system, leader, window.measure_from, window.stop_at);
+    let monitor = usage::during(system, window.measure_from, window.stop_at);
     let (mut stats, (before, after)) = tokio::join!(run, monitor);
     stats.usage = usage::per_op(&before, &after, leader, stats.count);
     eprintln!(

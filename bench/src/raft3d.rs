@@ -163,13 +163,17 @@ impl System for Raft3dCluster {
         self.processes.stop(Duration::ZERO).await;
     }
 
-    /// From `GET /metrics`: `raft3d_log_append_duration_seconds` (write and fdatasync of
-    /// a batch of log entries in the WAL; concurrent writes share an entry).
-    async fn durable_appends(&self, node: usize) -> Option<(f64, f64)> {
+    /// `GET /metrics` of the node.
+    async fn metrics(&self, node: usize) -> Option<String> {
         let url = self.processes.url(Self::id(node));
         let answer = self.control.once(&url, &Call::get("/metrics")).await.ok()?;
-        let text = String::from_utf8(answer.body).ok()?;
-        crate::usage::histogram_totals(&text, "raft3d_log_append_duration_seconds")
+        String::from_utf8(answer.body).ok()
+    }
+
+    /// Write and fdatasync of a batch of log entries in the WAL (concurrent writes share
+    /// an entry).
+    fn append_series(&self) -> &'static str {
+        "raft3d_log_append_duration_seconds"
     }
 
     /// Kills follower `node`, wipes its data directory and starts it again; returns how

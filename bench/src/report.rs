@@ -287,6 +287,7 @@ fn run_tables(out: &mut String, run: &SettingsRun) {
     }
     let _ = writeln!(out);
     usage_table(out, &run.levels);
+    stage_table(out, &run.levels);
     failover_table(out, &run.failover);
     bulk_table(out, &run.bulk);
 }
@@ -336,6 +337,64 @@ fn usage_table(out: &mut String, levels: &[Level]) {
             opt(u.ops_per_append, 1),
             opt(u.append_ms, 3),
         );
+    }
+    let _ = writeln!(out);
+}
+
+/// Per Raft3D write level, the stages of one write ([`crate::usage::StageTime`]).
+fn stage_table(out: &mut String, levels: &[Level]) {
+    let rows: Vec<_> = levels
+        .iter()
+        .filter(|l| l.op == Op::Write)
+        .filter_map(|l| Some((l, l.raft3d.as_ref()?.usage.as_ref()?)))
+        .filter(|(_, usage)| !usage.stages.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "One Raft3D write, stage by stage, from the nodes' own histograms (`/metrics`: the \
+         HTTP request, raft3d_write_stage_duration_seconds, raft3d_log_append_duration_seconds) \
+         over the measured window: how many times the stage ran per acknowledged request (below \
+         1: requests shared it), its mean, and the upper bound of the bucket holding its p99. \
+         Commit holds the leader's replication and apply; a follower's append holds its log \
+         append.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| load | stage | leader: runs per request | mean ms | p99 <= ms | followers: runs per request | mean ms | p99 <= ms |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for (level, usage) in rows {
+        for (stage, _) in crate::usage::STAGES {
+            if !usage.stages.iter().any(|t| t.stage == stage) {
+                continue;
+            }
+            let on = |nodes: &str| {
+                let time = usage
+                    .stages
+                    .iter()
+                    .find(|t| t.stage == stage && t.nodes == nodes);
+                match time {
+                    None => "- | - | -".to_owned(),
+                    Some(t) => format!(
+                        "{:.2} | {:.3} | {}",
+                        t.per_request,
+                        t.mean_ms,
+                        t.p99_le_ms
+                            .map_or_else(|| "beyond".to_owned(), |ms| format!("{ms}"))
+                    ),
+                }
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {stage} | {} | {} |",
+                describe(level.load),
+                on("leader"),
+                on("followers")
+            );
+        }
     }
     let _ = writeln!(out);
 }

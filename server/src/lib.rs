@@ -15,6 +15,7 @@
 //! - [`ctl`]: `raft3d ctl` (and `add-node` / `remove-node`): the farm and the cluster
 //!   from a terminal, through `raft3d-client`.
 //! - [`local_cluster`]: `raft3d cluster`, N local nodes as child processes.
+//! - [`write_timing`]: where the time of a client write goes, stage by stage.
 
 pub mod config;
 pub mod ctl;
@@ -32,6 +33,7 @@ pub mod pki;
 pub mod raft;
 pub mod secret;
 pub mod store;
+pub mod write_timing;
 
 pub use config::NodeConfig;
 pub use node::{start, Node, StartError};

@@ -14,6 +14,7 @@ use crate::raft::service::PeerState;
 use crate::raft::typ::{NodeId, Raft};
 use crate::raft::{self, NodeAddr};
 use crate::store::{db::OpenFile, LogStore, StateMachineStore};
+use crate::write_timing::WriteTimings;
 use openraft::SnapshotPolicy;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -156,14 +157,15 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         unreachable_retry: Duration::from_millis(config.heartbeat_ms),
         pool_idle: Duration::from_secs(config.header_timeout_secs) / 2,
     };
+    let write_timings = WriteTimings::new(log.append_timing(), state.apply_timing());
     let network = Network::new(
         timeouts,
         health.clone(),
         config.peer_source_ip,
         identity.clone(),
         config.peer_tls.clone(),
+        write_timings.clone(),
     )?;
-    let log_appends = log.append_timing();
     let mut open_files = Vec::from(log.open_files());
     open_files.push(state.open_file());
     let raft = Raft::new(config.id, raft_config, network.clone(), log, state.clone()).await?;
@@ -178,7 +180,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let farm = Farm::new(FarmParts {
         id: config.id,
         raft: raft.clone(),
-        proposals: ProposalBatcher::spawn(raft.clone()),
+        proposals: ProposalBatcher::spawn(raft.clone(), write_timings.clone()),
         state,
         network: network.clone(),
         health,
@@ -191,7 +193,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         ApiState {
             farm: farm.clone(),
             metrics: HttpMetrics::default(),
-            log_appends,
+            write_timings: write_timings.clone(),
             max_body_bytes: config.max_body_bytes,
             streams: crate::http::events::StreamSettings {
                 heartbeat: Duration::from_millis(config.events_heartbeat_ms.max(1)),
@@ -247,7 +249,8 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             max_file_bytes: max_upload_bytes,
             live: live.clone(),
         },
-    );
+    )
+    .timed_by(write_timings);
     tasks.spawn(listener::serve(
         raft_listener,
         raft::service::router(peers),

@@ -5,6 +5,7 @@
 
 use crate::histogram::Histogram;
 use crate::raft::typ::RaftMetrics;
+use crate::write_timing::WriteTimings;
 use openraft::ServerState;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -39,14 +40,12 @@ impl HttpMetrics {
             .record(elapsed);
     }
 
-    /// The whole `/metrics` page: Raft's state, the log's durable appends and the HTTP
-    /// requests.
-    pub fn render(&self, raft: &RaftMetrics, log_appends: &Histogram) -> String {
+    /// The whole `/metrics` page: Raft's state, the stages of writes (the log's durable
+    /// appends among them) and the HTTP requests.
+    pub fn render(&self, raft: &RaftMetrics, writes: &WriteTimings) -> String {
         let mut out = String::new();
         render_raft(&mut out, raft);
-        let name = "raft3d_log_append_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time to write one batch of log entries durably (WAL write and fdatasync); the disk's share of every write's latency.\n# TYPE {name} histogram");
-        log_appends.render(&mut out, name, "");
+        writes.render(&mut out);
         let series = self
             .series
             .lock()
@@ -143,7 +142,7 @@ mod tests {
         let metrics = HttpMetrics::default();
         metrics.record("/api/v1/printers", "POST", 201, Duration::from_millis(3));
         metrics.record("/api/v1/printers", "POST", 201, Duration::from_millis(30));
-        let text = metrics.render(&RaftMetrics::new_initial(1), &Histogram::default());
+        let text = metrics.render(&RaftMetrics::new_initial(1), &WriteTimings::default());
         let labels = r#"route="/api/v1/printers",method="POST",status="201""#;
         assert!(
             text.contains(&format!("raft3d_http_requests_total{{{labels}}} 2")),

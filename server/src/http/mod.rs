@@ -23,9 +23,9 @@ pub mod queue;
 pub mod reference;
 pub mod tokens;
 
-use crate::histogram::SharedHistogram;
 use crate::raft::batcher::Written;
 use crate::store::StoredList;
+use crate::write_timing::WriteTimings;
 use app::api::etag::{self, Condition};
 use app::api::{
     fingerprint, Endpoint, FieldProblem, Paging, RequestError, IDEMPOTENCY_KEY_HEADER,
@@ -56,8 +56,8 @@ use std::time::Instant;
 pub struct ApiState {
     pub farm: Farm,
     pub metrics: HttpMetrics,
-    /// The log store's append durations, shown on `/metrics`.
-    pub log_appends: SharedHistogram,
+    /// The stages of writes on this node, shown on `/metrics`.
+    pub write_timings: WriteTimings,
     pub max_body_bytes: usize,
     /// How change streams behave, and their counters.
     pub streams: events::StreamSettings,

@@ -35,8 +35,9 @@ pub async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    let log_appends = state.log_appends.snapshot();
-    let mut text = state.metrics.render(&state.farm.metrics(), &log_appends);
+    let mut text = state
+        .metrics
+        .render(&state.farm.metrics(), &state.write_timings);
     state.streams.metrics.render(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

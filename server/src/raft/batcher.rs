@@ -12,8 +12,10 @@
 //! HTTP (`crate::http::farm` maps the errors).
 
 use super::typ::{ClientWriteError, Raft, RaftError};
+use crate::write_timing::{WriteStage, WriteTimings};
 use app::{Outcome, Proposal};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Largest number of proposals in one entry (a proposal is at most a request body).
@@ -43,27 +45,37 @@ pub struct Written {
 struct Pending {
     proposal: Proposal,
     reply: oneshot::Sender<Result<Written, WriteError>>,
+    queued_at: Instant,
 }
 
 /// Handle to the batching task of one node. Cheap to clone.
 #[derive(Clone)]
 pub struct ProposalBatcher {
     queue: mpsc::Sender<Pending>,
+    timings: WriteTimings,
 }
 
 impl ProposalBatcher {
-    /// Starts the batching task for `raft`; it ends when every handle is dropped.
-    pub fn spawn(raft: Raft) -> Self {
+    /// Starts the batching task for `raft`; it ends when every handle is dropped. The
+    /// batch wait, commit and propose stages are recorded in `timings`.
+    pub fn spawn(raft: Raft, timings: WriteTimings) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, pending));
-        Self { queue }
+        tokio::spawn(run(raft, pending, timings.clone()));
+        Self { queue, timings }
     }
 
     /// Commits `proposal` (in a batch) and returns its outcome. `None` means the batcher
     /// stopped before answering: the node is shutting down.
     pub async fn submit(&self, proposal: Proposal) -> Option<Result<Written, WriteError>> {
+        let _timer = self.timings.histogram(WriteStage::Propose).start_timer();
         let (reply, outcome) = oneshot::channel();
-        self.queue.send(Pending { proposal, reply }).await.ok()?;
+        let queued_at = Instant::now();
+        let pending = Pending {
+            proposal,
+            reply,
+            queued_at,
+        };
+        self.queue.send(pending).await.ok()?;
         outcome.await.ok()
     }
 }
@@ -71,7 +83,7 @@ impl ProposalBatcher {
 /// Takes the first waiting proposal, waits for an in-flight slot (while more arrive),
 /// then sends everything waiting, up to [`MAX_BATCH`], as one entry. Entries are
 /// submitted in queue order, so proposals commit in the order they were submitted.
-async fn run(raft: Raft, mut pending: mpsc::Receiver<Pending>) {
+async fn run(raft: Raft, mut pending: mpsc::Receiver<Pending>, timings: WriteTimings) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = pending.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
@@ -85,18 +97,28 @@ async fn run(raft: Raft, mut pending: mpsc::Receiver<Pending>) {
             }
         }
         let raft = raft.clone();
+        let timings = timings.clone();
         tokio::spawn(async move {
-            commit(&raft, batch).await;
+            commit(&raft, batch, &timings).await;
             drop(slot);
         });
     }
 }
 
 /// Writes one batch and answers each of its proposals.
-async fn commit(raft: &Raft, batch: Vec<Pending>) {
+async fn commit(raft: &Raft, batch: Vec<Pending>, timings: &WriteTimings) {
+    let sent_at = Instant::now();
+    for pending in &batch {
+        timings.record(
+            WriteStage::BatchWait,
+            sent_at.saturating_duration_since(pending.queued_at),
+        );
+    }
     let (proposals, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
-    match raft.client_write(proposals).await {
+    let written = raft.client_write(proposals).await;
+    timings.record(WriteStage::Commit, sent_at.elapsed());
+    match written {
         // One outcome per proposal, in order (`StateMachineStore::apply`). A caller
         // that gave up (timeout) has dropped its receiver; that is fine.
         Ok(response) => {

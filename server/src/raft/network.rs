@@ -27,6 +27,7 @@ use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
 use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use crate::pki::PeerTls;
+use crate::write_timing::{WriteStage, WriteTimings};
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
     ReplicationClosed, StreamingError, Unreachable,
@@ -193,6 +194,8 @@ pub struct Network {
     idle_streams: IdleStreams,
     identity: LocalIdentity,
     refusals: RefusalLog,
+    /// Where replication round trips are recorded.
+    write_timings: WriteTimings,
 }
 
 /// HTTP clients for peer calls. Without TLS one client (one keep-alive pool) serves every
@@ -257,6 +260,7 @@ impl Network {
         source_ip: Option<std::net::IpAddr>,
         identity: LocalIdentity,
         tls: Option<PeerTls>,
+        write_timings: WriteTimings,
     ) -> Result<Self, reqwest::Error> {
         let clients = PeerClients {
             plain: PeerClients::builder(&timeouts, source_ip).build()?,
@@ -272,6 +276,7 @@ impl Network {
             idle_streams: IdleStreams::default(),
             identity,
             refusals: RefusalLog::default(),
+            write_timings,
         })
     }
 
@@ -731,6 +736,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         request: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError> {
+        // Heartbeats (no entries) are not part of any write's time.
+        let timings = &self.network.write_timings;
+        let _timer = (!request.entries.is_empty())
+            .then(|| timings.histogram(WriteStage::Replicate).start_timer());
         let frame = frame::encode(&request).map_err(|e| NetworkError::new(&e))?;
         let entries = request.entries.len();
         if frame.len() > MAX_APPEND_FRAME && entries > 1 {

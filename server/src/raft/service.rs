@@ -23,6 +23,7 @@ use super::{frame, TypeConfig};
 use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use crate::listener::PeerCertificate;
 use crate::pki::PeerTls;
+use crate::write_timing::{WriteStage, WriteTimings};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::{CONNECTION, UPGRADE};
@@ -68,6 +69,8 @@ pub struct PeerState {
     /// What peers fetch and push besides Raft's own traffic.
     pub shared: PeerShared,
     refusals: RefusalLog,
+    /// Where this node's side of replication is recorded (see [`PeerState::timed_by`]).
+    write_timings: WriteTimings,
 }
 
 impl PeerState {
@@ -89,6 +92,15 @@ impl PeerState {
             stopped,
             shared,
             refusals: RefusalLog::default(),
+            write_timings: WriteTimings::default(),
+        }
+    }
+
+    /// Records the follower's side of each append in `timings` (the node's `/metrics`).
+    pub fn timed_by(self, write_timings: WriteTimings) -> Self {
+        Self {
+            write_timings,
+            ..self
         }
     }
 
@@ -280,8 +292,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let PeerState {
-        raft, mut stopped, ..
+        raft,
+        mut stopped,
+        write_timings,
+        ..
     } = state.clone();
+    let follower_append = write_timings.histogram(WriteStage::FollowerAppend);
     loop {
         let request = tokio::select! {
             _ = stopped.wait_for(|stop| *stop) => return,
@@ -299,6 +315,8 @@ where
             let _ = state.refuse(peer.node_id, refusal);
             return;
         }
+        // Heartbeats (no entries) are not part of any write's time.
+        let _timer = (!request.entries.is_empty()).then(|| follower_append.start_timer());
         let reply = raft.append_entries(request).await;
         if let Err(error) = frame::write(&mut io, &reply).await {
             tracing::debug!(%error, "append stream closed while answering");

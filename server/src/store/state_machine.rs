@@ -14,6 +14,7 @@ use super::event_journal::{row_key, EntryEvents, EventJournal, Stored};
 use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
 use super::{blocking, io_error};
+use crate::histogram::SharedHistogram;
 use crate::raft::typ::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership};
 use crate::raft::TypeConfig;
 use app::{Change, FarmSnapshot, FarmState, Outcome};
@@ -42,6 +43,8 @@ struct Shared {
     applied: RwLock<Applied>,
     /// What the recent entries changed, for the change stream.
     journal: EventJournal,
+    /// How long each call of `apply` took (see [`StateMachineStore::apply_timing`]).
+    apply_timing: SharedHistogram,
 }
 
 /// The in-memory farm and how far into the log it reflects.
@@ -82,8 +85,14 @@ impl StateMachineStore {
                 db,
                 applied: RwLock::new(applied),
                 journal,
+                apply_timing: SharedHistogram::default(),
             }),
         })
+    }
+
+    /// Durations of the applies so far (a run of committed entries each), for `/metrics`.
+    pub fn apply_timing(&self) -> SharedHistogram {
+        self.shared.apply_timing.clone()
     }
 
     /// `state.redb`, to learn when it is closed (see [`db::OpenFile`]).
@@ -266,6 +275,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let _timer = self.shared.apply_timing.start_timer();
         let (outcomes, mut rows, position, events) = {
             let mut applied = self.write();
             let mut outcomes = Vec::new();

@@ -22,13 +22,20 @@ async fn health_readiness_and_metrics_are_served() {
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");
     }
+    let count = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
     // At least the membership entry and the printer's entry were written durably.
-    let appends: u64 = text
-        .lines()
-        .find_map(|line| line.strip_prefix("raft3d_log_append_duration_seconds_count "))
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no log append count in\n{text}"));
+    let appends = count("raft3d_log_append_duration_seconds_count");
     assert!(appends >= 2, "{appends} log appends counted");
+    // The printer went through each stage of a write a lone node has (no followers).
+    for stage in ["propose", "batch_wait", "commit", "apply"] {
+        let series = format!("raft3d_write_stage_duration_seconds_count{{stage=\"{stage}\"}}");
+        assert!(count(&series) >= 1, "{series} counted nothing");
+    }
 }
 
 #[tokio::test]
@@ -61,11 +68,16 @@ async fn made_up_methods_do_not_grow_the_metrics() {
     }
     let after = node.get("/metrics").await.text().await.expect("text");
     assert!(!after.contains("MADEUP"), "a made-up method became a label");
-    // One series for all of them (plus the few lines the requests above add anyway).
+    // One series for all of them, and one for the first GET /metrics above.
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("raft3d_http_requests_total{"))
+            .count()
+    };
     assert!(
-        after.len() < before.len() + 4_000,
-        "/metrics grew from {} to {} bytes",
-        before.len(),
-        after.len()
+        series(&after) <= series(&before) + 2,
+        "the HTTP series went from {} to {}:\n{after}",
+        series(&before),
+        series(&after)
     );
 }

@@ -4,7 +4,7 @@
 
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::farm::{Farm, FarmParts};
-use crate::http::{self, auth::AuthConfig, metrics::HttpMetrics, ApiState};
+use crate::http::{self, auth::AuthConfig, metrics::HttpMetrics, ApiShared, ApiState};
 use crate::identity::{self, IdentityError, LocalIdentity};
 use crate::listener::{self, Limits};
 use crate::members;
@@ -190,7 +190,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         identity: identity.clone(),
     });
     let api = http::router(
-        ApiState {
+        ApiState::new(ApiShared {
             farm: farm.clone(),
             metrics: HttpMetrics::default(),
             write_timings: write_timings.clone(),
@@ -211,7 +211,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
                 admin_sha256: config.admin_token_sha256.clone(),
                 anonymous_reads: config.anonymous_reads,
             },
-        },
+        }),
         config.site_dir.as_deref(),
     );
     let mut tasks = JoinSet::new();

@@ -663,6 +663,48 @@ impl Client {
         self.send(&url, call).await
     }
 
+    /// `call` to one node, its body written to `out` as it arrives when the status is a
+    /// success (the answer then has an empty body), kept in the answer otherwise. For
+    /// answers too large to hold, such as a backup.
+    pub async fn download(
+        &self,
+        node: &str,
+        call: &Call,
+        out: &mut impl std::io::Write,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", node.trim_end_matches('/'), call.path);
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            url: url.clone(),
+            detail: error_chain(&e),
+        };
+        let mut request = self.http.request(call.method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(timeout) = call.timeout {
+            request = request.timeout(timeout);
+        }
+        let mut response = request.send().await.map_err(unreachable)?;
+        let node = origin(response.url().as_str());
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            match status.is_success() {
+                true => out
+                    .write_all(&chunk)
+                    .map_err(|e| ClientError::Invalid(format!("writing the answer: {e}")))?,
+                false => body.extend_from_slice(&chunk),
+            }
+        }
+        Ok(Answer {
+            node,
+            status,
+            headers,
+            body,
+        })
+    }
+
     async fn send(&self, url: &str, call: &Call) -> Result<Answer, ClientError> {
         let unreachable = |e: reqwest::Error| ClientError::Unreachable {
             url: url.to_owned(),

@@ -303,6 +303,34 @@ impl ProcessCluster {
             .join(",")
     }
 
+    /// Prepares the planned, never started nodes as a new cluster holding the farm of
+    /// `backup` (`raft3d restore` into the directory `init` would use, then each node's
+    /// restored data moved to its data directory); then [`Self::start_all`].
+    pub fn restore_from(&mut self, backup: &Path) -> Result<(), ClusterError> {
+        let pki = self.pki_dir();
+        let output = std::process::Command::new(&self.binary)
+            .arg("restore")
+            .arg("--backup")
+            .arg(backup)
+            .arg("--dir")
+            .arg(&pki)
+            .args(["--peers", &self.peers()])
+            .output()
+            .map_err(|source| ClusterError::Process { id: 0, source })?;
+        if !output.status.success() {
+            let why = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            return Err(ClusterError::Init { id: 0, why });
+        }
+        for node in &self.nodes {
+            let restored = pki.join(format!("node-{}", node.id)).join("data");
+            std::fs::rename(&restored, &node.data_dir).map_err(|source| ClusterError::DataDir {
+                path: restored.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Where `raft3d init` writes the cluster's CA and node directories.
     fn pki_dir(&self) -> PathBuf {
         self.root.join("pki")

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+/// The file store's directory in a node's data directory: `DATA/files/<sha256>`.
+pub const DIR: &str = "files";
+
 /// A stored file's bytes, on this node's disk.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -68,7 +71,7 @@ impl FileStore {
     /// The store under `data_dir`; what an interrupted upload left in `incoming/` is
     /// removed (it was never acknowledged).
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
-        let dir = data_dir.join("files");
+        let dir = data_dir.join(DIR);
         let incoming = dir.join("incoming");
         if incoming.exists() {
             std::fs::remove_dir_all(&incoming)?;
@@ -194,7 +197,7 @@ impl FileStore {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: `raft3d serve`'s flags and `node.json`, resolved into a `NodeConfig`.
 //! - [`init`]: `raft3d init`, a new cluster's CA and node directories.
+//! - [`backup`]: backups of the farm (`raft3d backup`, `GET /api/v1/backup`) and `raft3d restore`.
 //! - [`pki`]: peer TLS: the cluster CA, node certificates, rustls configurations.
 //! - [`listener`]: the accept loop of both listeners: TLS, HTTP/1.1, connection limits.
 //! - [`identity`]: cluster id, node id and data-directory incarnation; checks on peers.
@@ -17,6 +18,7 @@
 //! - [`local_cluster`]: `raft3d cluster`, N local nodes as child processes.
 //! - [`write_timing`]: where the time of a client write goes, stage by stage.
 
+pub mod backup;
 pub mod config;
 pub mod ctl;
 pub mod driver;

@@ -63,6 +63,22 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         cluster: String,
     },
+    /// Save a backup of the farm (admin token): the farm at one log index of the node
+    /// asked, and every stored file, checked whole before it is kept.
+    Backup {
+        #[command(flatten)]
+        credentials: Credentials,
+        /// Client URL of the member to take it from (any member; writes go on).
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        cluster: String,
+        /// File to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Prepare the node directories of a new cluster (new id, certificates and admin
+    /// token, as `init` makes them) holding the farm of a backup; then start its nodes as
+    /// after `init`.
+    Restore(raft3d::backup::RestoreArgs),
     /// Remove a node from a running cluster (same as `ctl cluster remove-node`).
     RemoveNode {
         #[arg(long)]
@@ -107,6 +123,12 @@ async fn main() -> ExitCode {
         }
         .map(print_view)
         .map_err(|e| e.to_string()),
+        Command::Backup {
+            credentials,
+            cluster,
+            out,
+        } => backup(&credentials, &cluster, &out).await,
+        Command::Restore(args) => restore(&args),
         Command::RemoveNode {
             id,
             credentials,
@@ -150,6 +172,49 @@ async fn parent_exits(pid: u32) {
     while std::os::unix::process::parent_id() == pid {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+async fn backup(
+    credentials: &Credentials,
+    node: &str,
+    out: &std::path::Path,
+) -> Result<(), String> {
+    if out.exists() {
+        return Err(format!("{} exists already", out.display()));
+    }
+    let client = credentials
+        .client([node], RetryPolicy::default())
+        .map_err(|e| e.to_string())?;
+    let summary = raft3d::backup::save(&client, node, out)
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = &summary.header;
+    println!(
+        "saved {}: cluster {}, node {}, log index {}, taken {}; {} rows, {} stored files",
+        out.display(),
+        h.cluster_id.as_deref().unwrap_or("(none)"),
+        h.node_id,
+        h.index.unwrap_or(0),
+        h.taken_at,
+        summary.rows,
+        summary.files
+    );
+    Ok(())
+}
+
+fn restore(args: &raft3d::backup::RestoreArgs) -> Result<(), String> {
+    let restored = raft3d::backup::restore(args).map_err(|e| e.to_string())?;
+    let h = &restored.summary.header;
+    println!(
+        "restored the farm of cluster {} at log index {} ({} rows, {} stored files; state digest {:016x}) into a new cluster:",
+        h.cluster_id.as_deref().unwrap_or("(none)"),
+        h.index.unwrap_or(0),
+        restored.summary.rows,
+        restored.summary.files,
+        restored.digest
+    );
+    print_node_dirs(&args.init, &restored.node_dirs);
+    Ok(())
 }
 
 fn print_view(view: app::api::ClusterView) {

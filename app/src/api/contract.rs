@@ -194,6 +194,7 @@ pub enum Endpoint {
     Cluster,
     AddNode,
     RemoveNode,
+    Backup,
     ListTokens,
     CreateToken,
     RevokeToken,
@@ -404,7 +405,7 @@ const OPERATOR: Access = Access::Role(AccessRole::Operator);
 const ADMIN: Access = Access::Role(AccessRole::Admin);
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 37] = [
+    pub const ALL: [Endpoint; 38] = [
         Self::ListPrinters,
         Self::CreatePrinter,
         Self::GetPrinter,
@@ -420,6 +421,7 @@ impl Endpoint {
         Self::Cluster,
         Self::AddNode,
         Self::RemoveNode,
+        Self::Backup,
         Self::ListTokens,
         Self::CreateToken,
         Self::RevokeToken,
@@ -462,6 +464,7 @@ impl Endpoint {
             Self::Cluster => "getCluster",
             Self::AddNode => "addNode",
             Self::RemoveNode => "removeNode",
+            Self::Backup => "getBackup",
             Self::ListTokens => "listTokens",
             Self::CreateToken => "createToken",
             Self::RevokeToken => "revokeToken",
@@ -630,6 +633,21 @@ impl Endpoint {
                 success: 200,
                 answer: Answer::Json(Shape::Cluster),
                 problems: &[307, 400, 401, 403, 404, 409, 421, 422, 503],
+            },
+            Self::Backup => Operation {
+                method: Method::Get,
+                path: "/api/v1/backup",
+                summary: "A backup of the farm (for `raft3d restore`)",
+                description: "The farm at one log index of the node asked (writes go on \
+                    meanwhile) and every stored file's bytes, streamed, with a checksum: \
+                    the format is in docs/operations.md. An answer cut short lacks its end \
+                    line, and `raft3d restore` refuses it.",
+                access: ADMIN,
+                params: &[],
+                body: None,
+                success: 200,
+                answer: Answer::Bytes,
+                problems: &[401, 403, 421, 503],
             },
             Self::ListTokens => Operation {
                 method: Method::Get,

@@ -132,6 +132,11 @@ impl Farm {
         }
     }
 
+    /// The cluster this node belongs to (`None` before it learned one).
+    pub fn cluster_id(&self) -> Option<String> {
+        self.inner.identity.get().cluster_id
+    }
+
     pub fn id(&self) -> NodeId {
         self.inner.id
     }

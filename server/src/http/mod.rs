@@ -6,6 +6,7 @@
 //! `app`) nor talk to openraft directly (ask [`farm::Farm`]).
 
 pub mod auth;
+pub mod backup;
 pub mod board;
 pub mod cluster;
 pub mod dashboard;
@@ -171,6 +172,7 @@ fn handler(endpoint: Endpoint, method: MethodFilter) -> MethodRouter<ApiState> {
         Endpoint::Cluster => on(method, cluster::view),
         Endpoint::AddNode => on(method, cluster::add_node),
         Endpoint::RemoveNode => on(method, cluster::remove_node),
+        Endpoint::Backup => on(method, backup::backup),
         Endpoint::ListTokens => on(method, tokens::list),
         Endpoint::CreateToken => on(method, tokens::create),
         Endpoint::RevokeToken => on(method, tokens::revoke),

@@ -11,9 +11,9 @@
 //!
 //! Owns: reading rows for answers. Must not write anything.
 
-use super::db::DbError;
+use super::db::{get_json, DbError};
 use super::state_machine::position_of;
-use super::tables::{FILES, PRINTERS, PRINT_JOBS};
+use super::tables::{FILES, KEY_CLOCK, PRINTERS, PRINT_JOBS, SM_META};
 use super::StateMachineStore;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::mpsc;
@@ -61,6 +61,43 @@ impl StateMachineStore {
 }
 
 impl FarmView {
+    /// Every row of `table` in key order, given to `each` until it returns `false`.
+    pub fn each_row(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        mut each: impl FnMut(&str, &[u8]) -> bool,
+    ) -> Result<(), DbError> {
+        for row in self.txn.open_table(table)?.iter()? {
+            let (key, value) = row?;
+            if !each(key.value(), value.value()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `(sha256, size)` of every stored G-code file the view names.
+    pub fn stored_files(&self) -> Result<Vec<(String, u64)>, DbError> {
+        #[derive(serde::Deserialize)]
+        struct FileRow {
+            sha256: String,
+            size: u64,
+        }
+        let mut files = Vec::new();
+        for row in self.txn.open_table(FILES)?.iter()? {
+            let (_, value) = row?;
+            let file: FileRow = serde_json::from_slice(value.value())?;
+            files.push((file.sha256, file.size));
+        }
+        Ok(files)
+    }
+
+    /// The farm's clock at the view (`sm_meta.clock_ms`): the last proposal's time.
+    pub fn clock_ms(&self) -> Result<u64, DbError> {
+        let meta = self.txn.open_table(SM_META)?;
+        Ok(get_json(&meta, KEY_CLOCK)?.unwrap_or(0))
+    }
+
     /// `list` as one JSON array, the rows `keep` accepts (given their JSON), in id order,
     /// as chunks made on a blocking thread no further ahead than [`CHUNKS_AHEAD`] of the
     /// receiver. The receiver dropping (the client went away) stops the work.

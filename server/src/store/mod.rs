@@ -12,6 +12,7 @@ mod farm_view;
 pub mod log_store;
 mod queue_thread;
 mod recent_entries;
+pub mod restored_state;
 pub mod state_machine;
 mod state_writer;
 mod tables;

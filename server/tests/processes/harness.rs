@@ -29,13 +29,26 @@ impl Cluster {
         for &id in order {
             processes.restart(id).expect("node starts");
         }
-        let policy = RetryPolicy {
+        let client = processes.client_with(Self::policy()).expect("client");
+        Self { processes, client }
+    }
+
+    /// `n` new nodes made by `raft3d restore` of `backup`, started together.
+    pub fn restored(n: u64, backup: &std::path::Path) -> Self {
+        let spec = Spec::new(env!("CARGO_BIN_EXE_raft3d"), n).args(TEST_RAFT_TIMINGS);
+        let mut processes = ProcessCluster::plan(spec).expect("cluster planned");
+        processes.restore_from(backup).expect("restored");
+        processes.start_all().expect("nodes start");
+        let client = processes.client_with(Self::policy()).expect("client");
+        Self { processes, client }
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
             deadline: WAIT,
             request_timeout: Duration::from_secs(8),
             ..RetryPolicy::default()
-        };
-        let client = processes.client_with(policy).expect("client");
-        Self { processes, client }
+        }
     }
 
     pub fn start(n: u64, extra: &[&str]) -> Self {

@@ -301,7 +301,16 @@ pub fn read(input: impl Read, sink: &mut dyn BackupSink) -> Result<BackupSummary
         inner: std::io::BufReader::new(input),
         hash: Context::new(&SHA256),
     };
-    let first = next_line(&mut input)?.ok_or_else(|| BackupError::Foreign("empty".into()))?;
+    let first = match next_line(&mut input) {
+        Ok(Some(line)) => line,
+        Ok(None) => return Err(BackupError::Foreign("the file is empty".into())),
+        Err(BackupError::Truncated(_) | BackupError::Corrupt(_)) => {
+            return Err(BackupError::Foreign(
+                "no header line (or cut off within it)".into(),
+            ))
+        }
+        Err(error) => return Err(error),
+    };
     #[derive(Deserialize)]
     struct Probe {
         format: String,
@@ -720,3 +729,128 @@ pub async fn save(
 
 /// How long `raft3d backup` waits for the whole backup.
 const SAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = r#"{"format":"raft3d-backup","version":1,"cluster_id":"c","node_id":1,"index":7,"clock_ms":5,"taken_at":"2026-12-07T00:00:00.000Z"}"#;
+    const ROW: &str = r#"{"table":"printers","key":"p1","value":{"id":"p1","company":"a"}}"#;
+    const FILE: &[u8] = b"G28\n";
+
+    /// A whole backup of `body` lines (each with its newline) and its end line.
+    fn backup(body: &[u8], rows: u64, files: u64) -> Vec<u8> {
+        let mut bytes = format!("{HEADER}\n").into_bytes();
+        bytes.extend_from_slice(body);
+        let mut hash = Context::new(&SHA256);
+        hash.update(&bytes);
+        let sha256 = hex(hash.finish().as_ref());
+        let end = format!("{{\"end\":{{\"rows\":{rows},\"files\":{files},\"sha256\":\"{sha256}\"}}}}\n");
+        bytes.extend_from_slice(end.as_bytes());
+        bytes
+    }
+
+    fn file_part() -> Vec<u8> {
+        let sha = hex(ring::digest::digest(&SHA256, FILE).as_ref());
+        let mut part = format!("{{\"file\":\"{sha}\",\"size\":{}}}\n", FILE.len()).into_bytes();
+        part.extend_from_slice(FILE);
+        part.push(b'\n');
+        part
+    }
+
+    fn whole() -> Vec<u8> {
+        let mut body = format!("{ROW}\n").into_bytes();
+        body.extend(file_part());
+        backup(&body, 1, 1)
+    }
+
+    #[derive(Default)]
+    struct Collect {
+        rows: Vec<(String, String, String)>,
+        files: Vec<(String, Vec<u8>)>,
+    }
+
+    impl BackupSink for Collect {
+        fn row(&mut self, table: &str, key: &str, value: &[u8]) -> Result<(), BackupError> {
+            let value = String::from_utf8_lossy(value).into_owned();
+            self.rows.push((table.to_owned(), key.to_owned(), value));
+            Ok(())
+        }
+
+        fn file(&mut self, sha: &str, _: u64, bytes: &mut dyn Read) -> Result<(), BackupError> {
+            let mut content = Vec::new();
+            bytes.read_to_end(&mut content).map_err(read_error)?;
+            self.files.push((sha.to_owned(), content));
+            Ok(())
+        }
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<(BackupSummary, Collect), BackupError> {
+        let mut sink = Collect::default();
+        read(bytes, &mut sink).map(|summary| (summary, sink))
+    }
+
+    #[test]
+    fn a_whole_backup_gives_its_rows_byte_for_byte_and_its_files() {
+        let (summary, got) = read_all(&whole()).expect("a whole backup reads");
+        assert_eq!((summary.rows, summary.files), (1, 1));
+        assert_eq!(summary.header.index, Some(7));
+        let value = r#"{"id":"p1","company":"a"}"#.to_owned();
+        assert_eq!(got.rows, [("printers".to_owned(), "p1".to_owned(), value)]);
+        assert_eq!(got.files.len(), 1);
+        assert_eq!(got.files[0].1, FILE);
+    }
+
+    #[test]
+    fn every_cut_of_a_backup_is_refused() {
+        let bytes = whole();
+        for cut in 0..bytes.len() {
+            assert!(read_all(&bytes[..cut]).is_err(), "cut at {cut} of {}", bytes.len());
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let bytes = whole();
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x01;
+            assert!(read_all(&flipped).is_err(), "byte {at} flipped: {:?}", flipped[at] as char);
+        }
+    }
+
+    #[test]
+    fn foreign_and_newer_files_say_what_they_are() {
+        let other = b"{\"format\":\"etcd\",\"version\":1}\n";
+        assert!(matches!(read_all(other), Err(BackupError::Foreign(_))));
+        assert!(matches!(read_all(b"PK\x03\x04zip"), Err(BackupError::Foreign(_))));
+        let newer = HEADER.replace("\"version\":1", "\"version\":2");
+        let Err(BackupError::Version(2)) = read_all(format!("{newer}\n").as_bytes()) else {
+            panic!("a version-2 file must be refused as such");
+        };
+    }
+
+    #[test]
+    fn counts_bytes_after_the_end_and_lines_of_no_kind_are_refused() {
+        let body = format!("{ROW}\n");
+        assert!(read_all(&backup(body.as_bytes(), 2, 0)).is_err(), "row count");
+        assert!(read_all(&backup(body.as_bytes(), 1, 1)).is_err(), "file count");
+        let mut trailing = backup(body.as_bytes(), 1, 0);
+        trailing.extend_from_slice(b"{}\n");
+        assert!(matches!(read_all(&trailing), Err(BackupError::Corrupt(_))));
+        let odd = backup(b"{\"tables\":1}\n", 0, 0);
+        assert!(matches!(read_all(&odd), Err(BackupError::Corrupt(_))));
+        assert!(read_all(&backup(body.as_bytes(), 1, 0)).is_ok());
+    }
+
+    #[test]
+    fn a_file_whose_bytes_do_not_match_its_name_is_refused() {
+        let mut part = file_part();
+        let at = part.len() - 2;
+        part[at] = b'X';
+        let Err(BackupError::Corrupt(why)) = read_all(&backup(&part, 0, 1)) else {
+            panic!("another file's bytes under a name must be refused");
+        };
+        assert!(why.contains("hash"), "{why}");
+    }
+}

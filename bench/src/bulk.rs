@@ -39,6 +39,25 @@ pub struct BulkStats {
     /// A follower's data directory wiped (etcd: and the member replaced), start until it
     /// has caught up with what the leader had.
     pub wiped_catch_up_ms: f64,
+    /// The highest RssAnon of the leader, MiB, sampled every 20 ms while the wiped
+    /// follower caught up (it sends the snapshot), and the wiped follower's VmHWM (peak
+    /// resident set since its start) once caught up.
+    pub catch_up_peak_mib: (f64, f64),
+    /// Raft3D only: two backups taken one after the other from a follower with
+    /// `raft3d backup`.
+    pub backups: Vec<BackupRun>,
+}
+
+/// One `raft3d backup` of the filled farm from a follower.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupRun {
+    pub secs: f64,
+    pub bytes: u64,
+    /// The serving follower's RssAnon before, and its highest while serving it (MiB,
+    /// sampled every 20 ms).
+    pub node_rss_anon_mib: (f64, f64),
+    /// The `raft3d backup` process's highest RssAnon seen (MiB, every 20 ms).
+    pub client_peak_mib: f64,
 }
 
 /// One node's memory, in MiB (see the module doc for why these measures).
@@ -91,10 +110,35 @@ pub async fn measure<S: System>(
         "bench: {} restarts with {records} records: {restart_ms:.0?} ms",
         system.name()
     );
-    let follower = (system.leader().await? + 1) % memory.len().max(1);
-    let catch_up = system.wipe_and_catch_up(follower).await?;
+    // Twice: the follower was just restarted, and its memory still moves (a snapshot of
+    // what it loaded); the second run shows what serving a backup itself takes.
+    let mut backups = Vec::new();
+    for _ in 0..2 {
+        let Some(run) = system.backup(follower).await.transpose()? else {
+            break;
+        };
+        eprintln!(
+            "bench: {} backup of {records} records: {:.2} s, {} bytes, node RssAnon {:?} MiB, client peak {} MiB",
+            system.name(),
+            run.secs,
+            run.bytes,
+            run.node_rss_anon_mib,
+            run.client_peak_mib
+        );
+        backups.push(run);
+    }
+    let leader = system.leader().await?;
+    let follower = (leader + 1) % memory.len().max(1);
+    let leader_pid = system.pid(leader);
+    let (catch_up, leader_peak) = peak_while(
+        move || leader_pid.into_iter().collect(),
+        system.wipe_and_catch_up(follower),
+    )
+    .await;
+    let catch_up = catch_up?;
+    let follower_peak = system.pid(follower).and_then(peak_mib).unwrap_or(0.0);
     eprintln!(
-        "bench: {} wiped follower caught up in {catch_up:.2?}",
+        "bench: {} wiped follower caught up in {catch_up:.2?} (leader RssAnon peak {leader_peak:?} MiB, follower VmHWM {follower_peak} MiB)",
         system.name()
     );
     Ok(BulkStats {
@@ -104,7 +148,44 @@ pub async fn measure<S: System>(
         after_restart,
         restart_ms,
         wiped_catch_up_ms: catch_up.as_secs_f64() * 1000.0,
+        catch_up_peak_mib: (leader_peak.first().copied().unwrap_or(0.0), follower_peak),
+        backups,
     })
+}
+
+/// Runs `work` while sampling, every 20 ms, the RssAnon of the processes `pids` names;
+/// returns its output and each one's highest RssAnon in MiB (in `pids`' order).
+pub async fn peak_while<T>(
+    pids: impl Fn() -> Vec<u32>,
+    work: impl std::future::Future<Output = T>,
+) -> (T, Vec<f64>) {
+    let mut peaks: Vec<f64> = Vec::new();
+    let sample = |peaks: &mut Vec<f64>| {
+        for (at, pid) in pids().into_iter().enumerate() {
+            let rss = read_memory(pid).map_or(0.0, |m| m.rss_anon_mib);
+            match peaks.get_mut(at) {
+                Some(peak) => *peak = peak.max(rss),
+                None => peaks.push(rss),
+            }
+        }
+    };
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            output = &mut work => {
+                sample(&mut peaks);
+                return (output, peaks);
+            }
+            _ = tick.tick() => sample(&mut peaks),
+        }
+    }
+}
+
+/// `VmHWM` of a process: its peak resident set since it started, in MiB.
+pub fn peak_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    field_mib(&status, "VmHWM:")
 }
 
 /// Writes `records` records with one closed-loop writer per requester; a record whose

@@ -194,6 +194,9 @@ pub enum BenchError {
         system: &'static str,
         source: std::io::Error,
     },
+    /// `raft3d backup` failed.
+    #[error("raft3d backup: {0}")]
+    Backup(String),
     /// The etcd executable does not run.
     #[error("etcd ({0}) does not run: install it with ./scripts/install-etcd.sh (as root), or pass --etcd PATH or --without-etcd")]
     EtcdMissing(String),
@@ -270,6 +273,10 @@ pub(crate) trait System {
     /// Kills follower `node`, wipes its data and brings it back empty; returns how long
     /// it took, from its start, to catch up with what the leader had.
     async fn wipe_and_catch_up(&mut self, node: usize) -> Result<Duration, BenchError>;
+    /// A backup of the farm taken from `node` (`None`: the system has none measured).
+    async fn backup(&self, _node: usize) -> Option<Result<bulk::BackupRun, BenchError>> {
+        None
+    }
     /// The Prometheus text of `node`'s metrics; `None` if they cannot be read.
     async fn metrics(&self, node: usize) -> Option<String>;
     /// The histogram of the durable log appends in those metrics ([`usage`] says which).

@@ -6,6 +6,7 @@
 //! Owns: those processes (killed when dropped) and their log files
 //! (`<data dir>/node<i>.log`). Speaks only the public REST API, as any client would.
 
+use crate::bulk::BackupRun;
 use crate::load::Requester;
 use crate::{BenchError, Op, System, LEADER_WAIT, LOCALHOST, REQUEST_TIMEOUT};
 use app::domain::MAX_WEIGHT_GRAMS;
@@ -48,6 +49,9 @@ pub fn check_binary(given: Option<&Path>) -> Result<PathBuf, BenchError> {
 /// trait is the process with Raft id `i + 1`.
 pub struct Raft3dCluster {
     processes: ProcessCluster,
+    /// The `raft3d` executable (for `raft3d backup`) and the cluster's directory.
+    exe: PathBuf,
+    dir: PathBuf,
     /// For the benchmark's own control requests (fixture, metrics).
     control: Client,
 }
@@ -77,7 +81,12 @@ impl Raft3dCluster {
         .args(flags);
         let processes = ProcessCluster::start(spec)?;
         let control = processes.client()?;
-        let cluster = Self { processes, control };
+        let cluster = Self {
+            processes,
+            control,
+            exe: exe.to_owned(),
+            dir: dir.to_owned(),
+        };
         cluster.processes.wait_for_leader(LEADER_WAIT).await?;
         cluster.create_fixture().await?;
         Ok(cluster)
@@ -163,6 +172,12 @@ impl System for Raft3dCluster {
         self.processes.stop(Duration::ZERO).await;
     }
 
+    /// `raft3d backup` from `node` into the cluster's directory, with the memory of the
+    /// node and of the command sampled every 20 ms.
+    async fn backup(&self, node: usize) -> Option<Result<BackupRun, BenchError>> {
+        Some(self.take_backup(node).await)
+    }
+
     /// `GET /metrics` of the node.
     async fn metrics(&self, node: usize) -> Option<String> {
         let url = self.processes.url(Self::id(node));
@@ -195,6 +210,65 @@ impl System for Raft3dCluster {
             .wait_applied(id, target, crate::SERVE_WAIT)
             .await?;
         Ok(started.elapsed())
+    }
+}
+
+impl Raft3dCluster {
+    async fn take_backup(&self, node: usize) -> Result<BackupRun, BenchError> {
+        let out = self.dir.join("bench.backup");
+        let _ = std::fs::remove_file(&out);
+        let node_pid = self.pid(node);
+        let before = node_pid
+            .and_then(crate::bulk::read_memory)
+            .map_or(0.0, |m| m.rss_anon_mib);
+        let failed = |e: std::io::Error| BenchError::Backup(e.to_string());
+        let mut child = tokio::process::Command::new(&self.exe)
+            .arg("backup")
+            .args(["--cluster", &self.processes.url(Self::id(node))])
+            .arg("--out")
+            .arg(&out)
+            .env(
+                "RAFT3D_TOKEN",
+                self.processes.admin_token().unwrap_or_default(),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(failed)?;
+        let started = tokio::time::Instant::now();
+        let child_pid = child.id();
+        let waited = async {
+            let mut client_peak: f64 = 0.0;
+            loop {
+                tokio::select! {
+                    status = child.wait() => return (status, client_peak),
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {
+                        let memory = child_pid.and_then(crate::bulk::read_memory);
+                        client_peak = client_peak.max(memory.map_or(0.0, |m| m.rss_anon_mib));
+                    }
+                }
+            }
+        };
+        let ((status, client_peak), node_peak) =
+            crate::bulk::peak_while(|| node_pid.into_iter().collect(), waited).await;
+        let secs = started.elapsed().as_secs_f64();
+        if !status.map_err(failed)?.success() {
+            let mut why = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = err.read_to_string(&mut why).await;
+            }
+            return Err(BenchError::Backup(why.trim().to_owned()));
+        }
+        let bytes = std::fs::metadata(&out).map_err(failed)?.len();
+        let _ = std::fs::remove_file(&out);
+        Ok(BackupRun {
+            secs,
+            bytes,
+            node_rss_anon_mib: (before, node_peak.first().copied().unwrap_or(before)),
+            client_peak_mib: client_peak,
+        })
     }
 }
 

@@ -486,8 +486,8 @@ fn bulk_table(out: &mut String, bulk: &PerSystem<BulkStats>) {
     );
     let _ = writeln!(
         out,
-        "| system | fill s | RssAnon MiB per node | PSS MiB per node | restart ms (each) | restarted node RssAnon / PSS MiB | wiped catch-up ms |\n\
-         |---|---:|---|---|---|---|---:|"
+        "| system | fill s | RssAnon MiB per node | PSS MiB per node | restart ms (each) | restarted node RssAnon / PSS MiB | wiped catch-up ms | catch-up peaks MiB: leader RssAnon / follower VmHWM |\n\
+         |---|---:|---|---|---|---|---:|---|"
     );
     for (name, stats) in rows {
         let Some(s) = stats else { continue };
@@ -505,15 +505,36 @@ fn bulk_table(out: &mut String, bulk: &PerSystem<BulkStats>) {
         );
         let _ = writeln!(
             out,
-            "| {name} | {:.1} | {} | {} | {} | {restarted} | {:.0} |",
+            "| {name} | {:.1} | {} | {} | {} | {restarted} | {:.0} | {:.0} / {:.0} |",
             s.fill_secs,
             per_node(|m| m.rss_anon_mib),
             per_node(|m| m.pss_mib),
             list(s.restart_ms.clone()),
             s.wiped_catch_up_ms,
+            s.catch_up_peak_mib.0,
+            s.catch_up_peak_mib.1,
         );
     }
     let _ = writeln!(out);
+    let backups = rows
+        .iter()
+        .filter_map(|(name, s)| Some((name, s.as_ref()?)))
+        .flat_map(|(name, s)| s.backups.iter().map(move |b| (name, b)));
+    for (name, b) in backups {
+        let _ = writeln!(
+            out,
+            "{name} backup of those records (`raft3d backup` from a follower just restarted, \
+             twice in a row, writes idle): \
+             {:.2} s, {:.1} MiB; the follower's RssAnon {:.0} MiB before, {:.0} MiB at most while \
+             serving it; the command's RssAnon {:.0} MiB at most. (etcd's `snapshot save` is \
+             not measured: etcdctl is not installed here.)\n",
+            b.secs,
+            b.bytes as f64 / (1 << 20) as f64,
+            b.node_rss_anon_mib.0,
+            b.node_rss_anon_mib.1,
+            b.client_peak_mib
+        );
+    }
 }
 
 /// The issue's targets, judged on this run: throughput and latency at matched settings

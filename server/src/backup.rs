@@ -745,7 +745,8 @@ mod tests {
         let mut hash = Context::new(&SHA256);
         hash.update(&bytes);
         let sha256 = hex(hash.finish().as_ref());
-        let end = format!("{{\"end\":{{\"rows\":{rows},\"files\":{files},\"sha256\":\"{sha256}\"}}}}\n");
+        let end =
+            format!("{{\"end\":{{\"rows\":{rows},\"files\":{files},\"sha256\":\"{sha256}\"}}}}\n");
         bytes.extend_from_slice(end.as_bytes());
         bytes
     }
@@ -805,7 +806,11 @@ mod tests {
     fn every_cut_of_a_backup_is_refused() {
         let bytes = whole();
         for cut in 0..bytes.len() {
-            assert!(read_all(&bytes[..cut]).is_err(), "cut at {cut} of {}", bytes.len());
+            assert!(
+                read_all(&bytes[..cut]).is_err(),
+                "cut at {cut} of {}",
+                bytes.len()
+            );
         }
     }
 
@@ -815,7 +820,11 @@ mod tests {
         for at in 0..bytes.len() {
             let mut flipped = bytes.clone();
             flipped[at] ^= 0x01;
-            assert!(read_all(&flipped).is_err(), "byte {at} flipped: {:?}", flipped[at] as char);
+            assert!(
+                read_all(&flipped).is_err(),
+                "byte {at} flipped: {:?}",
+                flipped[at] as char
+            );
         }
     }
 
@@ -823,7 +832,10 @@ mod tests {
     fn foreign_and_newer_files_say_what_they_are() {
         let other = b"{\"format\":\"etcd\",\"version\":1}\n";
         assert!(matches!(read_all(other), Err(BackupError::Foreign(_))));
-        assert!(matches!(read_all(b"PK\x03\x04zip"), Err(BackupError::Foreign(_))));
+        assert!(matches!(
+            read_all(b"PK\x03\x04zip"),
+            Err(BackupError::Foreign(_))
+        ));
         let newer = HEADER.replace("\"version\":1", "\"version\":2");
         let Err(BackupError::Version(2)) = read_all(format!("{newer}\n").as_bytes()) else {
             panic!("a version-2 file must be refused as such");
@@ -833,8 +845,14 @@ mod tests {
     #[test]
     fn counts_bytes_after_the_end_and_lines_of_no_kind_are_refused() {
         let body = format!("{ROW}\n");
-        assert!(read_all(&backup(body.as_bytes(), 2, 0)).is_err(), "row count");
-        assert!(read_all(&backup(body.as_bytes(), 1, 1)).is_err(), "file count");
+        assert!(
+            read_all(&backup(body.as_bytes(), 2, 0)).is_err(),
+            "row count"
+        );
+        assert!(
+            read_all(&backup(body.as_bytes(), 1, 1)).is_err(),
+            "file count"
+        );
         let mut trailing = backup(body.as_bytes(), 1, 0);
         trailing.extend_from_slice(b"{}\n");
         assert!(matches!(read_all(&trailing), Err(BackupError::Corrupt(_))));

@@ -6,6 +6,7 @@
 //! - [`init`]: `raft3d init`, a new cluster's CA and node directories.
 //! - [`backup`]: backups of the farm (`raft3d backup`, `GET /api/v1/backup`) and `raft3d restore`.
 //! - [`pki`]: peer TLS: the cluster CA, node certificates, rustls configurations.
+//! - [`cert_expiry`]: when a certificate lapses (for its metric).
 //! - [`listener`]: the accept loop of both listeners: TLS, HTTP/1.1, connection limits.
 //! - [`identity`]: cluster id, node id and data-directory incarnation; checks on peers.
 //! - [`members`]: the leader's upkeep of the membership (client URLs, wiped-node rejoins).
@@ -19,6 +20,7 @@
 //! - [`write_timing`]: where the time of a client write goes, stage by stage.
 
 pub mod backup;
+pub mod cert_expiry;
 pub mod config;
 pub mod ctl;
 pub mod driver;

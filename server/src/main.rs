@@ -30,8 +30,19 @@ struct Cli {
         default_value = "info,openraft=warn,openraft::core::raft_core=error"
     )]
     log: String,
+    /// Log lines as coloured text on a terminal (plain when piped), or as one JSON object
+    /// per line (`timestamp`, `level`, `target`, `message` and the event's fields) for a
+    /// log collector.
+    #[arg(long, global = true, env = "RAFT3D_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -94,12 +105,17 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            logs.with_ansi(std::io::stderr().is_terminal()).init();
+        }
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let result: Result<(), String> = match cli.command {
         Command::Init(args) => init::run(&args)
             .map(|dirs| print_node_dirs(&args, &dirs))

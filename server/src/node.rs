@@ -194,6 +194,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             farm: farm.clone(),
             metrics: HttpMetrics::default(),
             write_timings: write_timings.clone(),
+            certificate_expiries: config
+                .peer_tls
+                .as_ref()
+                .map(crate::pki::PeerTls::expiries)
+                .unwrap_or_default(),
             max_body_bytes: config.max_body_bytes,
             streams: crate::http::events::StreamSettings {
                 heartbeat: Duration::from_millis(config.events_heartbeat_ms.max(1)),

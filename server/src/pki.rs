@@ -209,6 +209,9 @@ fn ca_params(cluster_id: &str) -> CertificateParams {
 #[derive(Clone)]
 pub struct PeerTls {
     cluster_id: String,
+    /// When the node's certificate and the (first-expiring) CA certificate lapse, Unix
+    /// seconds (`crate::cert_expiry`).
+    expiries: [(&'static str, Option<i64>); 2],
     roots: Arc<RootCertStore>,
     chain: Vec<CertificateDer<'static>>,
     key: Arc<PrivateKeyDer<'static>>,
@@ -229,6 +232,10 @@ impl PeerTls {
     pub fn load(dir: &Path, cluster_id: &str, node: NodeId) -> Result<Self, PkiError> {
         check_cluster_id(cluster_id)?;
         let ca = load_certs(&dir.join(CA_CERT_FILE))?;
+        let ca_expiry = ca
+            .iter()
+            .filter_map(|c| crate::cert_expiry::not_after(c))
+            .min();
         let mut roots = RootCertStore::empty();
         for cert in ca {
             roots.add(cert)?;
@@ -255,13 +262,23 @@ impl PeerTls {
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(clients)
             .with_single_cert(chain.clone(), key.clone_key())?;
+        let node_expiry = crate::cert_expiry::not_after(&chain[0]);
         Ok(Self {
             cluster_id: cluster_id.to_owned(),
+            expiries: [("node", node_expiry), ("ca", ca_expiry)],
             roots,
             chain,
             key: Arc::new(key),
             server: Arc::new(server),
         })
+    }
+
+    /// `(which, notAfter in Unix seconds)` of the node's certificate and of its CA's.
+    pub fn expiries(&self) -> Vec<(&'static str, i64)> {
+        self.expiries
+            .iter()
+            .filter_map(|&(which, at)| Some((which, at?)))
+            .collect()
     }
 
     /// The listener's side: every peer must present a certificate of this cluster's CA.

@@ -78,6 +78,8 @@ pub struct ApiShared {
     pub metrics: HttpMetrics,
     /// The stages of writes on this node, shown on `/metrics`.
     pub write_timings: WriteTimings,
+    /// When the peer certificates lapse (`crate::pki::PeerTls::expiries`), for `/metrics`.
+    pub certificate_expiries: Vec<(&'static str, i64)>,
     pub max_body_bytes: usize,
     /// How change streams behave, and their counters.
     pub streams: events::StreamSettings,

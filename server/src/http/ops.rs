@@ -34,10 +34,26 @@ pub async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     }
 }
 
+/// `raft3d_certificate_expiry_timestamp_seconds{certificate="node"|"ca"}` (absent with
+/// `--insecure`): an alert fires well before a node's certificate lapses and its peers
+/// refuse it.
+fn render_certificate_expiries(out: &mut String, expiries: &[(&'static str, i64)]) {
+    use std::fmt::Write;
+    if expiries.is_empty() {
+        return;
+    }
+    let name = "raft3d_certificate_expiry_timestamp_seconds";
+    let _ = writeln!(out, "# HELP {name} When this node's peer certificate (node) and its cluster CA's (ca) stop being valid, Unix seconds.\n# TYPE {name} gauge");
+    for (which, at) in expiries {
+        let _ = writeln!(out, "{name}{{certificate=\"{which}\"}} {at}");
+    }
+}
+
 pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let mut text = state
         .metrics
         .render(&state.farm.metrics(), &state.write_timings);
     state.streams.metrics.render(&mut text);
+    render_certificate_expiries(&mut text, &state.certificate_expiries);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -69,3 +69,62 @@ fn warnings(log: &str) -> impl Iterator<Item = &str> {
     log.lines()
         .filter(|line| matches!(line.split_whitespace().nth(1), Some("WARN" | "ERROR")))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_every_line_is_an_object_and_a_start_is_a_few_lines() {
+    let cluster = Cluster::start(3, &["--log-format", "json"]);
+    let leader = cluster.wait_for_leader().await;
+    let (status, _) = cluster
+        .write(leader, "/api/v1/printers", &printer("p1"), "k1")
+        .await;
+    assert!(status.is_success(), "{status}");
+    for id in 1..=3 {
+        let log = cluster.log(id);
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("node {id}: not a JSON line ({e}): {line}"))
+            })
+            .collect();
+        for line in &lines {
+            for field in ["timestamp", "level", "target", "message"] {
+                assert!(line.get(field).is_some(), "node {id}: no {field} in {line}");
+            }
+        }
+        let started = lines
+            .iter()
+            .find(|l| l["message"] == "node started")
+            .unwrap_or_else(|| panic!("node {id} logged no start:\n{log}"));
+        assert_eq!(started["id"], id, "{started}");
+        assert!(
+            lines.len() <= 6,
+            "node {id}'s start is {} lines:\n{log}",
+            lines.len()
+        );
+    }
+    // The certificates' expiry is on /metrics, years ahead for a new cluster.
+    let metrics = cluster
+        .client
+        .once(
+            &cluster.node(1).url(),
+            &raft3d_client::Call::get("/metrics"),
+        )
+        .await
+        .expect("metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    for (certificate, years) in [("node", 4), ("ca", 9)] {
+        let series = format!(
+            "raft3d_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}} "
+        );
+        let at: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        assert!(at > now + years * 365 * 86_400, "{certificate}: {at}");
+    }
+}

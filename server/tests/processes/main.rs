@@ -14,6 +14,7 @@ mod fast_restart;
 mod idempotency;
 mod local_cluster;
 mod membership;
+mod monitoring;
 mod printing;
 mod quiet_start;
 mod snapshot;

@@ -2,42 +2,52 @@
 # Builds the dashboard bundle into target/site/pkg. The next cargo build of the node
 # embeds it (server/build.rs) and every node serves it under /pkg; to try a new bundle
 # without rebuilding the node, start it with --site-dir target/site.
-# Installs what is missing, pinned: the wasm32 target, Trunk, wasm-bindgen-cli, and the
-# npm wasm-opt (binaryen@132 in end2end/). Repeat runs skip what is already there.
+# Installs what is missing, pinned: the wasm32 target, wasm-bindgen-cli, and the npm
+# wasm-opt (binaryen@132 in end2end/). Repeat runs skip what is already there. Prints
+# how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TRUNK_VERSION=0.21.14
-WASM_BINDGEN_VERSION=0.2.130 # must equal the wasm-bindgen crate pinned in Cargo.toml
+WASM_BINDGEN_VERSION=0.2.130 # must equal the wasm-bindgen crate pinned in Cargo.lock
+started=$SECONDS
+took() { echo "build-dashboard: $1 in $((SECONDS - started)) s"; started=$SECONDS; }
 
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 ||
   rustup target add wasm32-unknown-unknown
-if ! trunk --version 2>/dev/null | grep -qF " $TRUNK_VERSION"; then
-  echo "installing trunk $TRUNK_VERSION (about 13 minutes on 2 cores)"
-  cargo install --locked trunk --version "$TRUNK_VERSION"
-fi
 if ! wasm-bindgen --version 2>/dev/null | grep -qF " $WASM_BINDGEN_VERSION"; then
-  echo "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  echo "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes on 2 cores)"
   # Not --locked: its lock file names a webpki-roots version the registry mirror lacks.
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  took "wasm-bindgen-cli installed"
 fi
 if [ ! -x end2end/node_modules/.bin/wasm-opt ]; then
   (cd end2end && npm ci --no-audit --no-fund)
+  took "npm packages (wasm-opt) installed"
 fi
+# Debian's binaryen (wasm-opt 108) silently produces a broken bundle: only the npm one
+# (binaryen@132, pinned in end2end/package-lock.json) is used.
+wasm_opt=end2end/node_modules/.bin/wasm-opt
 
-# Debian's binaryen (wasm-opt 108) silently produces a broken bundle: never let Trunk
-# find it. The npm one goes first on PATH.
-if [ "$(command -v wasm-opt)" != "" ] && [ "$(command -v wasm-opt)" != "$PWD/end2end/node_modules/.bin/wasm-opt" ]; then
-  echo "note: ignoring $(command -v wasm-opt); using end2end/node_modules/.bin/wasm-opt"
-fi
-cargo fetch --locked
-# Trunk rewrites every file on each build, and a rewritten file makes cargo rebuild and
-# relink the node that embeds it (minutes, with LTO). So build into a staging directory and
-# copy over only what changed: an unchanged bundle leaves the next cargo build nothing to do.
+# What Trunk did for this project, in three commands (Trunk itself took 6 of the first
+# start's 16.7 minutes to compile): the hydrate crate for wasm32 with the small-code
+# profile, its JS bindings (ES module, as `--target web`), and `wasm-opt -Oz`. The
+# files keep the names the pages load: /pkg/frontend.js, /pkg/frontend_bg.wasm,
+# /pkg/style/*.css.
+# Into a staging directory, and only what changed is copied over: a rewritten file would
+# make cargo rebuild and relink the node that embeds it.
 pkg=target/site/pkg
 stage=target/site/pkg.staging
 rm -rf "$stage"
-PATH="$PWD/end2end/node_modules/.bin:$PATH" trunk build --release --offline --dist "$stage"
+mkdir -p "$stage"
+cargo build --locked --target wasm32-unknown-unknown --profile wasm-release \
+  -p frontend --no-default-features --features hydrate
+took "dashboard crate built for wasm32"
+wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name frontend \
+  target/wasm32-unknown-unknown/wasm-release/frontend.wasm
+"$wasm_opt" -Oz --output "$stage/frontend_bg.wasm.opt" "$stage/frontend_bg.wasm"
+mv "$stage/frontend_bg.wasm.opt" "$stage/frontend_bg.wasm"
+cp -r style "$stage/style"
+took "bindings and wasm-opt"
 # Precompressed copies, embedded too, served to browsers that accept gzip. -n: no name or
 # time in the header, so the same file compresses to the same bytes.
 find "$stage" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project. This is the README's test command, and
 # .ci/run calls exactly this. Installs what it needs if missing (rustfmt, clippy, the
-# wasm32 target, pinned Trunk / wasm-bindgen-cli / npm packages, Debian's Chromium, the
+# wasm32 target, pinned wasm-bindgen-cli / npm packages, Debian's Chromium, the
 # pinned Schemathesis in a venv), so
 # it passes on a fresh machine with rustup, node/npm and apt.
 set -euo pipefail
@@ -44,7 +44,7 @@ step "multi-process cluster tests (real release raft3d processes, SIGKILL; print
 # show with its timing. Two clusters at a time at most on a 2-core machine.
 cargo test --release --locked -p raft3d --test processes -- --test-threads=2
 
-step "dashboard: bundle (Trunk) and end-to-end tests (Playwright, Chromium, 3 raft3d processes)"
+step "dashboard: bundle (cargo for wasm32, wasm-bindgen, wasm-opt) and end-to-end tests (Playwright, Chromium, 3 raft3d processes)"
 ./scripts/build-dashboard.sh
 cargo build --release --locked --bin raft3d
 ./scripts/e2e.sh

@@ -40,7 +40,7 @@ use leptos_router::path;
 /// farm into the page, so the bundle hydrates with exactly the data the node rendered.
 pub const INITIAL_DATA_ID: &str = "raft3d-initial";
 
-/// Stylesheets Trunk copies into `/pkg/style/` (see `frontend/index.html`).
+/// Stylesheets `scripts/build-dashboard.sh` copies into `/pkg/style/`.
 pub const STYLESHEETS: [&str; 4] = ["base.css", "layout.css", "board.css", "printers.css"];
 
 /// The whole dashboard: header with navigation and connection state, then one page.

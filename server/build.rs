@@ -147,7 +147,7 @@ fn walk(dir: &Path, prefix: &str, found: &mut Vec<(String, PathBuf)>) -> Result<
             .and_then(|name| name.to_str())
             .ok_or_else(|| BuildError::NotUtf8(path.clone()))?;
         if name.starts_with('.') {
-            // Not part of a bundle: e.g. the `.stage` directory a failed Trunk run leaves.
+            // Not part of a bundle: e.g. a hidden staging directory a failed build left.
             continue;
         }
         let url_path = format!("{prefix}{name}");

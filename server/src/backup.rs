@@ -27,7 +27,7 @@
 
 use crate::files::{hex, FileStore};
 use crate::http::farm::Farm;
-use crate::store::restored_state::{RestoreError, RestoredState, BACKED_UP_TABLES};
+use crate::store::restored_state::{backed_up_tables, RestoreError, RestoredState};
 use crate::store::FarmView;
 use redb::TableHandle;
 use ring::digest::{Context, SHA256};
@@ -172,7 +172,7 @@ fn write_backup(
     out.write_all(&line)?;
     let mut rows = 0u64;
     let mut failed = None;
-    for table in BACKED_UP_TABLES {
+    for table in backed_up_tables() {
         let name = serde_json::to_string(table.name())?;
         view.each_row(table, |key, value| {
             let written = serde_json::to_string(key)

@@ -1,5 +1,5 @@
 //! The dashboard on `/`, `/printers`, `/filaments`, `/jobs`, `/cluster`: the node renders
-//! the first page with the farm it holds (`leptos_axum`), and serves the Trunk-built
+//! the first page with the farm it holds (`leptos_axum`), and serves the WASM
 //! bundle under `/pkg` that hydrates it. After that the browser uses `/api/v1` like any
 //! other client; CORS lets it call the other members (see [`cors`]).
 //!
@@ -26,11 +26,11 @@ use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
-/// The bundle's file names, as `frontend/index.html` makes Trunk write them.
+/// The bundle's file names, as `scripts/build-dashboard.sh` writes them (`--out-name`).
 const OUTPUT_NAME: &str = "frontend";
 
 /// Leptos reads `<site root>/pkg/__wasm_split_manifest.json` once per process (for
-/// wasm-split bundles, which Trunk does not make here). A node serving its embedded
+/// wasm-split bundles, which the build does not make here). A node serving its embedded
 /// bundle has no site root; nothing can exist below `/dev/null`, so no stray file in the
 /// working directory can change its pages.
 const NO_SITE_ROOT: &str = "/dev/null";
@@ -180,7 +180,7 @@ mod embedded {
         response
     }
 
-    /// By extension, for the files Trunk writes; `application/wasm` is what lets the
+    /// By extension, for the files the bundle holds; `application/wasm` is what lets the
     /// browser compile the WASM while it downloads.
     pub fn content_type(path: &str) -> &'static str {
         let extension = path.rsplit_once('.').map_or("", |(_, extension)| extension);

@@ -12,23 +12,19 @@
 //! Owns: writing and checking such a file. Must not touch: a file a node has opened.
 
 use super::db::{put_json, DbError};
-use super::tables::{
-    FILAMENTS, FILES, IDEMPOTENCY, KEY_CLOCK, PRINTERS, PRINTER_KEYS, PRINT_JOBS, SM_META, TOKENS,
-};
+use super::tables::{EVENTS, FARM_TABLES, KEY_CLOCK, SM_META};
 use super::StateMachineStore;
 use redb::{Database, TableDefinition, TableHandle, WriteTransaction};
 use std::path::Path;
 
-/// The tables of a farm a backup carries (the change stream's journal stays behind).
-pub const BACKED_UP_TABLES: [TableDefinition<'static, &'static str, &'static [u8]>; 7] = [
-    PRINTERS,
-    FILAMENTS,
-    PRINT_JOBS,
-    IDEMPOTENCY,
-    TOKENS,
-    FILES,
-    PRINTER_KEYS,
-];
+/// The tables of a farm a backup carries: every farm table but the change stream's
+/// journal (a restored cluster's stream starts afresh).
+pub fn backed_up_tables(
+) -> impl Iterator<Item = TableDefinition<'static, &'static str, &'static [u8]>> {
+    FARM_TABLES
+        .into_iter()
+        .filter(|t| t.name() != EVENTS.name())
+}
 
 /// Rows per write transaction: a big farm is written in bounded steps, not in one
 /// transaction as large as the farm (the file is only used once it is complete).
@@ -68,8 +64,7 @@ impl RestoredState {
 
     /// Writes one row of table `table` (its name in the backup).
     pub fn put(&mut self, table: &str, key: &str, value: &[u8]) -> Result<(), RestoreError> {
-        let definition = BACKED_UP_TABLES
-            .into_iter()
+        let definition = backed_up_tables()
             .find(|t| t.name() == table)
             .ok_or_else(|| RestoreError::UnknownTable(table.to_owned()))?;
         if self.txn.is_none() {

@@ -3,25 +3,9 @@
 //! same state digest, the stored file's bytes too); a corrupt, truncated or foreign
 //! backup is refused with nothing written; only an admin may take one.
 
-use crate::harness::{job, printer, spool, Cluster};
+use crate::harness::{job, printer, raft3d, spool, Cluster};
 use reqwest::StatusCode;
 use std::path::Path;
-use std::process::Command;
-
-/// Runs `raft3d <args>` with `token` in `RAFT3D_TOKEN`; (exit code, stdout, stderr).
-async fn raft3d(token: &str, args: Vec<String>) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
-    command.env("RAFT3D_TOKEN", token).args(args);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("joined")
-        .expect("raft3d runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 fn text(path: &Path) -> String {
     path.display().to_string()

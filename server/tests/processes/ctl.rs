@@ -1,26 +1,13 @@
 //! `raft3d ctl` against a real cluster: what a person or a script sees, exit codes
 //! included (0 done, 1 refused, 3 not found, 4 no definite answer).
 
-use crate::harness::Cluster;
-use std::process::Command;
+use crate::harness::{raft3d, Cluster};
 
 /// Runs `raft3d ctl --cluster <urls> <args>` with `token` in `RAFT3D_TOKEN`; returns
 /// (exit code, stdout, stderr).
 async fn ctl(urls: &str, token: &str, args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
-    command
-        .args(["ctl", "--cluster", urls, "--timeout-secs", "20"])
-        .env("RAFT3D_TOKEN", token)
-        .args(args);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("joined")
-        .expect("raft3d runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let head = ["ctl", "--cluster", urls, "--timeout-secs", "20"];
+    raft3d(token, head.iter().chain(args)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,8 +177,7 @@ async fn a_farm_is_run_from_the_command_line_with_script_friendly_exit_codes() {
 #[tokio::test]
 async fn no_answer_is_exit_code_four_with_the_key_to_retry_with() {
     let dead = format!("http://127.0.0.1:{}", raft3d_launcher::ports::free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
-    command.args([
+    let args = [
         "ctl",
         "--cluster",
         &dead,
@@ -199,17 +185,9 @@ async fn no_answer_is_exit_code_four_with_the_key_to_retry_with() {
         "1",
         "printers",
         "create",
-        "--company",
-        "A",
-        "--model",
-        "B",
-    ]);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("joined")
-        .expect("raft3d runs");
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{err}");
+    ];
+    let (code, _, err) = raft3d("", args.iter().chain(&["--company", "A", "--model", "B"])).await;
+    assert_eq!(code, 4, "{err}");
     assert!(err.contains("--idempotency-key"), "{err}");
 }
 

@@ -212,6 +212,26 @@ fn json_of(answer: &Answer) -> Value {
     answer.json().unwrap_or(Value::Null)
 }
 
+/// Runs `raft3d <args>` with `token` in `RAFT3D_TOKEN`; returns (exit code, stdout,
+/// stderr).
+pub async fn raft3d<I, S>(token: &str, args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_raft3d"));
+    command.env("RAFT3D_TOKEN", token).args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("joined")
+        .expect("raft3d runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 pub fn printer(id: &str) -> Value {
     serde_json::json!({"id": id, "company": "Prusa", "model": "MK4"})
 }

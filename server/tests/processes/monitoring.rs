@@ -70,7 +70,10 @@ async fn the_dashboard_and_the_alerts_use_metrics_a_node_exports() {
                 .iter()
                 .find_map(|s| name.strip_suffix(s))
                 .unwrap_or(&name);
-            assert!(is_exported(base), "{file} uses {name}, which /metrics lacks:\n{metrics}");
+            assert!(
+                is_exported(base),
+                "{file} uses {name}, which /metrics lacks:\n{metrics}"
+            );
         }
     }
 }

@@ -106,3 +106,46 @@ impl RestoredState {
         Ok(digest)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_the_farm_tables_restore_and_load_and_others_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.redb");
+        let mut state = RestoredState::create(&path).expect("created");
+        let printer = br#"{"id":"p1","company":"Prusa","model":"MK4"}"#;
+        state.put("printers", "p1", printer).expect("a printer row");
+        for table in ["events", "sm_meta", "log", "nonsense"] {
+            let refused = state.put(table, "k", b"{}");
+            assert!(
+                matches!(refused, Err(RestoreError::UnknownTable(ref t)) if t == table),
+                "{table}: {refused:?}"
+            );
+        }
+        let digest = state.finish(&path, 42).expect("finished");
+        let store = StateMachineStore::open_on(&path, None).expect("opens as a node's file");
+        let applied = store.read();
+        assert_eq!(applied.farm.digest(), digest);
+        assert_eq!(applied.farm.clock_ms(), 42);
+        assert!(applied.last_applied.is_none(), "no log position");
+        assert_eq!(applied.farm.counts().0, 1, "the printer");
+    }
+
+    #[test]
+    fn a_row_a_node_cannot_load_fails_the_restore() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.redb");
+        let mut state = RestoredState::create(&path).expect("created");
+        state
+            .put("printers", "p1", b"{\"id\":7}")
+            .expect("stored as given");
+        let failed = state.finish(&path, 0);
+        assert!(
+            matches!(failed, Err(RestoreError::Unloadable(_))),
+            "{failed:?}"
+        );
+    }
+}

@@ -88,3 +88,28 @@ test("a long queue: bounded columns, more on demand, filters on the node, live t
   await expect(dashboard.jobCard("done", "job-001.gcode").getByTestId("job-time")).toContainText("ran");
   await dashboard.screenshot("job-board-history");
 });
+
+// The gap between reading the board and opening the stream: a change committed then is
+// in neither unless the stream starts at the board's index. The page's first stream
+// request is held until a printer has been added through the API, as a change that
+// lands while the page connects would be (a driver's first status report did, in CI).
+test("a change committed while the page opens its change stream is shown", async ({ cluster, dashboard, page }) => {
+  const leader = await cluster.waitForLeader();
+  let held = false;
+  await page.route("**/api/v1/events*", async (route) => {
+    if (!held) {
+      held = true;
+      const created = await cluster.api(leader, "/api/v1/printers", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "p-late", company: "Prusa", model: "MK4" }),
+      });
+      expect(created.status).toBe(201);
+    }
+    await route.continue();
+  });
+  await dashboard.open(cluster.url(leader), "/printers");
+  await expect.poll(() => held).toBe(true);
+  // Nothing else changes the farm: only the stream can bring the printer on screen.
+  await expect(page.getByTestId("printer-p-late")).toBeVisible({ timeout: 10_000 });
+});

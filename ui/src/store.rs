@@ -323,9 +323,10 @@ impl FarmStore {
         leptos::task::spawn_local(self.follow_changes());
     }
 
-    /// Reads the board, then follows the change stream of the node the page talks to,
-    /// reading the board again when changes arrive; when the stream breaks, moves on
-    /// (another member if this one is gone) and resumes after the last event seen.
+    /// Reads the board, then follows the change stream of the node the page talks to from
+    /// the board's index, reading the board again when changes arrive; when the stream
+    /// breaks, moves on (another member if this one is gone) and resumes after the last
+    /// event seen.
     async fn follow_changes(self) {
         use super::client::{follow_events, sleep};
         let mut last: Option<String> = None;
@@ -337,7 +338,12 @@ impl FarmStore {
             }
             let base = self.link.with_untracked(|l| l.base_url.clone());
             let token = self.token();
-            let (seen, failure) = follow_events(&base, last.clone(), token.as_deref(), |index| {
+            // The first stream starts where the board just read stands, not with the next
+            // change: one committed in between would be in neither.
+            let from = last
+                .clone()
+                .or_else(|| self.data.with_untracked(|d| d.index).map(|i| i.to_string()));
+            let (seen, failure) = follow_events(&base, from, token.as_deref(), |index| {
                 self.refresh(Some(index))
             })
             .await;

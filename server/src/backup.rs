@@ -297,10 +297,7 @@ pub struct BackupSummary {
 /// Reads a whole backup from `input` into `sink`, checking everything the module doc
 /// lists; any failure is an error (what the sink got is then to be thrown away).
 pub fn read(input: impl Read, sink: &mut dyn BackupSink) -> Result<BackupSummary, BackupError> {
-    let mut input = HashingReader {
-        inner: std::io::BufReader::new(input),
-        hash: Context::new(&SHA256),
-    };
+    let mut input = Hashing::new(std::io::BufReader::new(input));
     let first = match next_line(&mut input) {
         Ok(Some(line)) => line,
         Ok(None) => return Err(BackupError::Foreign("the file is empty".into())),
@@ -374,18 +371,14 @@ pub fn read(input: impl Read, sink: &mut dyn BackupSink) -> Result<BackupSummary
 }
 
 fn read_file(
-    input: &mut HashingReader<impl BufRead>,
+    input: &mut Hashing<impl BufRead>,
     file: &FileLine,
     sink: &mut dyn BackupSink,
 ) -> Result<(), BackupError> {
     if !crate::files::is_sha256(&file.file) {
         return Err(BackupError::Corrupt(format!("file name {:?}", file.file)));
     }
-    let mut content = CheckedFile {
-        inner: input.by_ref().take(file.size),
-        hash: Context::new(&SHA256),
-        read: 0,
-    };
+    let mut content = Hashing::new(input.by_ref().take(file.size));
     sink.file(&file.file, file.size, &mut content)?;
     // Whatever the sink left unread counts too.
     std::io::copy(&mut content, &mut std::io::sink()).map_err(read_error)?;
@@ -414,7 +407,7 @@ fn read_file(
 
 /// The next line without its newline; `None` at the end of the input. A last line
 /// without a newline is a cut-off line.
-fn next_line(input: &mut HashingReader<impl BufRead>) -> Result<Option<Vec<u8>>, BackupError> {
+fn next_line(input: &mut Hashing<impl BufRead>) -> Result<Option<Vec<u8>>, BackupError> {
     let mut line = Vec::new();
     let read = input
         .by_ref()
@@ -436,21 +429,38 @@ fn read_error(error: std::io::Error) -> BackupError {
     BackupError::Truncated(format!("reading: {error}"))
 }
 
-/// Hashes every byte read through it.
-struct HashingReader<R> {
+/// Hashes and counts every byte read through it: the whole backup (as `BufRead`), and
+/// each stored file's bytes in it.
+struct Hashing<R> {
     inner: R,
     hash: Context,
+    read: u64,
 }
 
-impl<R: BufRead> Read for HashingReader<R> {
+impl<R> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hash: Context::new(&SHA256),
+            read: 0,
+        }
+    }
+
+    fn seen(&mut self, bytes: &[u8]) {
+        self.hash.update(bytes);
+        self.read += bytes.len() as u64;
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
+        self.seen(&buf[..n]);
         Ok(n)
     }
 }
 
-impl<R: BufRead> BufRead for HashingReader<R> {
+impl<R: BufRead> BufRead for Hashing<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         self.inner.fill_buf()
     }
@@ -459,25 +469,16 @@ impl<R: BufRead> BufRead for HashingReader<R> {
         if let Ok(buf) = self.inner.fill_buf() {
             let amount = amount.min(buf.len());
             self.hash.update(&buf[..amount]);
+            self.read += amount as u64;
         }
         self.inner.consume(amount);
     }
 }
 
-/// A file's bytes in the backup, hashed and counted as they are read.
-struct CheckedFile<R> {
-    inner: R,
-    hash: Context,
-    read: u64,
-}
-
-impl<R: Read> Read for CheckedFile<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
+/// The error of an I/O operation on `path`, for `map_err`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_owned();
+    move |source| BackupError::Io { path, source }
 }
 
 /// Reads a backup only to check it (`raft3d backup` checks what it saved).
@@ -502,12 +503,7 @@ pub struct RestoreSink {
 
 impl RestoreSink {
     pub fn new(data_dir: &Path) -> Result<Self, BackupError> {
-        std::fs::create_dir_all(data_dir.join(crate::files::DIR)).map_err(|source| {
-            BackupError::Io {
-                path: data_dir.to_owned(),
-                source,
-            }
-        })?;
+        std::fs::create_dir_all(data_dir.join(crate::files::DIR)).map_err(io_at(data_dir))?;
         Ok(Self {
             data_dir: data_dir.to_owned(),
             state: Some(RestoredState::create(&data_dir.join("state.redb"))?),
@@ -536,13 +532,9 @@ impl BackupSink for RestoreSink {
         // Checked by `read` once all of it is read; a failure throws the whole new
         // directory away.
         let path = self.data_dir.join(crate::files::DIR).join(sha256);
-        let io = |source| BackupError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = std::fs::File::create(&path).map_err(io)?;
-        std::io::copy(bytes, &mut file).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        let mut file = std::fs::File::create(&path).map_err(io_at(&path))?;
+        std::io::copy(bytes, &mut file).map_err(io_at(&path))?;
+        file.sync_all().map_err(io_at(&path))?;
         Ok(())
     }
 }
@@ -594,10 +586,7 @@ pub fn restore(args: &RestoreArgs) -> Result<Restored, BackupError> {
     let result = restore_into(args, &work);
     match result {
         Ok(mut restored) => {
-            std::fs::rename(&work, &target).map_err(|source| BackupError::Io {
-                path: target.clone(),
-                source,
-            })?;
+            std::fs::rename(&work, &target).map_err(io_at(&target))?;
             restored.node_dirs = restored
                 .node_dirs
                 .iter()
@@ -613,15 +602,11 @@ pub fn restore(args: &RestoreArgs) -> Result<Restored, BackupError> {
 }
 
 fn restore_into(args: &RestoreArgs, work: &Path) -> Result<Restored, BackupError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BackupError::Io { path, source }
-    };
-    let backup = std::fs::File::open(&args.backup).map_err(io(&args.backup))?;
-    std::fs::create_dir_all(work).map_err(io(work))?;
+    let backup = std::fs::File::open(&args.backup).map_err(io_at(&args.backup))?;
+    std::fs::create_dir_all(work).map_err(io_at(work))?;
     if let Some(secret) = &args.cluster_secret {
         // `init` keeps a secret it finds in its directory.
-        let text = std::fs::read_to_string(secret).map_err(io(secret))?;
+        let text = std::fs::read_to_string(secret).map_err(io_at(secret))?;
         if crate::secret::ClusterSecret::from_hex(text.trim()).is_none() {
             return Err(BackupError::Foreign(format!(
                 "{} is not a cluster secret",
@@ -658,23 +643,19 @@ fn restore_into(args: &RestoreArgs, work: &Path) -> Result<Restored, BackupError
 
 /// A copy of a restored data directory (`state.redb`, `files/`), each file synced.
 fn copy_data_dir(from: &Path, to: &Path) -> Result<(), BackupError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BackupError::Io { path, source }
-    };
     let files_to = to.join(crate::files::DIR);
-    std::fs::create_dir_all(&files_to).map_err(io(&files_to))?;
+    std::fs::create_dir_all(&files_to).map_err(io_at(&files_to))?;
     let mut copies = vec![(from.join("state.redb"), to.join("state.redb"))];
-    let stored = FileStore::open(from).map_err(io(from))?;
-    for sha256 in stored.held().map_err(io(from))? {
+    let stored = FileStore::open(from).map_err(io_at(from))?;
+    for sha256 in stored.held().map_err(io_at(from))? {
         let dir = crate::files::DIR;
         copies.push((from.join(dir).join(&sha256), files_to.join(&sha256)));
     }
     for (source, target) in copies {
-        std::fs::copy(&source, &target).map_err(io(&source))?;
+        std::fs::copy(&source, &target).map_err(io_at(&source))?;
         std::fs::File::open(&target)
             .and_then(|f| f.sync_all())
-            .map_err(io(&target))?;
+            .map_err(io_at(&target))?;
     }
     Ok(())
 }
@@ -687,16 +668,12 @@ pub async fn save(
     node: &str,
     out: &Path,
 ) -> Result<BackupSummary, BackupError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BackupError::Io { path, source }
-    };
     let mut partial_name = out.as_os_str().to_owned();
     partial_name.push(".partial");
     let partial = PathBuf::from(partial_name);
     let result = async {
         let mut file =
-            std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io(&partial))?);
+            std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io_at(&partial))?);
         // A big farm takes a while; the client's usual request timeout is for small answers.
         let call = raft3d_client::Call::get("/api/v1/backup").with_timeout(SAVE_TIMEOUT);
         let answer = client
@@ -714,10 +691,10 @@ pub async fn save(
             path: partial.clone(),
             source: e.into_error(),
         })?;
-        file.sync_all().map_err(io(&partial))?;
-        let saved = std::fs::File::open(&partial).map_err(io(&partial))?;
+        file.sync_all().map_err(io_at(&partial))?;
+        let saved = std::fs::File::open(&partial).map_err(io_at(&partial))?;
         let summary = read(saved, &mut CheckOnly)?;
-        std::fs::rename(&partial, out).map_err(io(out))?;
+        std::fs::rename(&partial, out).map_err(io_at(out))?;
         Ok(summary)
     }
     .await;

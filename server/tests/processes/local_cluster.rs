@@ -5,25 +5,29 @@ use raft3d_launcher::{eventually, ports};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// `raft3d cluster` of one node on free ports with its data in `data`, and the URL it
+/// will serve.
+fn one_node_cluster(data: &std::path::Path) -> (Command, String) {
+    let (http, raft) = (ports::free_port(), ports::free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_raft3d"));
+    command
+        .args(["cluster", "--nodes", "1"])
+        .args(["--http-port", &http.to_string()])
+        .args(["--raft-port", &raft.to_string()])
+        .arg("--data-dir")
+        .arg(data);
+    (command, format!("http://127.0.0.1:{http}"))
+}
+
 #[tokio::test]
 async fn nodes_of_a_local_cluster_stop_when_their_launcher_is_killed() {
-    let (http, raft) = (ports::free_port(), ports::free_port());
     let data = tempfile::tempdir().expect("temp dir");
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_raft3d"))
-        .args(["cluster", "--nodes", "1"])
-        .args([
-            "--http-port",
-            &http.to_string(),
-            "--raft-port",
-            &raft.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
+    let (mut command, url) = one_node_cluster(data.path());
+    let mut launcher = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("raft3d cluster starts");
-    let url = format!("http://127.0.0.1:{http}");
     let leader =
         raft3d_launcher::leader::wait_for(std::slice::from_ref(&url), Duration::from_secs(30))
             .await;
@@ -57,25 +61,15 @@ async fn nodes_of_a_local_cluster_stop_when_their_launcher_is_killed() {
 async fn ctrl_c_in_a_terminal_stops_a_local_cluster_cleanly() {
     use std::os::unix::process::CommandExt;
     for attempt in 0..3 {
-        let (http, raft) = (ports::free_port(), ports::free_port());
         let data = tempfile::tempdir().expect("temp dir");
-        let mut launcher = Command::new(env!("CARGO_BIN_EXE_raft3d"))
-            .args(["cluster", "--nodes", "1"])
-            .args([
-                "--http-port",
-                &http.to_string(),
-                "--raft-port",
-                &raft.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(data.path())
+        let (mut command, url) = one_node_cluster(data.path());
+        let mut launcher = command
             // A group of its own, as a shell gives a foreground job (not the test's).
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("raft3d cluster starts");
-        let url = format!("http://127.0.0.1:{http}");
         let leader =
             raft3d_launcher::leader::wait_for(std::slice::from_ref(&url), Duration::from_secs(30))
                 .await;

@@ -193,6 +193,47 @@ async fn channel(url: &str, connect_timeout: Duration) -> Result<Channel, BenchE
     Ok(endpoint.connect().await?)
 }
 
+/// Makes what etcd's members need to talk over mutual TLS, as Raft3D's nodes do, in
+/// `dir`: a CA, and one certificate for 127.0.0.1 that every member serves and presents
+/// to its peers (all run on this host); answers the flags that use them. ECDSA P-256,
+/// as `raft3d init` makes. Clients stay on plain gRPC, as Raft3D's REST API is plain
+/// HTTP.
+pub fn peer_tls(dir: &Path) -> Result<Vec<String>, BenchError> {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer};
+    let mut ca = CertificateParams::default();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_pem = ca.self_signed(&ca_key)?.pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut peer = CertificateParams::new(vec![LOCALHOST.to_owned()])?;
+    peer.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let peer_key = rcgen::KeyPair::generate()?;
+    let peer_pem = peer.signed_by(&peer_key, &issuer)?.pem();
+    crate::create_dir(dir)?;
+    let files = [
+        ("ca.pem", ca_pem),
+        ("peer.pem", peer_pem),
+        ("peer.key", peer_key.serialize_pem()),
+    ];
+    for (name, pem) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).map_err(|source| BenchError::DataDir { path, source })?;
+    }
+    let path = |name: &str| dir.join(name).display().to_string();
+    Ok(vec![
+        "--peer-trusted-ca-file".to_owned(),
+        path("ca.pem"),
+        "--peer-cert-file".to_owned(),
+        path("peer.pem"),
+        "--peer-key-file".to_owned(),
+        path("peer.key"),
+        "--peer-client-cert-auth".to_owned(),
+    ])
+}
+
 /// One etcd member as started by the benchmark.
 struct Member {
     name: String,
@@ -214,22 +255,25 @@ pub struct EtcdCluster {
 }
 
 impl EtcdCluster {
-    /// Starts `nodes` members (clients on `port + i`, peers on `port + 10 + i`) in `dir`,
-    /// waits for a leader and writes the key that reads ask for.
+    /// Starts `nodes` members (clients on `port + i`, peers on `port + 10 + i`, over
+    /// TLS when `peer_tls`: `flags` then hold [`peer_tls`]'s) in `dir`, waits for a
+    /// leader and writes the key that reads ask for.
     pub async fn start(
         exe: &Path,
         nodes: u64,
         dir: &Path,
         port: u16,
         flags: Vec<String>,
+        peer_tls: bool,
     ) -> Result<Self, BenchError> {
+        let peer_scheme = if peer_tls { "https" } else { "http" };
         let mut members = Vec::new();
         for i in 0..nodes {
             let (client, peer) = (crate::port(port, i)?, crate::port(port, 10 + i)?);
             members.push(Member {
                 name: format!("etcd{}", i + 1),
                 client_url: format!("http://{LOCALHOST}:{client}"),
-                peer_url: format!("http://{LOCALHOST}:{peer}"),
+                peer_url: format!("{peer_scheme}://{LOCALHOST}:{peer}"),
                 data_dir: dir.join(format!("etcd{}", i + 1)),
                 child: None,
             });

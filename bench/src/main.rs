@@ -130,6 +130,11 @@ pub struct BenchArgs {
     /// without peer TLS and API tokens; repeat for several.
     #[arg(long = "raft3d-arg", allow_hyphen_values = true)]
     pub raft3d_args: Vec<String>,
+    /// etcd's peers over mutual TLS (a CA and a certificate for 127.0.0.1 made for the
+    /// run, `--peer-client-cert-auth`): `matched` (the default) when Raft3D's peers use
+    /// TLS, that is unless `--raft3d-arg=--insecure`, so the two compare like for like.
+    #[arg(long, value_enum, default_value_t = EtcdPeerTls::Matched)]
+    pub etcd_peer_tls: EtcdPeerTls,
     /// The `raft3d` executable [default: `raft3d` next to this executable].
     #[arg(long)]
     pub raft3d_bin: Option<PathBuf>,
@@ -153,6 +158,25 @@ pub struct BenchArgs {
     /// (created if missing), e.g. `docs/bench/2026-12-01`.
     #[arg(long, default_value = "bench-results")]
     pub out_dir: PathBuf,
+}
+
+/// Whether etcd's members talk over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EtcdPeerTls {
+    /// As Raft3D's peers do: TLS unless `--insecure` is among the `--raft3d-arg`s.
+    Matched,
+    On,
+    Off,
+}
+
+impl EtcdPeerTls {
+    fn on(self, raft3d_args: &[String]) -> bool {
+        match self {
+            Self::Matched => !raft3d_args.iter().any(|a| a == "--insecure"),
+            Self::On => true,
+            Self::Off => false,
+        }
+    }
 }
 
 /// Why a benchmark run failed.
@@ -197,6 +221,9 @@ pub enum BenchError {
     /// `raft3d backup` failed.
     #[error("raft3d backup: {0}")]
     Backup(String),
+    /// etcd's peer certificates could not be made.
+    #[error("etcd peer certificates: {0}")]
+    Certificates(#[from] rcgen::Error),
     /// The etcd executable does not run.
     #[error("etcd ({0}) does not run: install it with ./scripts/install-etcd.sh (as root), or pass --etcd PATH or --without-etcd")]
     EtcdMissing(String),
@@ -321,6 +348,7 @@ async fn run(args: BenchArgs) -> Result<report::BenchReport, BenchError> {
         setting
             .raft3d_flags
             .extend(args.raft3d_args.iter().cloned());
+        setting.etcd_peer_tls = args.etcd_peer_tls.on(&args.raft3d_args);
     }
     let started_at_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -443,8 +471,12 @@ async fn start_etcd(
     dir: &Path,
 ) -> Result<EtcdCluster, BenchError> {
     create_dir(dir)?;
-    let flags = settings.etcd_flags.clone();
-    EtcdCluster::start(exe, args.nodes, dir, args.etcd_port, flags).await
+    let mut flags = settings.etcd_flags.clone();
+    let peer_tls = settings.etcd_peer_tls;
+    if peer_tls {
+        flags.extend(etcd::peer_tls(&dir.join("pki"))?);
+    }
+    EtcdCluster::start(exe, args.nodes, dir, args.etcd_port, flags, peer_tls).await
 }
 
 /// Every closed-loop level (writes, then reads, per client count) and the open-loop

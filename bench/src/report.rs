@@ -259,11 +259,15 @@ fn run_tables(out: &mut String, run: &SettingsRun) {
     );
     let _ = writeln!(
         out,
-        "Raft3D: {} (flags: {}). etcd: {} (flags: {}).\n",
+        "Raft3D: {} (flags: {}). etcd: {} (flags: {}), peers {}.\n",
         timings(&s.raft3d),
         flags(&s.raft3d_flags),
         timings(&s.etcd),
         flags(&s.etcd_flags),
+        match s.etcd_peer_tls {
+            true => "over mutual TLS",
+            false => "plain",
+        },
     );
     let _ = writeln!(
         out,

@@ -77,6 +77,9 @@ pub struct Settings {
     pub raft3d_flags: Vec<String>,
     /// Flags given to every etcd member (none at defaults).
     pub etcd_flags: Vec<String>,
+    /// Whether etcd's members talk over mutual TLS (`--etcd-peer-tls`), as Raft3D's do
+    /// unless it runs `--insecure`.
+    pub etcd_peer_tls: bool,
 }
 
 impl Settings {
@@ -128,6 +131,7 @@ fn defaults(raft3d: &Path, etcd: Option<&Path>) -> Settings {
         },
         raft3d_flags: Vec::new(),
         etcd_flags: Vec::new(),
+        etcd_peer_tls: false,
     }
 }
 
@@ -166,6 +170,7 @@ fn matched(heartbeat: u64, election: u64, snapshot: u64) -> Result<Settings, Ben
             ("--election-timeout", election),
             ("--snapshot-count", snapshot),
         ]),
+        etcd_peer_tls: false,
     })
 }
 

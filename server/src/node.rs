@@ -177,10 +177,12 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let max_upload_bytes = config.max_upload_mib.saturating_mul(1 << 20);
     let (stop, stopped) = watch::channel(false);
     let live = crate::driver::live::LiveBoard::default();
+    let reads = crate::raft::read_index::ReadIndex::spawn(raft.clone());
     let farm = Farm::new(FarmParts {
         id: config.id,
         raft: raft.clone(),
         proposals: ProposalBatcher::spawn(raft.clone(), write_timings.clone()),
+        reads: reads.clone(),
         state,
         network: network.clone(),
         health,
@@ -250,6 +252,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         max_frame,
         stopped.clone(),
         crate::raft::service::PeerShared {
+            reads,
             files: files.clone(),
             max_file_bytes: max_upload_bytes,
             live: live.clone(),

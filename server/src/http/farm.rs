@@ -7,7 +7,8 @@
 
 use crate::raft::batcher::{ProposalBatcher, Written};
 use crate::raft::network::{Network, PeerHealth};
-use crate::raft::typ::{ClientWriteError, NodeId, Raft, RaftMetrics};
+use crate::raft::read_index::ReadIndex;
+use crate::raft::typ::{ClientWriteError, LogId, NodeId, Raft, RaftMetrics};
 use crate::raft::NodeAddr;
 use crate::store::state_machine::Applied;
 use crate::store::StateMachineStore;
@@ -105,6 +106,8 @@ pub struct FarmParts {
     pub raft: Raft,
     /// Groups concurrent writes into one Raft entry (see `raft::batcher`).
     pub proposals: ProposalBatcher,
+    /// One leadership check for all the linearizable reads waiting (`raft::read_index`).
+    pub reads: ReadIndex,
     pub state: StateMachineStore,
     pub network: Network,
     pub health: PeerHealth,
@@ -347,7 +350,7 @@ impl Farm {
     /// index protocol): what a printer's driver asks before it starts a print.
     pub async fn confirm_leader(&self, term: u64) -> bool {
         let deadline = self.inner.write_timeout;
-        let confirmed = tokio::time::timeout(deadline, self.inner.raft.ensure_linearizable()).await;
+        let confirmed = tokio::time::timeout(deadline, self.inner.reads.read_log_id()).await;
         matches!(confirmed, Ok(Ok(_))) && self.leading_term() == Some(term)
     }
 
@@ -367,21 +370,18 @@ impl Farm {
         match leader.id {
             None => Err(FarmError::NoLeader),
             Some(id) if id == self.inner.id => {
-                // Confirms leadership with a quorum, waits for the local apply.
-                self.inner
-                    .raft
-                    .ensure_linearizable()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| match e {
-                        RaftError::APIError(
-                            openraft::error::CheckIsLeaderError::ForwardToLeader(f),
-                        ) => not_leader(f.leader_id, f.leader_node),
-                        RaftError::APIError(
-                            openraft::error::CheckIsLeaderError::QuorumNotEnough(_),
-                        ) => FarmError::NoQuorum,
-                        RaftError::Fatal(_) => FarmError::Stopped,
-                    })
+                // Confirms leadership with a quorum (in a round shared with the reads
+                // waiting), then waits for the local apply.
+                let read_log_id = self.inner.reads.read_log_id().await.map_err(|e| match e {
+                    RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
+                        f,
+                    )) => not_leader(f.leader_id, f.leader_node),
+                    RaftError::APIError(openraft::error::CheckIsLeaderError::QuorumNotEnough(
+                        _,
+                    )) => FarmError::NoQuorum,
+                    RaftError::Fatal(_) => FarmError::Stopped,
+                })?;
+                self.applied_up_to(read_log_id).await
             }
             Some(id) => {
                 let leader_node = leader.node.ok_or(FarmError::NoLeader)?;
@@ -391,17 +391,23 @@ impl Farm {
                     // The leader moved or lost its quorum between our look and its answer.
                     Ok(Err(_)) | Err(_) => return Err(FarmError::NoLeader),
                 };
-                if let Some(log_id) = read_log_id {
-                    self.inner
-                        .raft
-                        .wait(None)
-                        .applied_index_at_least(Some(log_id.index), "linearizable read on follower")
-                        .await
-                        .map_err(|_| FarmError::Stopped)?;
-                }
-                Ok(())
+                self.applied_up_to(read_log_id).await
             }
         }
+    }
+
+    /// Waits until this node has applied `read_log_id` (a read index's answer).
+    async fn applied_up_to(&self, read_log_id: Option<LogId>) -> Result<(), FarmError> {
+        let Some(log_id) = read_log_id else {
+            return Ok(());
+        };
+        self.inner
+            .raft
+            .wait(None)
+            .applied_index_at_least(Some(log_id.index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|_| FarmError::Stopped)
     }
 
     /// Refuses early (and cheaply) what only the leader may do, and refuses writes a

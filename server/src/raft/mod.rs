@@ -7,6 +7,7 @@
 pub mod batcher;
 pub mod frame;
 pub mod network;
+pub mod read_index;
 pub mod service;
 
 use serde::{Deserialize, Serialize};

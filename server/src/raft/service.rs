@@ -47,6 +47,8 @@ const INFO_PATH: &str = "/raft/info";
 /// and the printers' live values, which followers copy from the leader.
 #[derive(Clone)]
 pub struct PeerShared {
+    /// Answers followers' read index requests, in rounds shared with local reads.
+    pub reads: super::read_index::ReadIndex,
     pub files: crate::files::FileStore,
     /// Largest file accepted (`--max-upload-mib`).
     pub max_file_bytes: u64,
@@ -370,12 +372,8 @@ async fn snapshot(
     Json(state.raft.install_full_snapshot(vote, snapshot).await).into_response()
 }
 
-async fn read_index(State(PeerState { raft, .. }): State<PeerState>) -> impl IntoResponse {
-    Json(
-        raft.get_read_log_id()
-            .await
-            .map(|(read_log_id, _applied)| read_log_id),
-    )
+async fn read_index(State(state): State<PeerState>) -> impl IntoResponse {
+    Json(state.shared.reads.read_log_id().await)
 }
 
 /// Who this node is and where its clients reach it; the leader collects these into the

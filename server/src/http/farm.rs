@@ -14,7 +14,7 @@ use crate::store::state_machine::Applied;
 use crate::store::StateMachineStore;
 use app::api::{ClusterView, MemberView, Role};
 use app::{Command, IdempotencyClaim, Proposal};
-use openraft::error::{ChangeMembershipError, RaftError};
+use openraft::error::{ChangeMembershipError, CheckIsLeaderError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLockReadGuard};
@@ -373,12 +373,12 @@ impl Farm {
                 // Confirms leadership with a quorum (in a round shared with the reads
                 // waiting), then waits for the local apply.
                 let read_log_id = self.inner.reads.read_log_id().await.map_err(|e| match e {
-                    RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
-                        f,
-                    )) => not_leader(f.leader_id, f.leader_node),
-                    RaftError::APIError(openraft::error::CheckIsLeaderError::QuorumNotEnough(
-                        _,
-                    )) => FarmError::NoQuorum,
+                    RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+                        not_leader(f.leader_id, f.leader_node)
+                    }
+                    RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)) => {
+                        FarmError::NoQuorum
+                    }
                     RaftError::Fatal(_) => FarmError::Stopped,
                 })?;
                 self.applied_up_to(read_log_id).await

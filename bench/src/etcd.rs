@@ -198,7 +198,7 @@ async fn channel(url: &str, connect_timeout: Duration) -> Result<Channel, BenchE
 /// to its peers (all run on this host); answers the flags that use them. ECDSA P-256,
 /// as `raft3d init` makes. Clients stay on plain gRPC, as Raft3D's REST API is plain
 /// HTTP.
-pub fn peer_tls(dir: &Path) -> Result<Vec<String>, BenchError> {
+fn peer_tls_files(dir: &Path) -> Result<Vec<String>, BenchError> {
     use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer};
     let mut ca = CertificateParams::default();
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -256,17 +256,22 @@ pub struct EtcdCluster {
 
 impl EtcdCluster {
     /// Starts `nodes` members (clients on `port + i`, peers on `port + 10 + i`, over
-    /// TLS when `peer_tls`: `flags` then hold [`peer_tls`]'s) in `dir`, waits for a
-    /// leader and writes the key that reads ask for.
+    /// mutual TLS when `peer_tls`, with [`peer_tls_files`]'s certificates in `dir/pki`) in
+    /// `dir`, waits for a leader and writes the key that reads ask for.
     pub async fn start(
         exe: &Path,
         nodes: u64,
         dir: &Path,
         port: u16,
-        flags: Vec<String>,
+        mut flags: Vec<String>,
         peer_tls: bool,
     ) -> Result<Self, BenchError> {
-        let peer_scheme = if peer_tls { "https" } else { "http" };
+        let peer_scheme = if peer_tls {
+            flags.extend(peer_tls_files(&dir.join("pki"))?);
+            "https"
+        } else {
+            "http"
+        };
         let mut members = Vec::new();
         for i in 0..nodes {
             let (client, peer) = (crate::port(port, i)?, crate::port(port, 10 + i)?);

@@ -471,11 +471,8 @@ async fn start_etcd(
     dir: &Path,
 ) -> Result<EtcdCluster, BenchError> {
     create_dir(dir)?;
-    let mut flags = settings.etcd_flags.clone();
+    let flags = settings.etcd_flags.clone();
     let peer_tls = settings.etcd_peer_tls;
-    if peer_tls {
-        flags.extend(etcd::peer_tls(&dir.join("pki"))?);
-    }
     EtcdCluster::start(exe, args.nodes, dir, args.etcd_port, flags, peer_tls).await
 }
 

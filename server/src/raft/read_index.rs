@@ -128,6 +128,12 @@ mod tests {
         (rounds, gate, started)
     }
 
+    /// A caller asking `rounds` on a task of its own.
+    fn asking(rounds: &Rounds<u64>) -> tokio::task::JoinHandle<Option<u64>> {
+        let rounds = rounds.clone();
+        tokio::spawn(async move { rounds.ask().await })
+    }
+
     async fn until_started(started: &AtomicU64, rounds: u64) {
         while started.load(Ordering::SeqCst) < rounds {
             tokio::task::yield_now().await;
@@ -138,18 +144,10 @@ mod tests {
     async fn callers_during_a_round_share_the_next_round_not_that_one() {
         let (rounds, gate, started) = gated_rounds();
         // Round 1 starts for the first caller and is held open.
-        let first = tokio::spawn({
-            let rounds = rounds.clone();
-            async move { rounds.ask().await }
-        });
+        let first = asking(&rounds);
         until_started(&started, 1).await;
         // Ten callers arrive while it runs.
-        let during: Vec<_> = (0..10)
-            .map(|_| {
-                let rounds = rounds.clone();
-                tokio::spawn(async move { rounds.ask().await })
-            })
-            .collect();
+        let during: Vec<_> = (0..10).map(|_| asking(&rounds)).collect();
         while rounds.queue.capacity() > QUEUE - 10 {
             tokio::task::yield_now().await;
         }
@@ -181,10 +179,7 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_gives_up_does_not_stop_the_rounds() {
         let (rounds, gate, started) = gated_rounds();
-        let gave_up = tokio::spawn({
-            let rounds = rounds.clone();
-            async move { rounds.ask().await }
-        });
+        let gave_up = asking(&rounds);
         until_started(&started, 1).await;
         gave_up.abort();
         gate.add_permits(2);

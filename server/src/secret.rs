@@ -15,6 +15,7 @@
 use app::domain::SealedSecret;
 use app::Id;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::path::Path;
 
@@ -40,9 +41,15 @@ pub enum SecretError {
     Open,
 }
 
+/// What the fingerprint key is derived with: a key of its own, so no tag it makes can
+/// ever be related to what the sealing key does.
+const FINGERPRINT_LABEL: &[u8] = b"raft3d idempotency fingerprint v1";
+
 /// The cluster secret, ready to seal and open. Its `Debug` shows nothing of it.
 pub struct ClusterSecret {
     key: LessSafeKey,
+    /// HMAC-SHA256 key derived from the secret, for [`Self::fingerprint_tag`].
+    fingerprint: hmac::Key,
 }
 
 impl std::fmt::Debug for ClusterSecret {
@@ -79,9 +86,27 @@ impl ClusterSecret {
     pub fn from_hex(text: &str) -> Option<Self> {
         let bytes = unhex(text).filter(|b| b.len() == KEY_LEN)?;
         let key = UnboundKey::new(&CHACHA20_POLY1305, &bytes).ok()?;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            FINGERPRINT_LABEL,
+        );
         Some(Self {
             key: LessSafeKey::new(key),
+            fingerprint: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
         })
+    }
+
+    /// A tag that tells two API keys for `printer_id` apart, for a request's idempotency
+    /// fingerprint, without the key: an HMAC under a key derived from the secret, so
+    /// nobody without the secret can test guesses of the key against a stored
+    /// fingerprint.
+    pub fn fingerprint_tag(&self, printer_id: &Id, plaintext: &str) -> String {
+        let mut context = hmac::Context::with_key(&self.fingerprint);
+        // Length-prefixed, so no (id, key) pair runs into another.
+        context.update(&(printer_id.as_str().len() as u64).to_be_bytes());
+        context.update(printer_id.as_str().as_bytes());
+        context.update(plaintext.as_bytes());
+        hex(context.sign().as_ref())
     }
 
     /// Seals `plaintext` (an API key) for printer `printer_id`, under a fresh random
@@ -174,6 +199,27 @@ mod tests {
         assert!(secret.open(&id("p1"), &damaged).is_err());
         let again = secret.seal(&id("p1"), "SOMEKEY0123456789").expect("sealed");
         assert_ne!(again.nonce, sealed.nonce, "a fresh nonce every time");
+    }
+
+    #[test]
+    fn a_fingerprint_tag_tells_keys_printers_and_secrets_apart() {
+        let secret = secret();
+        let tag = secret.fingerprint_tag(&id("p1"), "SOMEKEY0123456789");
+        assert_eq!(tag, secret.fingerprint_tag(&id("p1"), "SOMEKEY0123456789"));
+        assert!(!tag.contains("SOMEKEY"));
+        for other in [
+            secret.fingerprint_tag(&id("p1"), "SOMEKEY012345678"),
+            secret.fingerprint_tag(&id("p2"), "SOMEKEY0123456789"),
+            // The id's length is part of the tag: "p1" + "1KEY" is not "p11" + "KEY".
+            secret.fingerprint_tag(&id("p11"), "KEY"),
+            self::secret().fingerprint_tag(&id("p1"), "SOMEKEY0123456789"),
+        ] {
+            assert_ne!(other, tag);
+        }
+        assert_ne!(
+            secret.fingerprint_tag(&id("p1"), "1KEY"),
+            secret.fingerprint_tag(&id("p11"), "KEY")
+        );
     }
 
     #[test]

@@ -38,11 +38,13 @@ pub async fn get_one(State(state): State<ApiState>, request: ObjectRequest) -> A
 }
 
 /// What identifies a connection request for `Idempotency-Key`: never the key itself
-/// (the fingerprint is stored in the farm), only whether one was given.
+/// (the fingerprint is stored in the farm) but its tag under the cluster secret, so a
+/// retry with another key is another request.
 #[derive(serde::Serialize)]
 struct ConnectionFingerprint<'a> {
     printer_id: &'a app::Id,
     connection: &'a app::domain::Connection,
+    api_key_tag: Option<String>,
 }
 
 /// `PUT /api/v1/printers/{id}/connection`: the API key is sealed here, on the node that
@@ -55,20 +57,21 @@ pub async fn connect(
 ) -> ApiResult {
     let printer_id = path_id(path)?;
     let request = NewConnection::from_json(&body.0)?;
-    let api_key = match &request.api_key {
-        None => None,
+    let (api_key, api_key_tag) = match &request.api_key {
+        None => (None, None),
         Some(key) => {
             let secret = state.secret.as_ref().ok_or(ApiError::NoClusterSecret)?;
             let sealed = secret
                 .seal(&printer_id, key)
                 .map_err(|_| ApiError::Internal("sealing the API key failed"))?;
-            Some(sealed)
+            (Some(sealed), Some(secret.fingerprint_tag(&printer_id, key)))
         }
     };
     let connection = request.public();
     let fingerprint = ConnectionFingerprint {
         printer_id: &printer_id,
         connection: &connection,
+        api_key_tag,
     };
     let command = Command::ConnectPrinter {
         printer_id: printer_id.clone(),

@@ -377,3 +377,38 @@ async fn without_a_cluster_secret_a_key_is_refused_but_a_keyless_connection_is_n
     assert_eq!(status, StatusCode::OK);
     assert_eq!(printer["connection"]["api_key_set"], false);
 }
+
+/// The fingerprint of a connection request must tell two API keys apart (without the key
+/// itself reaching the log): a retry under the same `Idempotency-Key` with another key is
+/// another request, refused, and the stored key is the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_api_key_under_the_same_idempotency_key_is_another_request() {
+    let node = node_with(true, 512).await;
+    node.seed().await;
+    let put = |key: &str| {
+        let body =
+            format!(r#"{{"kind":"octoprint","url":"http://127.0.0.1:9","api_key":"{key}"}}"#);
+        node.client
+            .put(node.url("/api/v1/printers/p1/connection"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "connect-1")
+            .body(body)
+            .send()
+    };
+    let (first, _) = status_json(put("FIRSTKEY0123456789").await.expect("sent")).await;
+    assert_eq!(first, StatusCode::OK);
+    let (retry, _) = status_json(put("FIRSTKEY0123456789").await.expect("sent")).await;
+    assert_eq!(
+        retry,
+        StatusCode::OK,
+        "the same request again is answered alike"
+    );
+    let (other, problem) = status_json(put("OTHERKEY0123456789").await.expect("sent")).await;
+    assert_eq!(other, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://raft3d.dev/problems/idempotency-key-reused"
+    );
+    let text = serde_json::to_string(&problem).expect("json");
+    assert!(!text.contains("KEY0123456789"), "{text}");
+}

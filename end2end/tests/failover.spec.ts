@@ -3,7 +3,7 @@
 import { test, expect } from "./fixtures/test";
 import { DashboardPage } from "./fixtures/dashboard_page";
 
-/// Samples, every 100 ms until stopped, whether the printer table is on screen.
+/// Samples, every 100 ms until stopped, whether the printer cards are on screen.
 function watchData(dashboard: DashboardPage) {
   let stop = false;
   let samples = 0;
@@ -11,7 +11,7 @@ function watchData(dashboard: DashboardPage) {
   const running = (async () => {
     while (!stop) {
       samples++;
-      if ((await dashboard.page.getByTestId("printer-table").locator("tbody tr").count()) === 0) blank++;
+      if ((await dashboard.printerCards().getByRole("article").count()) === 0) blank++;
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -41,7 +41,7 @@ test("a write completes after the leader is killed, without a reload", async ({ 
   await form.getByRole("button", { name: "Add printer" }).click();
 
   // Assert: the write lands (stored once) on the new leader, shown without reload.
-  await expect(page.getByTestId("printer-table").getByRole("cell", { name: "2.4", exact: true })).toBeVisible({
+  await expect(dashboard.printerCards().getByRole("heading", { name: "Voron 2.4", exact: true })).toBeVisible({
     timeout: 30_000,
   });
   const newLeader = await cluster.waitForLeader();

@@ -1,7 +1,8 @@
 // Printers driven through their hosts, in the browser, on a real 3-node cluster:
 // - a G-code file uploaded through the queue form (picked, and dropped onto the form)
 //   shows its slicer's grams and time and fills the weight; a job of it shows the file on
-//   its card and downloads it with the token;
+//   its card and downloads it with the token; the stored files under the form delete,
+//   except one a queued job prints (the refusal shown);
 // - a printer connected to a host that does not answer says "Offline" on its card and on
 //   the overview; the connect form refuses a bad URL before sending, connects, and
 //   Disconnect makes the printer move by hand again;
@@ -101,9 +102,28 @@ test("upload G-code in the queue form, queue a job of it, download it", async ({
     "gearbox.gcode · 12.5 g · 1 min 5 s",
     "benchy.gcode · 3.71 g · 1 min 5 s",
   ]);
-  const files = await cluster.getJson<{ name: string }[]>(follower, "/api/v1/files");
+  const files = await cluster.getJson<{ id: string; name: string }[]>(follower, "/api/v1/files");
   expect(files.map((f) => f.name).sort()).toEqual(["benchy.gcode", "gearbox.gcode"]);
   await dashboard.screenshot("job-board-gcode");
+
+  // The stored files under the form: the one a queued job prints cannot be deleted (the
+  // cluster says why, the file stays); the other one can.
+  const stored = page.getByTestId("stored-files");
+  await expect(stored.getByRole("listitem")).toHaveCount(2);
+  await expect(stored).toContainText("gearbox.gcode · 12.5 g · 1 min 5 s");
+  const benchy = files.find((f) => f.name === "benchy.gcode")!;
+  const gearbox = files.find((f) => f.name === "gearbox.gcode")!;
+  await stored.getByRole("button", { name: "Delete G-code: benchy.gcode" }).click();
+  await expect(page.getByTestId(`stored-file-${benchy.id}`)).toContainText(`is used by print job '${jobs[0].id}'`);
+  await stored.getByRole("button", { name: "Delete G-code: gearbox.gcode" }).click();
+  await expect(page.getByTestId(`stored-file-${gearbox.id}`)).toHaveCount(0);
+  await expect(stored.getByRole("listitem")).toHaveCount(1);
+  await expect(form.getByLabel("Stored G-code").locator("option")).toHaveText([
+    "None: name a file path below",
+    "benchy.gcode · 3.71 g · 1 min 5 s",
+  ]);
+  const left = await cluster.getJson<{ name: string }[]>(leader, "/api/v1/files");
+  expect(left.map((f) => f.name)).toEqual(["benchy.gcode"]);
 });
 
 test("a printer whose host does not answer is Offline; connect and disconnect in the page", async ({ cluster, dashboard, page }) => {

@@ -47,6 +47,7 @@ impl Write {
             Self::LoadSpool { .. } => Endpoint::LoadSpool,
             Self::UnloadSpool { .. } => Endpoint::UnloadSpool,
             Self::ClearBed { .. } => Endpoint::ClearBed,
+            Self::DeleteFile { .. } => Endpoint::DeleteFile,
         }
     }
 
@@ -68,6 +69,7 @@ impl Write {
             | Self::LoadSpool { printer_id, .. }
             | Self::UnloadSpool { printer_id }
             | Self::ClearBed { printer_id } => endpoint.url(&[printer_id]),
+            Self::DeleteFile { file_id } => endpoint.url(&[file_id]),
         }
     }
 
@@ -83,7 +85,8 @@ impl Write {
             Self::SetJobStatus { .. }
             | Self::DisconnectPrinter { .. }
             | Self::UnloadSpool { .. }
-            | Self::ClearBed { .. } => None,
+            | Self::ClearBed { .. }
+            | Self::DeleteFile { .. } => None,
         }
     }
 }

@@ -43,6 +43,10 @@ pub enum Write {
     ClearBed {
         printer_id: String,
     },
+    /// Deletes a stored G-code file (refused while a live job prints it).
+    DeleteFile {
+        file_id: String,
+    },
 }
 
 /// What the dashboard asks a node for: how many jobs per column, and which printer and

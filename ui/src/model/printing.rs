@@ -215,6 +215,21 @@ pub fn file_figures(file: &GcodeFile) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
+/// A file's size for people: bytes below a KiB, then KiB, MiB, GiB with one decimal.
+pub fn file_size(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// A stored file as a choice in a list: "benchy.gcode · 3.71 g · 1 min 5 s".
 pub fn file_choice(file: &GcodeFile) -> String {
     match file_figures(file) {
@@ -392,6 +407,21 @@ mod tests {
         assert_eq!(t(59.6, Some(60.0)), "60 / 60 °C");
         assert_eq!(t(21.0, Some(0.0)), "21 °C (off)");
         assert_eq!(t(21.4, None), "21 °C");
+    }
+
+    #[test]
+    fn a_file_size_reads_in_bytes_then_binary_units() {
+        for (bytes, want) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (5 * 1024 * 1024 + 300 * 1024, "5.3 MiB"),
+            (3 << 30, "3.0 GiB"),
+            (5000 << 30, "5000.0 GiB"),
+        ] {
+            assert_eq!(file_size(bytes), want, "{bytes}");
+        }
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! (`GET /api/v1/files`), or uploaded from here (picked, or dropped onto the form), after
 //! which the form shows what its slicer says (grams, time) and pre-fills the weight. A job
 //! of a stored file is created with its `file_id`; without one the form names a file
-//! path as before (a job moved by hand).
+//! path as before (a job moved by hand). Under the form, the stored files themselves:
+//! each to download or delete ([`StoredFiles`]).
 
-use crate::components::{Field, FormErrors};
-use crate::model::printing::{file_choice, file_figures};
+use crate::components::{submit, Field, FormErrors};
+use crate::model::printing::{file_choice, file_figures, file_size};
+use crate::store::Write;
 use crate::FarmStore;
 use app::domain::GcodeFile;
 use leptos::prelude::*;
@@ -225,5 +227,106 @@ pub fn GcodeChooser(
     }
     // Erased: the page's view type would otherwise be too deep for the node's
     // compiler to prove it `Send`.
+    .into_any()
+}
+
+/// Saves a stored file (fetched with the token: a plain link cannot carry it).
+#[component]
+pub fn Download(file_id: String, name: String, errors: RwSignal<FormErrors>) -> impl IntoView {
+    let store = expect_context::<FarmStore>();
+    let busy = RwSignal::new(false);
+    let label = format!("Download G-code: {name}");
+    let on_click = move |_| {
+        let (file_id, name) = (file_id.clone(), name.clone());
+        leptos::task::spawn_local(async move {
+            busy.set(true);
+            let result = store.download(file_id, name).await;
+            busy.set(false);
+            errors.set(match result {
+                Ok(()) => FormErrors::default(),
+                Err(failure) => FormErrors::from_failure(&failure),
+            });
+        });
+    };
+    view! {
+        <button type="button" class="quiet download" disabled=move || busy.get() aria-label=label on:click=on_click>
+            "Download"
+        </button>
+    }
+}
+
+/// The stored files, newest first, with what their slicer says and their size, each to
+/// download or delete. The cluster refuses a delete while a queued or running job prints
+/// the file; the refusal is shown under it.
+#[component]
+pub fn StoredFiles(source: GcodeSource) -> AnyView {
+    view! {
+        <section class="panel stored-files" aria-labelledby="stored-files-title" data-testid="stored-files">
+            <h2 id="stored-files-title">"Stored G-code"</h2>
+            <Show
+                when=move || !source.files.with(Vec::is_empty)
+                fallback=|| view! { <p class="empty">"No stored files yet: upload one in the form."</p> }
+            >
+                <ul class="stored-file-list">
+                    <For each=move || source.files.get() key=|f| f.id.clone() let:file>
+                        <StoredFile file source/>
+                    </For>
+                </ul>
+            </Show>
+        </section>
+    }
+    // Erased: the page's view type would otherwise be too deep for the node's
+    // compiler to prove it `Send`.
+    .into_any()
+}
+
+#[component]
+fn StoredFile(file: GcodeFile, source: GcodeSource) -> AnyView {
+    let store = expect_context::<FarmStore>();
+    let errors = RwSignal::new(FormErrors::default());
+    let busy = RwSignal::new(false);
+    let id = file.id.to_string();
+    let name = file.name.as_str().to_owned();
+    let on_delete = {
+        let id = id.clone();
+        move |_| {
+            let id = id.clone();
+            let write = Write::DeleteFile {
+                file_id: id.clone(),
+            };
+            leptos::task::spawn_local(async move {
+                if submit(store, write, busy, errors).await {
+                    source
+                        .files
+                        .update(|files| files.retain(|f| f.id.as_str() != id));
+                    if source.chosen.with_untracked(|chosen| chosen == &id) {
+                        source.chosen.set(String::new());
+                    }
+                }
+            });
+        }
+    };
+    view! {
+        <li data-testid=format!("stored-file-{id}")>
+            <p class="stored-file-line">
+                <span class="stored-file-name">{file_choice(&file)}</span>
+                " "
+                <span class="num">{file_size(file.size)}</span>
+            </p>
+            <div class="job-actions">
+                <Download file_id=id.clone() name=name.clone() errors/>
+                <button
+                    type="button"
+                    class="quiet danger"
+                    aria-label=format!("Delete G-code: {name}")
+                    disabled=move || busy.get()
+                    on:click=on_delete
+                >
+                    "Delete"
+                </button>
+            </div>
+            <p class="form-error" aria-live="polite">{move || errors.with(|e| e.message.clone())}</p>
+        </li>
+    }
     .into_any()
 }

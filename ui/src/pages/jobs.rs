@@ -6,7 +6,7 @@
 //! spool (the pickers show each one's available grams) or any spool of a material and
 //! colour, of a stored or uploaded G-code file ([`super::gcode`]) or a file path.
 
-use super::gcode::{follow_files, GcodeChooser, GcodeSource};
+use super::gcode::{follow_files, Download, GcodeChooser, GcodeSource, StoredFiles};
 use crate::components::{send_form, submit, Field, FormError, FormErrors, InputField, StatusBadge};
 use crate::model::queue::{
     colours_of, is_waiting, place_for, printer_label, spool_label, JobForm, JobRequest, QueueLine,
@@ -384,31 +384,6 @@ async fn move_in_queue(
     });
 }
 
-/// Saves the job's stored file (fetched with the token: a plain link cannot carry it).
-#[component]
-fn Download(file_id: String, name: String, errors: RwSignal<FormErrors>) -> impl IntoView {
-    let store = expect_context::<FarmStore>();
-    let busy = RwSignal::new(false);
-    let label = format!("Download G-code: {name}");
-    let on_click = move |_| {
-        let (file_id, name) = (file_id.clone(), name.clone());
-        leptos::task::spawn_local(async move {
-            busy.set(true);
-            let result = store.download(file_id, name).await;
-            busy.set(false);
-            errors.set(match result {
-                Ok(()) => FormErrors::default(),
-                Err(failure) => FormErrors::from_failure(&failure),
-            });
-        });
-    };
-    view! {
-        <button type="button" class="quiet download" disabled=move || busy.get() aria-label=label on:click=on_click>
-            "Download"
-        </button>
-    }
-}
-
 #[component]
 fn AddJobForm() -> AnyView {
     let store = expect_context::<FarmStore>();
@@ -503,6 +478,7 @@ fn AddJobForm() -> AnyView {
             .filter(|n| *n > 1)
     };
     view! {
+        <div class="board-side">
         <form
             class="panel"
             class:dropping=move || source.dragging.get()
@@ -583,6 +559,8 @@ fn AddJobForm() -> AnyView {
                 }}
             </button>
         </form>
+        <StoredFiles source/>
+        </div>
     }
     // Erased: the page's view type would otherwise be too deep for the node's
     // compiler to prove it `Send`.

@@ -1,8 +1,8 @@
-//! Printers: every printer with what it is doing (for a printer connected to its host:
-//! the host's state, progress and temperatures, and whether it waits for its bed to be
-//! cleared, see [`super::printer_state`]), the spool loaded on it, its connection
-//! ([`super::connection`]), its running and queued jobs (among those on the board), its
-//! history on demand, and a form to add one.
+//! Printers: a card per printer with what it is doing (for a printer connected to its
+//! host: the host's state, the job, a progress bar with the time left, temperatures, and
+//! whether it waits for its bed to be cleared, see [`super::printer_state`]), the spool
+//! loaded on it, its connection ([`super::connection`]), its running and queued jobs
+//! (among those on the board), its history on demand, and a form to add one.
 
 use super::connection::ConnectionCell;
 use super::history::History;
@@ -32,25 +32,11 @@ pub fn PrintersPage() -> impl IntoView {
                     when=move || !printers.with(Vec::is_empty)
                     fallback=|| view! { <p class="empty">"No printers yet: add one with the form."</p> }
                 >
-                    <table class="grid" data-testid="printer-table">
-                        <thead>
-                            <tr>
-                                <th scope="col">"ID"</th>
-                                <th scope="col">"Company"</th>
-                                <th scope="col">"Model"</th>
-                                <th scope="col">"State"</th>
-                                <th scope="col">"Loaded spool"</th>
-                                <th scope="col">"Connection"</th>
-                                <th scope="col">"Running and queued jobs"</th>
-                                <th scope="col">"History"</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            <For each=move || printers.get() key=|p| p.id.clone() let:printer>
-                                <PrinterRow printer/>
-                            </For>
-                        </tbody>
-                    </table>
+                    <ul class="printer-cards" data-testid="printer-list">
+                        <For each=move || printers.get() key=|p| p.id.clone() let:printer>
+                            <PrinterCard printer/>
+                        </For>
+                    </ul>
                 </Show>
             </section>
             <AddPrinterForm/>
@@ -59,12 +45,12 @@ pub fn PrintersPage() -> impl IntoView {
 }
 
 #[component]
-fn PrinterRow(printer: Printer) -> AnyView {
+fn PrinterCard(printer: Printer) -> AnyView {
     let store = expect_context::<FarmStore>();
     let id = printer.id.to_string();
     let for_busy = printer.clone();
     let busy = Memo::new(move |_| store.data.with(|d| is_busy(&d.jobs, &for_busy)));
-    // The row is keyed by id: what changes (connection, status) is read from the store.
+    // The card is keyed by id: what changes (connection, status) is read from the store.
     let key = printer.id.clone();
     let connected = Memo::new(move |_| {
         store
@@ -88,38 +74,39 @@ fn PrinterRow(printer: Printer) -> AnyView {
                 .collect_view()
         })
     };
+    let title_id = format!("printer-{id}-title");
     view! {
-        <tr data-testid=format!("printer-{id}")>
-            <td class="mono">{id.clone()}</td>
-            <td>{printer.company.as_str().to_owned()}</td>
-            <td>{printer.model.as_str().to_owned()}</td>
-            <td class="wide">
-                // Moved by hand, "busy" is what its jobs say; a connected printer's host
-                // says it itself.
-                <Show when=move || !connected.get()>
-                    {move || {
-                        if busy.get() {
-                            view! { <span class="badge printer-busy">"Busy"</span> }
-                        } else {
-                            view! { <span class="badge printer-idle">"Idle"</span> }
-                        }
-                    }}
-                </Show>
-                <PrinterCondition id=printer.id.clone()/>
-            </td>
-            <td class="wide">
+        <li>
+            <article class="card printer-card" data-testid=format!("printer-{id}") aria-labelledby=format!("printer-{id}-title")>
+                <header class="printer-card-head">
+                    <h3 id=title_id>
+                        {format!("{} {}", printer.company.as_str(), printer.model.as_str())}
+                    </h3>
+                    <span class="mono printer-id">{id.clone()}</span>
+                </header>
+                <div class="printer-card-state">
+                    // Moved by hand, "busy" is what its jobs say; a connected printer's
+                    // host says it itself.
+                    <Show when=move || !connected.get()>
+                        {move || {
+                            if busy.get() {
+                                view! { <span class="badge printer-busy">"Busy"</span> }
+                            } else {
+                                view! { <span class="badge printer-idle">"Idle"</span> }
+                            }
+                        }}
+                    </Show>
+                    <PrinterCondition id=printer.id.clone()/>
+                </div>
                 <LoadedSpool id=printer.id.clone()/>
-            </td>
-            <td>
                 <ConnectionCell id=printer.id.clone()/>
-            </td>
-            <td>
-                <ul class="inline-list">{jobs}</ul>
-            </td>
-            <td>
+                <section class="printer-card-jobs" aria-label=format!("Running and queued jobs of {id}")>
+                    <h4>"Running and queued jobs"</h4>
+                    <ul class="inline-list">{jobs}</ul>
+                </section>
                 <History filter="printer_id" id=id.clone()/>
-            </td>
-        </tr>
+            </article>
+        </li>
     }
     // Erased: the page's view type would otherwise be too deep for the node's
     // compiler to prove it `Send`.
@@ -197,7 +184,7 @@ fn LoadedSpool(id: Id) -> AnyView {
     };
     view! {
         <div class="field loaded-spool">
-            <label for=select_id.clone() class="visually-hidden">{format!("Loaded spool of {id}")}</label>
+            <label for=select_id.clone()>"Loaded spool"</label>
             <select
                 id=select_id
                 data-testid="loaded-spool"

@@ -178,6 +178,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
     let (stop, stopped) = watch::channel(false);
     let live = crate::driver::live::LiveBoard::default();
     let reads = crate::raft::read_index::ReadIndex::spawn(raft.clone());
+    let snapshots = state.snapshot_files();
     let farm = Farm::new(FarmParts {
         id: config.id,
         raft: raft.clone(),
@@ -256,6 +257,7 @@ pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
             files: files.clone(),
             max_file_bytes: max_upload_bytes,
             live: live.clone(),
+            snapshots,
         },
     )
     .timed_by(write_timings);

@@ -12,8 +12,6 @@ pub mod service;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-// `declare_raft_types!` names the default snapshot type as an unqualified `Cursor`.
-use std::io::Cursor;
 
 openraft::declare_raft_types!(
     /// Raft3D's openraft configuration: farm proposals in, farm outcomes out. An entry
@@ -23,7 +21,8 @@ openraft::declare_raft_types!(
         R = Vec<app::Outcome>,
         NodeId = u64,
         Node = NodeAddr,
-        SnapshotData = Cursor<Vec<u8>>,
+        // A file of `snapshots/`, read and written a buffer at a time.
+        SnapshotData = crate::store::snapshot_files::SnapshotFile,
 );
 
 /// Where a member can be reached: its Raft address (peers only) and, once learned, the

@@ -27,6 +27,7 @@ use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
 use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use crate::pki::PeerTls;
+use crate::store::snapshot_files::SnapshotFile;
 use crate::write_timing::{WriteStage, WriteTimings};
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
@@ -783,7 +784,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let encode = |e: serde_json::Error| StreamingError::Network(NetworkError::new(&e));
         let vote_header = serde_json::to_string(&vote).map_err(encode)?;
         let meta_header = serde_json::to_string(&snapshot.meta).map_err(encode)?;
-        let body = snapshot.snapshot.into_inner();
+        let length = snapshot.snapshot.len();
+        let body = snapshot_body(*snapshot.snapshot);
         let request = self.network.request(
             self.target,
             reqwest::Method::POST,
@@ -797,6 +799,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .timeout(self.network.timeouts.snapshot)
             .header(SNAPSHOT_VOTE_HEADER, vote_header)
             .header(SNAPSHOT_META_HEADER, meta_header)
+            .header(reqwest::header::CONTENT_LENGTH, length)
             .body(body)
             .send();
         let response = tokio::select! {
@@ -828,6 +831,32 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
         }
     }
+}
+
+/// How much of a snapshot's file is read for each piece of its request body.
+const SNAPSHOT_READ_BUFFER: usize = 1 << 20;
+
+/// A snapshot's file as a request body, read a buffer at a time on a blocking thread: a
+/// farm's snapshot is never held in memory to send it.
+fn snapshot_body(file: SnapshotFile) -> reqwest::Body {
+    let pieces = futures::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut piece = vec![0; SNAPSHOT_READ_BUFFER];
+            let n = std::io::Read::read(&mut file, &mut piece)?;
+            piece.truncate(n);
+            Ok::<_, std::io::Error>((piece, file))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|read| read);
+        match read {
+            Ok((piece, _)) if piece.is_empty() => None,
+            Ok((piece, file)) => Some((Ok(axum::body::Bytes::from(piece)), Some(file))),
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    reqwest::Body::wrap_stream(pieces)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use crate::listener::PeerCertificate;
 use crate::pki::PeerTls;
 use crate::write_timing::{WriteStage, WriteTimings};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::{CONNECTION, UPGRADE};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,12 +33,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
-use std::io::Cursor;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-/// Largest peer request accepted: a whole snapshot travels in one body.
+/// Largest peer request accepted: a whole snapshot travels in one body (into a file, a
+/// buffer at a time: see [`receive_snapshot`]).
 const MAX_PEER_BODY: usize = 1 << 30;
+
+/// How much of a snapshot's body is gathered before it is written to its file.
+const SNAPSHOT_WRITE_BUFFER: usize = 1 << 20;
 
 /// Where a peer asks who this node is.
 const INFO_PATH: &str = "/raft/info";
@@ -53,6 +56,8 @@ pub struct PeerShared {
     /// Largest file accepted (`--max-upload-mib`).
     pub max_file_bytes: u64,
     pub live: crate::driver::live::LiveBoard,
+    /// Where a snapshot sent by the leader is received into.
+    pub snapshots: std::sync::Arc<crate::store::snapshot_files::SnapshotFiles>,
 }
 
 /// What the peer service needs: the local Raft, who this node is, and when it stops
@@ -342,7 +347,7 @@ async fn snapshot(
     State(state): State<PeerState>,
     Extension(peer): Extension<NodeIdentity>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let header_json = |name: &str| {
         headers
@@ -365,13 +370,61 @@ async fn snapshot(
     if let Err(refusal) = speaks_for_itself(&peer, vote.leader_id.node_id) {
         return state.refuse(peer.node_id, refusal);
     }
+    let file = match receive_snapshot(&state.shared.snapshots, body).await {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(%error, from = peer.node_id, "a snapshot was not received whole");
+            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+        }
+    };
     let snapshot = openraft::Snapshot {
         meta,
-        // Takes the body's buffer over instead of copying it (a farm-sized copy when the
-        // body is one unshared buffer, as a collected request body is).
-        snapshot: Box::new(Cursor::new(Vec::from(body))),
+        snapshot: Box::new(file),
     };
+    // A snapshot openraft does not install is dropped, which removes its file.
     Json(state.raft.install_full_snapshot(vote, snapshot).await).into_response()
+}
+
+/// Writes a snapshot's body into a new file of `snapshots/`, a buffer at a time on a
+/// blocking thread: a farm's snapshot is never held in memory. A body cut off or over
+/// [`MAX_PEER_BODY`] is an error (and its file, dropped, is removed).
+async fn receive_snapshot(
+    snapshots: &std::sync::Arc<crate::store::snapshot_files::SnapshotFiles>,
+    body: Body,
+) -> std::io::Result<crate::store::snapshot_files::SnapshotFile> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let mut file = snapshots.create()?;
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::with_capacity(SNAPSHOT_WRITE_BUFFER);
+    let mut received = 0usize;
+    loop {
+        let chunk = stream
+            .next()
+            .await
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        if let Some(chunk) = &chunk {
+            received += chunk.len();
+            if received > MAX_PEER_BODY {
+                return Err(std::io::Error::other("snapshot larger than 1 GiB"));
+            }
+            buffer.extend_from_slice(chunk);
+        }
+        let last = chunk.is_none();
+        if buffer.len() >= SNAPSHOT_WRITE_BUFFER || (last && !buffer.is_empty()) {
+            let full = std::mem::replace(&mut buffer, Vec::with_capacity(SNAPSHOT_WRITE_BUFFER));
+            file = tokio::task::spawn_blocking(move || {
+                file.write_all(&full)?;
+                Ok::<_, std::io::Error>(file)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+        }
+        if last {
+            return Ok(file);
+        }
+    }
 }
 
 async fn read_index(State(state): State<PeerState>) -> impl IntoResponse {

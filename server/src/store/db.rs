@@ -69,7 +69,7 @@ pub fn put_json<T: Serialize>(
     Ok(())
 }
 
-/// Where a node's two redb files and its WAL live when not in its data directory: the test hook
+/// Where a node's two redb files, its WAL and its snapshot live when not in its data directory: the test hook
 /// behind the power-loss and disk-fault tests (a simulated disk that drops unsynced
 /// writes, or fails them). A production node never sets one.
 pub trait Disks: Send + Sync + std::fmt::Debug {
@@ -77,6 +77,8 @@ pub trait Disks: Send + Sync + std::fmt::Debug {
     fn open(&self, file: &str) -> Box<dyn StorageBackend>;
     /// The log's segment directory (`wal/`).
     fn wal(&self) -> std::sync::Arc<dyn super::wal::WalDisk>;
+    /// The snapshot directory (`snapshots/`).
+    fn snapshots(&self) -> std::sync::Arc<dyn super::wal::WalDisk>;
 }
 
 /// A boxed backend, as redb wants a sized one.

@@ -13,6 +13,7 @@ pub mod log_store;
 mod queue_thread;
 mod recent_entries;
 pub mod restored_state;
+pub mod snapshot_files;
 pub mod state_machine;
 mod state_writer;
 mod tables;

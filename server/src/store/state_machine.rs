@@ -6,13 +6,16 @@
 //! `last_applied` and the membership, to the [`StateWriter`], which commits them together
 //! so a restart finds the state and the point it reached in agreement.
 //!
-//! Snapshots are the whole farm as JSON (`app::FarmSnapshot`), kept in the `snapshot`
-//! table so the current one survives restarts.
+//! Snapshots are the whole farm as JSON (`app::FarmSnapshot`), written straight from a
+//! read transaction into a file of `snapshots/` and read back from it a buffer at a time
+//! ([`super::snapshot_files`]); the `snapshot` table holds the current one's meta.
 
 use super::db::{self, get_json, put_json, DbError, OpenDatabase};
 use super::event_journal::{row_key, EntryEvents, EventJournal, Stored};
+use super::snapshot_files::{SnapshotFile, SnapshotFiles};
 use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
+use super::wal::{WalDir, WalDisk};
 use super::{blocking, io_error};
 use crate::histogram::SharedHistogram;
 use crate::raft::typ::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership};
@@ -23,7 +26,7 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshot
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
-use std::io::Cursor;
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -45,7 +48,12 @@ struct Shared {
     journal: EventJournal,
     /// How long each call of `apply` took (see [`StateMachineStore::apply_timing`]).
     apply_timing: SharedHistogram,
+    /// The current snapshot's file, and those being built or received.
+    snapshots: Arc<SnapshotFiles>,
 }
+
+/// Buffers between a snapshot's file and its encoder or decoder.
+const SNAPSHOT_BUFFER: usize = 1 << 20;
 
 /// The in-memory farm and how far into the log it reflects.
 pub struct Applied {
@@ -76,6 +84,13 @@ impl StateMachineStore {
             }
             Ok(())
         })?;
+        let snapshot_disk: Arc<dyn WalDisk> = match disks {
+            Some(disks) => disks.snapshots(),
+            None => Arc::new(WalDir::unlocked(path.with_file_name("snapshots"))?),
+        };
+        let current = stored_snapshot_meta(&db)?.map(|meta| meta.snapshot_id);
+        let snapshots = SnapshotFiles::open(snapshot_disk, current.as_deref())?;
+        move_snapshot_to_file(&db, &snapshots)?;
         let applied = load(&db)?;
         let journal = load_journal(&db, applied.last_applied.map_or(0, |l| l.index))?;
         let db = Arc::new(OpenDatabase::new(db));
@@ -86,8 +101,14 @@ impl StateMachineStore {
                 applied: RwLock::new(applied),
                 journal,
                 apply_timing: SharedHistogram::default(),
+                snapshots: Arc::new(snapshots),
             }),
         })
+    }
+
+    /// The snapshot directory, for the peer service to receive a snapshot into.
+    pub fn snapshot_files(&self) -> Arc<SnapshotFiles> {
+        self.shared.snapshots.clone()
     }
 
     /// Durations of the applies so far (a run of committed entries each), for `/metrics`.
@@ -329,26 +350,42 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        let files = self.shared.snapshots.clone();
+        let file = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
+            Ok(files.create()?)
+        })
+        .await?;
+        Ok(Box::new(file))
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(snapshot = %meta.snapshot_id))]
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
         let signature = Some(meta.signature());
-        let farm_snapshot: FarmSnapshot = serde_json::from_slice(&data).map_err(|e| {
-            io_error(
-                ErrorSubject::Snapshot(signature.clone()),
-                ErrorVerb::Read,
-                e,
-            )
-        })?;
+        let files = self.shared.snapshots.clone();
+        let snapshot_id = meta.snapshot_id.clone();
+        // Decoded from the file a buffer at a time, then made durable under its id: only
+        // a snapshot that decodes is ever kept.
+        let farm_snapshot = blocking(
+            ErrorSubject::Snapshot(signature.clone()),
+            ErrorVerb::Read,
+            move || {
+                let mut file = files.adopt(*snapshot)?;
+                file.rewind();
+                let decoded = BufReader::with_capacity(SNAPSHOT_BUFFER, &mut file);
+                // A snapshot that does not decode is dropped, which removes its file.
+                let farm_snapshot: FarmSnapshot = serde_json::from_reader(decoded)?;
+                files.publish(&mut file, &snapshot_id)?;
+                Ok(farm_snapshot)
+            },
+        )
+        .await?;
         let meta_owned = meta.clone();
+        let files = self.shared.snapshots.clone();
         // The rows are written first and the decoded snapshot then moved into the farm:
         // the farm is never held twice. On the writer thread, so it lands after every
         // earlier apply's rows.
@@ -367,8 +404,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     clock_ms: farm_snapshot.clock_ms,
                 };
                 position.write(&txn)?;
-                save_snapshot(&txn, &meta_owned, &data)?;
-                txn.commit()?;
+                make_current(txn, &files, &meta_owned)?;
                 Ok(farm_snapshot)
             })
             .await
@@ -391,18 +427,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let shared = self.shared.clone();
         blocking(ErrorSubject::Snapshot(None), ErrorVerb::Read, move || {
-            let txn = shared.db.begin_read()?;
-            let table = txn.open_table(SNAPSHOT)?;
-            let Some(meta) = get_json::<SnapshotMeta>(&table, KEY_SNAPSHOT_META)? else {
+            let Some(meta) = stored_snapshot_meta(&shared.db)? else {
                 return Ok(None);
             };
-            let data = table
-                .get(KEY_SNAPSHOT_DATA)?
-                .map(|bytes| bytes.value().to_vec())
-                .unwrap_or_default();
+            let file = shared.snapshots.open_snapshot(&meta.snapshot_id)?;
             Ok(Some(Snapshot {
                 meta,
-                snapshot: Box::new(Cursor::new(data)),
+                snapshot: Box::new(file),
             }))
         })
         .await
@@ -446,21 +477,25 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         };
         let shared = self.shared.clone();
         let meta_owned = meta.clone();
-        // The bytes come back from the blocking task rather than being cloned into it: a
-        // farm's snapshot is tens of megabytes, too much to hold twice.
-        let data = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
-            let data = snapshot_json(&view)?;
+        // Encoded straight into its file: a farm's snapshot is tens of megabytes, never
+        // held in memory.
+        let file = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
+            let mut file = shared.snapshots.create()?;
+            // On an error the file is dropped, which removes it.
+            write_snapshot(&view, &mut file)?;
             drop(view);
-            let txn = shared.db.begin_write()?;
-            save_snapshot(&txn, &meta_owned, &data)?;
-            txn.commit()?;
-            Ok(data)
+            shared
+                .snapshots
+                .publish(&mut file, &meta_owned.snapshot_id)?;
+            make_current(shared.db.begin_write()?, &shared.snapshots, &meta_owned)?;
+            file.rewind();
+            Ok(file)
         })
         .await?;
-        tracing::info!(bytes = data.len(), index = ?last_log_id.map(|l| l.index), "snapshot built");
+        tracing::info!(bytes = file.len(), index = ?last_log_id.map(|l| l.index), "snapshot built");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(file),
         })
     }
 }
@@ -479,61 +514,123 @@ pub(super) fn position_of(
 /// The farm as seen by `view`, in the snapshot format (`app::FarmSnapshot` as JSON).
 /// Rows are already the JSON of their values, in id order, so they are copied as they
 /// are rather than decoded and encoded again.
-fn snapshot_json(view: &ReadTransaction) -> Result<Vec<u8>, DbError> {
+/// Encodes the farm `view` sees as an `app::FarmSnapshot`'s JSON into `file`.
+fn write_snapshot(view: &ReadTransaction, file: &mut SnapshotFile) -> Result<(), DbError> {
+    let mut out = BufWriter::with_capacity(SNAPSHOT_BUFFER, file);
+    snapshot_json(view, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn snapshot_json(view: &ReadTransaction, out: &mut impl Write) -> Result<(), DbError> {
     fn rows(
-        out: &mut Vec<u8>,
+        out: &mut impl Write,
         view: &ReadTransaction,
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         with_key: bool,
     ) -> Result<(), DbError> {
-        out.push(b'[');
+        out.write_all(b"[")?;
         for (n, row) in view.open_table(table)?.iter()?.enumerate() {
             let (key, value) = row?;
             if n > 0 {
-                out.push(b',');
+                out.write_all(b",")?;
             }
             // `Vec<(String, T)>` is encoded as `[key, value]` pairs.
             if with_key {
-                out.push(b'[');
+                out.write_all(b"[")?;
                 serde_json::to_writer(&mut *out, key.value())?;
-                out.push(b',');
+                out.write_all(b",")?;
             }
-            out.extend_from_slice(value.value());
+            out.write_all(value.value())?;
             if with_key {
-                out.push(b']');
+                out.write_all(b"]")?;
             }
         }
-        out.push(b']');
+        out.write_all(b"]")?;
         Ok(())
     }
     let meta = view.open_table(SM_META)?;
     let clock_ms: u64 = get_json(&meta, KEY_CLOCK)?.unwrap_or(0);
     let driver_term: u64 = get_json(&meta, KEY_DRIVER_TERM)?.unwrap_or(0);
-    let mut out = Vec::new();
-    out.extend_from_slice(br#"{"printers":"#);
-    rows(&mut out, view, PRINTERS, false)?;
-    out.extend_from_slice(br#","filaments":"#);
-    rows(&mut out, view, FILAMENTS, false)?;
-    out.extend_from_slice(br#","print_jobs":"#);
-    rows(&mut out, view, PRINT_JOBS, false)?;
-    out.extend_from_slice(br#","idempotency":"#);
-    rows(&mut out, view, IDEMPOTENCY, true)?;
-    out.extend_from_slice(br#","tokens":"#);
-    rows(&mut out, view, TOKENS, false)?;
-    out.extend_from_slice(br#","files":"#);
-    rows(&mut out, view, FILES, false)?;
-    out.extend_from_slice(br#","printer_keys":"#);
-    rows(&mut out, view, PRINTER_KEYS, true)?;
-    out.extend_from_slice(
-        format!(r#","clock_ms":{clock_ms},"driver_term":{driver_term}}}"#).as_bytes(),
-    );
-    Ok(out)
+    for (name, table, with_key) in [
+        (r#"{"printers":"#, PRINTERS, false),
+        (r#","filaments":"#, FILAMENTS, false),
+        (r#","print_jobs":"#, PRINT_JOBS, false),
+        (r#","idempotency":"#, IDEMPOTENCY, true),
+        (r#","tokens":"#, TOKENS, false),
+        (r#","files":"#, FILES, false),
+        (r#","printer_keys":"#, PRINTER_KEYS, true),
+    ] {
+        out.write_all(name.as_bytes())?;
+        rows(out, view, table, with_key)?;
+    }
+    write!(
+        out,
+        r#","clock_ms":{clock_ms},"driver_term":{driver_term}}}"#
+    )?;
+    Ok(())
 }
 
-fn save_snapshot(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Result<(), DbError> {
-    let mut table = txn.open_table(SNAPSHOT)?;
-    put_json(&mut table, KEY_SNAPSHOT_META, meta)?;
-    table.insert(KEY_SNAPSHOT_DATA, data)?;
+/// The meta of the current snapshot, if there is one.
+fn stored_snapshot_meta(db: &Database) -> Result<Option<SnapshotMeta>, DbError> {
+    get_json(&db.begin_read()?.open_table(SNAPSHOT)?, KEY_SNAPSHOT_META)
+}
+
+/// Steps 3 and 4 of `snapshot_files`: commits `txn` with `meta` as the current
+/// snapshot's (its file published already), then removes the snapshot files it no
+/// longer names. A snapshot older than the current one (a build that finished after a
+/// newer snapshot was installed) is not made current: `txn` commits without it and its
+/// file goes.
+fn make_current(
+    txn: WriteTransaction,
+    files: &SnapshotFiles,
+    meta: &SnapshotMeta,
+) -> Result<(), DbError> {
+    let swap = files.swap();
+    let current = {
+        let mut table = txn.open_table(SNAPSHOT)?;
+        let stored: Option<SnapshotMeta> = get_json(&table, KEY_SNAPSHOT_META)?;
+        match stored {
+            Some(stored) if stored.last_log_id > meta.last_log_id => stored.snapshot_id,
+            _ => {
+                put_json(&mut table, KEY_SNAPSHOT_META, meta)?;
+                meta.snapshot_id.clone()
+            }
+        }
+    };
+    txn.commit()?;
+    // Committed: a file left over is only disk space, removed at the next open.
+    if let Err(error) = swap.keep_only(&current) {
+        tracing::warn!(%error, "an old snapshot file could not be removed");
+    }
+    Ok(())
+}
+
+/// The upgrade from schema 2: a snapshot's bytes held in the `snapshot` table move into
+/// its file. Safe to cut at any point: the bytes leave the table only once their file
+/// is durable, and a cut before that starts over at the next open.
+fn move_snapshot_to_file(db: &Database, files: &SnapshotFiles) -> Result<(), DbError> {
+    let (meta, data) = {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(SNAPSHOT)?;
+        let Some(data) = table.get(KEY_SNAPSHOT_DATA)? else {
+            return Ok(());
+        };
+        let meta: Option<SnapshotMeta> = get_json(&table, KEY_SNAPSHOT_META)?;
+        (meta, data.value().to_vec())
+    };
+    if let Some(meta) = &meta {
+        let mut file = files.create()?;
+        file.write_all(&data)?;
+        files.publish(&mut file, &meta.snapshot_id)?;
+    }
+    let txn = db.begin_write()?;
+    txn.open_table(SNAPSHOT)?.remove(KEY_SNAPSHOT_DATA)?;
+    txn.commit()?;
+    tracing::info!(
+        bytes = data.len(),
+        "the snapshot's bytes moved into snapshots/"
+    );
     Ok(())
 }
 
@@ -580,4 +677,50 @@ fn replace_farm_rows(txn: &WriteTransaction, snapshot: &FarmSnapshot) -> Result<
         &snapshot.driver_term,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A build that finishes after a newer snapshot was installed must not make its older
+    /// snapshot the current one (a lagging node would then be sent a snapshot older than
+    /// the log this node purged) nor keep its file.
+    #[test]
+    fn an_older_snapshot_does_not_replace_a_newer_one() -> Result<(), DbError> {
+        let dir = tempfile::tempdir()?;
+        let db = db::open(
+            &dir.path().join("state.redb"),
+            None,
+            SM_META,
+            STATE_SCHEMA,
+            |txn| {
+                txn.open_table(SNAPSHOT)?;
+                Ok(())
+            },
+        )?;
+        let disk = Arc::new(WalDir::unlocked(dir.path().join("snapshots"))?);
+        let files = SnapshotFiles::open(disk, None)?;
+        let meta = |term, index, id: &str| SnapshotMeta {
+            last_log_id: Some(openraft::LogId::new(
+                openraft::CommittedLeaderId::new(term, 1),
+                index,
+            )),
+            last_membership: StoredMembership::default(),
+            snapshot_id: id.to_owned(),
+        };
+        for snapshot in [meta(2, 20, "2-20-newer"), meta(1, 10, "1-10-older")] {
+            let mut file = files.create()?;
+            file.write_all(b"{}")?;
+            files.publish(&mut file, &snapshot.snapshot_id)?;
+            make_current(db.begin_write()?, &files, &snapshot)?;
+        }
+        let current = stored_snapshot_meta(&db)?.map(|m| m.snapshot_id);
+        assert_eq!(current.as_deref(), Some("2-20-newer"));
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("snapshots"))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(names, ["2-20-newer.snap"]);
+        Ok(())
+    }
 }

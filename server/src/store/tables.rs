@@ -21,10 +21,13 @@ pub const LOG_SCHEMA: Schema = Schema {
     version: 3,
     upgrades_from: &[2],
 };
-/// `state.redb`.
+/// `state.redb`. 3: the current snapshot's bytes are a file in `snapshots/`, the table
+/// holds only its meta (a file of version 2 has them moved there at open,
+/// `state_machine::move_snapshot_to_file`); a build that reads only version 2 refuses it
+/// instead of finding a snapshot without bytes.
 pub const STATE_SCHEMA: Schema = Schema {
-    version: 2,
-    upgrades_from: &[],
+    version: 3,
+    upgrades_from: &[2],
 };
 
 // ---- raft-log.redb ----
@@ -62,7 +65,8 @@ pub const FARM_TABLES: [TableDefinition<&str, &[u8]>; 8] = [
 ];
 /// `last_applied`, `membership`, `clock_ms`, `schema`, `events_from`, `driver_term`.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
-/// The current snapshot: `meta` and `data`.
+/// The current snapshot's `meta` (its bytes: `store::snapshot_files`); up to schema 2
+/// also its `data`.
 pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
 pub const KEY_VOTE: &str = "vote";
@@ -80,4 +84,5 @@ pub const KEY_DRIVER_TERM: &str = "driver_term";
 /// `last_applied`, as in files from before the table).
 pub const KEY_EVENTS_FROM: &str = "events_from";
 pub const KEY_SNAPSHOT_META: &str = "meta";
+/// Up to schema 2 only (moved into `snapshots/` at open).
 pub const KEY_SNAPSHOT_DATA: &str = "data";

@@ -148,10 +148,12 @@ async fn a_snapshot_of_100k_jobs_installs_on_a_fresh_store() -> Result<(), Stora
     let started = std::time::Instant::now();
     let snapshot = source.build_snapshot().await?;
     let built = started.elapsed();
-    let bytes = snapshot.snapshot.get_ref().len();
+    let mut snapshot = snapshot;
+    let bytes = snapshot.snapshot.len();
     // The bytes, copied from the stored rows, are exactly the farm's snapshot format.
     let decoded: app::FarmSnapshot =
-        serde_json::from_slice(snapshot.snapshot.get_ref()).expect("snapshot is JSON");
+        serde_json::from_reader(std::io::BufReader::new(&mut *snapshot.snapshot))
+            .expect("snapshot is JSON");
     assert_eq!(decoded, source.read().farm.to_snapshot());
 
     let target_dir =
@@ -306,5 +308,145 @@ async fn a_log_of_the_previous_layout_moves_into_the_wal_once() -> Result<(), St
     let txn = redb::ReadableDatabase::begin_read(&db).expect("txn");
     let table = txn.open_table(super::tables::LOG).expect("log table");
     assert_eq!(redb::ReadableTableMetadata::len(&table).expect("len"), 0);
+    Ok(())
+}
+
+/// A few applied printers and the snapshot built of them.
+async fn store_with_snapshot(
+    dir: &TempDir,
+) -> Result<(StateMachineStore, crate::raft::typ::Snapshot), StorageError> {
+    use openraft::RaftSnapshotBuilder;
+    let (_, mut sm) = open(dir, FOLLOWER.local_id)?;
+    let entries = (1..=3)
+        .map(|index| openraft::Entry::<TypeConfig> {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: openraft::EntryPayload::Normal(vec![app::Proposal {
+                command: app::Command::CreatePrinter(app::Printer::new(
+                    app::Id::parse(&format!("p{index}")).expect("id"),
+                    serde_json::from_str("\"Prusa\"").expect("text"),
+                    serde_json::from_str("\"MK4\"").expect("text"),
+                )),
+                at_ms: 1,
+                idempotency: None,
+            }]),
+        })
+        .collect::<Vec<_>>();
+    sm.apply(entries).await?;
+    let snapshot = sm.build_snapshot().await?;
+    Ok((sm, snapshot))
+}
+
+fn snapshot_bytes(snapshot: &mut crate::raft::typ::Snapshot) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    snapshot.snapshot.rewind();
+    std::io::Read::read_to_end(&mut *snapshot.snapshot, &mut bytes).expect("read");
+    bytes
+}
+
+fn snapshot_dir_names(dir: &TempDir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("snapshots"))
+        .expect("snapshots/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A data directory of the previous layout (schema 2: the snapshot's bytes in the
+/// `snapshot` table) opens with the same snapshot, its bytes moved into `snapshots/`
+/// and out of the table; a move cut short (the file written, the bytes still in the
+/// table) starts over.
+#[tokio::test]
+async fn a_snapshot_of_the_previous_layout_moves_into_its_file() -> Result<(), StorageError> {
+    use super::tables::{KEY_SCHEMA, KEY_SNAPSHOT_DATA, SM_META, SNAPSHOT};
+    let dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let (sm, mut built) = store_with_snapshot(&dir).await?;
+    let bytes = snapshot_bytes(&mut built);
+    let meta = built.meta.clone();
+    drop((sm, built));
+    // Back to schema 2: the bytes in the table, the directory holding a stray copy.
+    {
+        let db = redb::Database::create(dir.path().join("state.redb")).expect("redb");
+        let txn = db.begin_write().expect("txn");
+        txn.open_table(SNAPSHOT)
+            .expect("table")
+            .insert(KEY_SNAPSHOT_DATA, bytes.as_slice())
+            .expect("data");
+        txn.open_table(SM_META)
+            .expect("meta")
+            .insert(KEY_SCHEMA, b"2".as_slice())
+            .expect("schema");
+        txn.commit().expect("commit");
+    }
+    for reopen in 0..2 {
+        let (_, mut sm) = open(&dir, FOLLOWER.local_id)?;
+        let mut current = sm.get_current_snapshot().await?.expect("a snapshot");
+        assert_eq!(current.meta, meta, "reopen {reopen}");
+        assert_eq!(snapshot_bytes(&mut current), bytes, "reopen {reopen}");
+        assert_eq!(
+            snapshot_dir_names(&dir),
+            [format!("{}.snap", current.meta.snapshot_id)]
+        );
+        let db_bytes = {
+            drop(current);
+            drop(sm);
+            let db = redb::Database::create(dir.path().join("state.redb")).expect("redb");
+            let txn = redb::ReadableDatabase::begin_read(&db).expect("txn");
+            let table = txn.open_table(SNAPSHOT).expect("table");
+            let data = redb::ReadableTable::get(&table, KEY_SNAPSHOT_DATA).expect("get");
+            data.map(|d| d.value().len())
+        };
+        assert_eq!(db_bytes, None, "reopen {reopen}: the bytes left the table");
+    }
+    Ok(())
+}
+
+/// At open, a build or transfer cut short (`.tmp`) and a snapshot no meta names go; the
+/// current one stays. A snapshot installed from elsewhere becomes the current one and
+/// replaces the file of the one before.
+#[tokio::test]
+async fn strays_go_at_open_and_an_installed_snapshot_replaces_the_current_one(
+) -> Result<(), StorageError> {
+    let dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let (sm, built) = store_with_snapshot(&dir).await?;
+    let current = format!("{}.snap", built.meta.snapshot_id);
+    drop((sm, built));
+    for stray in ["0190aa.tmp", "1-2-0190ab.snap"] {
+        std::fs::write(dir.path().join("snapshots").join(stray), b"{").expect("stray");
+    }
+    let (_, mut sm) = open(&dir, FOLLOWER.local_id)?;
+    assert_eq!(snapshot_dir_names(&dir), [current]);
+
+    // Another store's (newer) snapshot, installed here.
+    let other_dir =
+        TempDir::new().map_err(|e| super::io_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let (mut other, mut newer) = store_with_snapshot(&other_dir).await?;
+    newer.meta.last_log_id = Some(openraft::LogId::new(
+        openraft::CommittedLeaderId::new(2, 1),
+        9,
+    ));
+    let bytes = snapshot_bytes(&mut newer);
+    sm.install_snapshot(&newer.meta, newer.snapshot).await?;
+    let mut installed = sm.get_current_snapshot().await?.expect("a snapshot");
+    assert_eq!(installed.meta.last_log_id, newer.meta.last_log_id);
+    assert_eq!(snapshot_bytes(&mut installed), bytes);
+    assert_eq!(
+        snapshot_dir_names(&dir),
+        [format!("{}.snap", newer.meta.snapshot_id)]
+    );
+    // A snapshot that does not decode is refused and leaves nothing behind.
+    let mut broken = sm.begin_receiving_snapshot().await?;
+    std::io::Write::write_all(&mut *broken, b"{\"printers\":[").expect("write");
+    let mut meta = newer.meta.clone();
+    meta.snapshot_id = "3-10-broken".into();
+    assert!(sm.install_snapshot(&meta, broken).await.is_err());
+    assert_eq!(
+        snapshot_dir_names(&dir),
+        [format!("{}.snap", newer.meta.snapshot_id)]
+    );
+    // The other store still serves its own.
+    assert!(other.get_current_snapshot().await?.is_some());
     Ok(())
 }

@@ -94,28 +94,36 @@ pub trait WalFile: Send + Sync + Debug {
 #[derive(Debug)]
 pub struct WalDir {
     dir: PathBuf,
-    _lock: std::fs::File,
+    _lock: Option<std::fs::File>,
 }
 
 impl WalDir {
     pub fn new(dir: PathBuf) -> io::Result<Self> {
+        let mut this = Self::unlocked(dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(this.dir.join("LOCK"))?;
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is in use by another running node", this.dir.display()),
+            ));
+        }
+        this._lock = Some(lock);
+        Ok(this)
+    }
+
+    /// A directory of files that another lock already guards (`snapshots/`, under
+    /// `state.redb`'s).
+    pub fn unlocked(dir: PathBuf) -> io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         // The directory itself must survive a power cut too.
         if let Some(parent) = dir.parent() {
             std::fs::File::open(parent)?.sync_all()?;
         }
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("LOCK"))?;
-        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("{} is in use by another running node", dir.display()),
-            ));
-        }
-        Ok(Self { dir, _lock: lock })
+        Ok(Self { dir, _lock: None })
     }
 }
 

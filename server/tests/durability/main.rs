@@ -27,6 +27,8 @@ pub struct SimNode {
     pub disks: Arc<SimDisks>,
     pub node: Option<Node>,
     dir: TempDir,
+    /// Build a snapshot after this many entries (`None`: the default).
+    snapshot_threshold: Option<u64>,
 }
 
 impl SimNode {
@@ -43,6 +45,9 @@ impl SimNode {
         config.election_timeout_min_ms = 500;
         config.election_timeout_max_ms = 1000;
         config.disks = Some(self.disks.clone());
+        if let Some(threshold) = self.snapshot_threshold {
+            config.snapshot_threshold = threshold;
+        }
         config
     }
 }
@@ -56,6 +61,11 @@ pub struct SimCluster {
 
 impl SimCluster {
     pub async fn start(n: u64) -> Self {
+        Self::start_with(n, None).await
+    }
+
+    /// [`Self::start`], the nodes snapshotting after every `snapshot_threshold` entries.
+    pub async fn start_with(n: u64, snapshot_threshold: Option<u64>) -> Self {
         let nodes: Vec<SimNode> = (1..=n)
             .map(|id| SimNode {
                 id,
@@ -64,6 +74,7 @@ impl SimCluster {
                 disks: Arc::new(SimDisks::default()),
                 node: None,
                 dir: TempDir::new().expect("temp dir"),
+                snapshot_threshold,
             })
             .collect();
         let peers = nodes
@@ -110,11 +121,17 @@ impl SimCluster {
         }
     }
 
-    /// Stops a node for good (it was removed from the cluster).
+    /// Stops a node for good (it was removed from the cluster), or until
+    /// [`Self::restart`].
     pub async fn retire(&mut self, index: usize) {
         if let Some(running) = self.nodes[index].node.take() {
             running.shutdown().await;
         }
+    }
+
+    /// Starts a stopped node again on its disks.
+    pub async fn restart(&mut self, index: usize) {
+        self.boot(index).await;
     }
 
     fn running(&self) -> Vec<usize> {

@@ -266,6 +266,7 @@ impl WalDisk for SimDir {
 pub struct SimDisks {
     files: Mutex<BTreeMap<String, SimFile>>,
     wal: SimDir,
+    snapshots: SimDir,
 }
 
 impl Disks for SimDisks {
@@ -280,22 +281,27 @@ impl Disks for SimDisks {
     fn wal(&self) -> Arc<dyn WalDisk> {
         Arc::new(self.wal.clone())
     }
+
+    fn snapshots(&self) -> Arc<dyn WalDisk> {
+        Arc::new(self.snapshots.clone())
+    }
 }
 
 impl SimDisks {
-    /// Every file: the redb files, and every file the WAL directory shows or made durable.
+    /// Every file: the redb files, and every file the WAL's and the snapshots'
+    /// directories show or made durable.
     fn each(&self, mut action: impl FnMut(&mut FileState)) {
         let files = self
             .files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let dir = self.wal.lock();
+        let (wal, snapshots) = (self.wal.lock(), self.snapshots.lock());
         let mut seen: Vec<*const Mutex<FileState>> = Vec::new();
-        for file in files
-            .values()
-            .chain(dir.now.values())
-            .chain(dir.durable.values())
-        {
+        for file in files.values().chain(
+            [&wal, &snapshots]
+                .into_iter()
+                .flat_map(|dir| dir.now.values().chain(dir.durable.values())),
+        ) {
             if !seen.contains(&Arc::as_ptr(&file.0)) {
                 seen.push(Arc::as_ptr(&file.0));
                 action(&mut file.lock());
@@ -310,9 +316,11 @@ impl SimDisks {
             file.revert_unsynced();
             file.broken = Some("power lost");
         });
-        let mut dir = self.wal.lock();
-        dir.now = dir.durable.clone();
-        dir.broken = Some("power lost");
+        for dir in [&self.wal, &self.snapshots] {
+            let mut dir = dir.lock();
+            dir.now = dir.durable.clone();
+            dir.broken = Some("power lost");
+        }
     }
 
     /// From now on until `resume_log_syncs`, every sync of the WAL waits (a slow disk).
@@ -329,6 +337,7 @@ impl SimDisks {
         const FAULT: &str = "I/O error (simulated disk fault)";
         self.each(|file| file.broken = Some(FAULT));
         self.wal.lock().broken = Some(FAULT);
+        self.snapshots.lock().broken = Some(FAULT);
     }
 
     /// The disks as they come back after a power cut: what was synced.
@@ -342,14 +351,19 @@ impl SimDisks {
             assert!(state.unsynced.is_empty(), "power_cut() first");
             (name.clone(), SimFile::with_data(state.data.clone()))
         };
-        let wal: BTreeMap<String, SimFile> = self.wal.lock().durable.iter().map(synced).collect();
+        let synced_dir = |dir: &SimDir| {
+            let durable: BTreeMap<String, SimFile> =
+                dir.lock().durable.iter().map(synced).collect();
+            SimDir(Arc::new(Mutex::new(DirState {
+                now: durable.clone(),
+                durable,
+                ..DirState::default()
+            })))
+        };
         Self {
             files: Mutex::new(files.iter().map(synced).collect()),
-            wal: SimDir(Arc::new(Mutex::new(DirState {
-                now: wal.clone(),
-                durable: wal,
-                ..DirState::default()
-            }))),
+            wal: synced_dir(&self.wal),
+            snapshots: synced_dir(&self.snapshots),
         }
     }
 }

@@ -7,7 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says how long the one before it took, and the run so far (CI keeps the log of
+# a failed run only: that is where the time of every step is read).
+last_step=$SECONDS
+step() {
+  printf '\n(%d s; %d s so far)\n== %s\n' "$((SECONDS - last_step))" "$SECONDS" "$*"
+  last_step=$SECONDS
+}
 
 step "toolchain"
 rustup component add rustfmt clippy
@@ -67,3 +73,4 @@ step "printing benchmark smoke run: 2 real OctoPrints driven by 3 raft3d nodes (
 
 step "fault injection: 60 s, fixed seed (kills, pauses, partitions, wipes; see README)"
 cargo test --release --locked -p raft3d --test chaos -- --seed 1 --duration 60s
+step "done"

@@ -192,52 +192,56 @@ test("a printer whose host does not answer is Offline; connect and disconnect in
 
 // ---- a real OctoPrint
 
-test("a printer on a real OctoPrint prints a stored file's job by itself", async ({ cluster, dashboard, page }) => {
+// Skipped before its cluster starts when OctoPrint is not installed.
+test.describe(() => {
   test.skip(!octoprintInstalled(), "OctoPrint is not installed (scripts/octoprint.sh install)");
-  const host = await OctoPrint.start();
-  try {
-    // Arrange: a printer, a spool, a stored file that prints for about 25 s, and a job of
-    // it, queued before the printer is connected.
-    await farm(cluster, ["p-octo"]);
-    const leader = await cluster.waitForLeader();
-    const fileId = await uploadFile(cluster, "cube.gcode", gcode(25_000));
-    const job = await onLeader<Job>(cluster, "POST", "/api/v1/print_jobs", {
-      printer_id: "p-octo",
-      filament_id: "pla-1",
-      file_id: fileId,
-    });
-    await dashboard.open(cluster.url(leader), "/printers");
 
-    // Act: connect it in the page, with its API key.
-    const row = printerRow(page, "p-octo");
-    await row.getByRole("button", { name: "Connect…" }).click();
-    const connect = row.getByRole("form", { name: "Connect printer p-octo" });
-    await connect.getByLabel("URL").fill(host.url);
-    await connect.getByLabel("API key").fill(OCTOPRINT_KEY);
-    await connect.getByRole("button", { name: "Connect" }).click();
-    await expect(row.getByTestId("api-key-state")).toHaveText("API key set");
+  test("a printer on a real OctoPrint prints a stored file's job by itself", async ({ cluster, dashboard, page }) => {
+    const host = await OctoPrint.start();
+    try {
+      // Arrange: a printer, a spool, a stored file that prints for about 25 s, and a job of
+      // it, queued before the printer is connected.
+      await farm(cluster, ["p-octo"]);
+      const leader = await cluster.waitForLeader();
+      const fileId = await uploadFile(cluster, "cube.gcode", gcode(25_000));
+      const job = await onLeader<Job>(cluster, "POST", "/api/v1/print_jobs", {
+        printer_id: "p-octo",
+        filament_id: "pla-1",
+        file_id: fileId,
+      });
+      await dashboard.open(cluster.url(leader), "/printers");
 
-    // Assert: it takes the job by itself; the card says so with the job, linked, and
-    // the heaters' live temperatures (the file heats the nozzle to 200 °C).
-    await expect(row.getByTestId("printer-state")).toHaveText("Printing", { timeout: 30_000 });
-    await expect(row.getByTestId("printer-job")).toHaveText("cube.gcode");
-    await expect(row.getByTestId("printer-temperatures")).toContainText(/Nozzle \d+ \/ 200 °C/, { timeout: 10_000 });
-    await expect(row.getByTestId("printer-progress")).toContainText(/\d+\s%/, { timeout: 10_000 });
-    await dashboard.screenshot("printers-printing");
+      // Act: connect it in the page, with its API key.
+      const row = printerRow(page, "p-octo");
+      await row.getByRole("button", { name: "Connect…" }).click();
+      const connect = row.getByRole("form", { name: "Connect printer p-octo" });
+      await connect.getByLabel("URL").fill(host.url);
+      await connect.getByLabel("API key").fill(OCTOPRINT_KEY);
+      await connect.getByRole("button", { name: "Connect" }).click();
+      await expect(row.getByTestId("api-key-state")).toHaveText("API key set");
 
-    // The job card: sent to the printer, so only Cancel (and the download) by hand.
-    await row.getByTestId("printer-job").click();
-    await expect(page.getByRole("heading", { level: 1, name: "Job board" })).toBeVisible();
-    await expect(page.getByTestId("filter-text")).toHaveValue(job.id);
-    const card = dashboard.column("running").getByTestId(`job-${job.id}`);
-    await expect(card.getByTestId("job-dispatch")).toContainText("sent to printer");
-    await expect(card.getByRole("button")).toHaveText(["Cancel", "Download"]);
+      // Assert: it takes the job by itself; the card says so with the job, linked, and
+      // the heaters' live temperatures (the file heats the nozzle to 200 °C).
+      await expect(row.getByTestId("printer-state")).toHaveText("Printing", { timeout: 30_000 });
+      await expect(row.getByTestId("printer-job")).toHaveText("cube.gcode");
+      await expect(row.getByTestId("printer-temperatures")).toContainText(/Nozzle \d+ \/ 200 °C/, { timeout: 10_000 });
+      await expect(row.getByTestId("printer-progress")).toContainText(/\d+\s%/, { timeout: 10_000 });
+      await dashboard.screenshot("printers-printing");
 
-    // It ends Done on the printer's word.
-    await expect(dashboard.column("done").getByTestId(`job-${job.id}`)).toBeVisible({ timeout: 60_000 });
-    await dashboard.go("Printers");
-    await expect(row.getByTestId("printer-state")).toHaveText("Idle", { timeout: 15_000 });
-  } finally {
-    await host.stop();
-  }
+      // The job card: sent to the printer, so only Cancel (and the download) by hand.
+      await row.getByTestId("printer-job").click();
+      await expect(page.getByRole("heading", { level: 1, name: "Job board" })).toBeVisible();
+      await expect(page.getByTestId("filter-text")).toHaveValue(job.id);
+      const card = dashboard.column("running").getByTestId(`job-${job.id}`);
+      await expect(card.getByTestId("job-dispatch")).toContainText("sent to printer");
+      await expect(card.getByRole("button")).toHaveText(["Cancel", "Download"]);
+
+      // It ends Done on the printer's word.
+      await expect(dashboard.column("done").getByTestId(`job-${job.id}`)).toBeVisible({ timeout: 60_000 });
+      await dashboard.go("Printers");
+      await expect(row.getByTestId("printer-state")).toHaveText("Idle", { timeout: 15_000 });
+    } finally {
+      await host.stop();
+    }
+  });
 });

@@ -175,68 +175,72 @@ test("queue copies for any PLA red in the form, reorder them, load a spool on a 
   await dashboard.screenshot("printers-spools");
 });
 
-test("a printer on a real OctoPrint waits for its bed to be cleared between jobs", async ({ cluster, dashboard, page }) => {
+// Skipped before its cluster starts when OctoPrint is not installed.
+test.describe(() => {
   test.skip(!octoprintInstalled(), "OctoPrint is not installed (scripts/octoprint.sh install)");
-  test.setTimeout(240_000);
-  const host = await OctoPrint.start();
-  try {
-    // Arrange: a printer connected to OctoPrint, without a spool; a spool; two copies of
-    // a short print for any spool of its material and colour, queued before.
-    await printers(cluster, ["p-octo"]);
-    await spool(cluster, "pla-1", "Galaxy Black");
-    const fileId = await uploadFile(cluster, "cube.gcode", gcode(3_000));
-    const [job1, job2] = await onLeader<Job[]>(cluster, "POST", "/api/v1/queue", {
-      file_id: fileId,
-      material: { type: "PLA", color: "galaxy black" },
-      copies: 2,
-    });
-    await onLeader(cluster, "PUT", "/api/v1/printers/p-octo/connection", {
-      kind: "octoprint",
-      url: host.url,
-      api_key: OCTOPRINT_KEY,
-    });
-    const leader = await cluster.waitForLeader();
-    await dashboard.open(cluster.url(leader), "/printers");
-    const row = printerRow(page, "p-octo");
-    await expect(row.getByTestId("printer-state")).toHaveText("Idle", { timeout: 30_000 });
-    await expect(row.getByTestId("self-clearing-state")).toHaveText("waits for its bed to be cleared after each job");
 
-    // Act: load the spool in the page. The printer fits the first copy now.
-    await row.getByTestId("loaded-spool").selectOption("pla-1");
+  test("a printer on a real OctoPrint waits for its bed to be cleared between jobs", async ({ cluster, dashboard, page }) => {
+    test.setTimeout(240_000);
+    const host = await OctoPrint.start();
+    try {
+      // Arrange: a printer connected to OctoPrint, without a spool; a spool; two copies of
+      // a short print for any spool of its material and colour, queued before.
+      await printers(cluster, ["p-octo"]);
+      await spool(cluster, "pla-1", "Galaxy Black");
+      const fileId = await uploadFile(cluster, "cube.gcode", gcode(3_000));
+      const [job1, job2] = await onLeader<Job[]>(cluster, "POST", "/api/v1/queue", {
+        file_id: fileId,
+        material: { type: "PLA", color: "galaxy black" },
+        copies: 2,
+      });
+      await onLeader(cluster, "PUT", "/api/v1/printers/p-octo/connection", {
+        kind: "octoprint",
+        url: host.url,
+        api_key: OCTOPRINT_KEY,
+      });
+      const leader = await cluster.waitForLeader();
+      await dashboard.open(cluster.url(leader), "/printers");
+      const row = printerRow(page, "p-octo");
+      await expect(row.getByTestId("printer-state")).toHaveText("Idle", { timeout: 30_000 });
+      await expect(row.getByTestId("self-clearing-state")).toHaveText("waits for its bed to be cleared after each job");
 
-    // Assert: the first copy prints and ends; then the printer says it waits for its bed
-    // to be cleared, and the second copy waits in the queue, not sent.
-    const notice = row.getByTestId("bed-wait");
-    await expect(notice).toContainText("Waiting for the bed to be cleared (after job cube.gcode)", { timeout: 90_000 });
-    const ended = await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job1.id}`);
-    expect(ended).toMatchObject({ status: "Done", printer_id: "p-octo", filament_id: "pla-1" });
-    const waiting = await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job2.id}`);
-    expect(waiting.status).toBe("Queued");
-    expect(waiting.dispatch).toBeUndefined();
-    // Read after the second copy: the bed still waited, so nothing could have been sent.
-    const full = await cluster.getJson<Printer>(leader, "/api/v1/printers/p-octo");
-    expect(full.awaiting_clear?.job_id).toBe(job1.id);
-    await dashboard.screenshot("printers-bed-wait");
+      // Act: load the spool in the page. The printer fits the first copy now.
+      await row.getByTestId("loaded-spool").selectOption("pla-1");
 
-    // Act: someone took the print off.
-    await notice.getByRole("button", { name: "Bed is clear" }).click();
+      // Assert: the first copy prints and ends; then the printer says it waits for its bed
+      // to be cleared, and the second copy waits in the queue, not sent.
+      const notice = row.getByTestId("bed-wait");
+      await expect(notice).toContainText("Waiting for the bed to be cleared (after job cube.gcode)", { timeout: 90_000 });
+      const ended = await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job1.id}`);
+      expect(ended).toMatchObject({ status: "Done", printer_id: "p-octo", filament_id: "pla-1" });
+      const waiting = await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job2.id}`);
+      expect(waiting.status).toBe("Queued");
+      expect(waiting.dispatch).toBeUndefined();
+      // Read after the second copy: the bed still waited, so nothing could have been sent.
+      const full = await cluster.getJson<Printer>(leader, "/api/v1/printers/p-octo");
+      expect(full.awaiting_clear?.job_id).toBe(job1.id);
+      await dashboard.screenshot("printers-bed-wait");
 
-    // Assert: the notice goes, and the second copy is sent, prints and ends; then the
-    // printer waits again, after that one.
-    await expect(notice).toHaveCount(0);
-    await expect
-      .poll(async () => (await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job2.id}`)).dispatch !== undefined, {
-        timeout: 30_000,
-      })
-      .toBe(true);
-    await expect
-      .poll(async () => (await cluster.getJson<Printer>(leader, "/api/v1/printers/p-octo")).awaiting_clear?.job_id, {
-        timeout: 90_000,
-      })
-      .toBe(job2.id);
-    expect((await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job2.id}`)).status).toBe("Done");
-    await expect(notice).toBeVisible();
-  } finally {
-    await host.stop();
-  }
+      // Act: someone took the print off.
+      await notice.getByRole("button", { name: "Bed is clear" }).click();
+
+      // Assert: the notice goes, and the second copy is sent, prints and ends; then the
+      // printer waits again, after that one.
+      await expect(notice).toHaveCount(0);
+      await expect
+        .poll(async () => (await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job2.id}`)).dispatch !== undefined, {
+          timeout: 30_000,
+        })
+        .toBe(true);
+      await expect
+        .poll(async () => (await cluster.getJson<Printer>(leader, "/api/v1/printers/p-octo")).awaiting_clear?.job_id, {
+          timeout: 90_000,
+        })
+        .toBe(job2.id);
+      expect((await cluster.getJson<Job>(leader, `/api/v1/print_jobs/${job2.id}`)).status).toBe("Done");
+      await expect(notice).toBeVisible();
+    } finally {
+      await host.stop();
+    }
+  });
 });

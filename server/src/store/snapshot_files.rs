@@ -71,8 +71,10 @@ impl SnapshotFiles {
     /// The stored snapshot `snapshot_id`, to read from its start.
     pub fn open_snapshot(&self, snapshot_id: &str) -> io::Result<SnapshotFile> {
         let name = file_name(snapshot_id);
-        let file = self.disk.open(&name)?;
-        let len = file.size()?;
+        // Named, so that a directory someone emptied says which file it lacks.
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("snapshots/{name}: {e}"));
+        let file = self.disk.open(&name).map_err(named)?;
+        let len = file.size().map_err(named)?;
         Ok(SnapshotFile::new(file, name, len, None))
     }
 

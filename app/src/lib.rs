@@ -28,5 +28,5 @@ pub use domain::{
     TokenView,
 };
 pub use state::{
-    Change, Entity, EventKind, FarmEvent, FarmSnapshot, FarmState, Outcome, Rejection,
+    Change, Entity, EventKind, FarmEvent, FarmRestore, FarmSnapshot, FarmState, Outcome, Rejection,
 };

@@ -147,53 +147,60 @@ impl StateMachineStore {
     }
 }
 
-fn values<T>(rows: Vec<(String, T)>) -> Vec<T> {
-    rows.into_iter().map(|(_, value)| value).collect()
-}
-
-/// Rows keyed by an id, with the key checked as one.
-fn keyed_by_id<T>(rows: Vec<(String, T)>) -> Result<Vec<(app::Id, T)>, DbError> {
-    rows.into_iter()
-        .map(|(key, value)| {
-            let id = app::Id::parse(&key).map_err(|e| {
-                DbError::Decode(serde::de::Error::custom(format!("row key '{key}': {e}")))
-            })?;
-            Ok((id, value))
-        })
-        .collect()
-}
-
+/// The farm `state.redb` holds, built row by row (never as a whole snapshot beside the
+/// maps made from it: see `FarmState::restore`).
 fn load(db: &Database) -> Result<Applied, DbError> {
-    fn rows<T: serde::de::DeserializeOwned>(
+    fn each<T: serde::de::DeserializeOwned>(
         txn: &redb::ReadTransaction,
         table: TableDefinition<'static, &'static str, &'static [u8]>,
-    ) -> Result<Vec<(String, T)>, DbError> {
-        let mut out = Vec::new();
+        mut put: impl FnMut(&str, T) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
         for row in txn.open_table(table)?.iter()? {
             let (key, value) = row?;
-            out.push((
-                key.value().to_owned(),
-                serde_json::from_slice(value.value())?,
-            ));
+            put(key.value(), serde_json::from_slice(value.value())?)?;
         }
-        Ok(out)
+        Ok(())
     }
     let txn = db.begin_read()?;
     let meta = txn.open_table(SM_META)?;
-    let snapshot = FarmSnapshot {
-        printers: values(rows(&txn, PRINTERS)?),
-        filaments: values(rows(&txn, FILAMENTS)?),
-        print_jobs: values(rows(&txn, PRINT_JOBS)?),
-        idempotency: rows(&txn, IDEMPOTENCY)?,
-        clock_ms: get_json(&meta, KEY_CLOCK)?.unwrap_or(0),
-        tokens: values(rows(&txn, TOKENS)?),
-        files: values(rows(&txn, FILES)?),
-        printer_keys: keyed_by_id(rows(&txn, PRINTER_KEYS)?)?,
-        driver_term: get_json(&meta, KEY_DRIVER_TERM)?.unwrap_or(0),
-    };
+    let mut farm = FarmState::restore(
+        get_json(&meta, KEY_CLOCK)?.unwrap_or(0),
+        get_json(&meta, KEY_DRIVER_TERM)?.unwrap_or(0),
+    );
+    each(&txn, PRINTERS, |_, printer| {
+        farm.printer(printer);
+        Ok(())
+    })?;
+    each(&txn, FILAMENTS, |_, filament| {
+        farm.filament(filament);
+        Ok(())
+    })?;
+    each(&txn, PRINT_JOBS, |_, job| {
+        farm.job(job);
+        Ok(())
+    })?;
+    each(&txn, IDEMPOTENCY, |key, record| {
+        farm.idempotency(key.to_owned(), record);
+        Ok(())
+    })?;
+    each(&txn, TOKENS, |_, token| {
+        farm.token(token);
+        Ok(())
+    })?;
+    each(&txn, FILES, |_, file| {
+        farm.file(file);
+        Ok(())
+    })?;
+    each(&txn, PRINTER_KEYS, |key, sealed| {
+        let id = app::Id::parse(key).map_err(|e| {
+            DbError::Decode(serde::de::Error::custom(format!("row key '{key}': {e}")))
+        })?;
+        farm.printer_key(id, sealed);
+        Ok(())
+    })?;
     let (last_applied, membership) = position_of(&txn)?;
     Ok(Applied {
-        farm: FarmState::from_snapshot(snapshot),
+        farm: farm.finish(),
         last_applied,
         membership,
     })
@@ -386,10 +393,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .await?;
         let meta_owned = meta.clone();
         let files = self.shared.snapshots.clone();
-        // The rows are written first and the decoded snapshot then moved into the farm:
-        // the farm is never held twice. On the writer thread, so it lands after every
-        // earlier apply's rows.
-        let farm_snapshot = self
+        // The rows are written first, the decoded snapshot dropped, and the farm then
+        // built from the rows (as at a start): never the snapshot and the farm made from
+        // it at once. On the writer thread, so it lands after every earlier apply's rows.
+        let loaded = self
             .shared
             .writer
             .exclusive(move |db| {
@@ -405,14 +412,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 };
                 position.write(&txn)?;
                 make_current(txn, &files, &meta_owned)?;
-                Ok(farm_snapshot)
+                drop(farm_snapshot);
+                load(db)
             })
             .await
             .map_err(|e| io_error(ErrorSubject::Snapshot(signature), ErrorVerb::Write, e))?;
-        let farm = FarmState::from_snapshot(farm_snapshot);
         {
             let mut applied = self.write();
-            applied.farm = farm;
+            applied.farm = loaded.farm;
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();
         }

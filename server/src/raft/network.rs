@@ -27,7 +27,6 @@ use super::typ::{LogId, NodeId, RPCError, Snapshot, Vote};
 use super::{frame, NodeAddr, TypeConfig};
 use crate::identity::{LocalIdentity, NodeIdentity, Refusal, RefusalLog};
 use crate::pki::PeerTls;
-use crate::store::snapshot_files::SnapshotFile;
 use crate::write_timing::{WriteStage, WriteTimings};
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RaftError, RemoteError,
@@ -785,7 +784,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let vote_header = serde_json::to_string(&vote).map_err(encode)?;
         let meta_header = serde_json::to_string(&snapshot.meta).map_err(encode)?;
         let length = snapshot.snapshot.len();
-        let body = snapshot_body(*snapshot.snapshot);
+        let body = reqwest::Body::wrap_stream(snapshot.snapshot.into_stream());
         let request = self.network.request(
             self.target,
             reqwest::Method::POST,
@@ -831,32 +830,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
         }
     }
-}
-
-/// How much of a snapshot's file is read for each piece of its request body.
-const SNAPSHOT_READ_BUFFER: usize = 1 << 20;
-
-/// A snapshot's file as a request body, read a buffer at a time on a blocking thread: a
-/// farm's snapshot is never held in memory to send it.
-fn snapshot_body(file: SnapshotFile) -> reqwest::Body {
-    let pieces = futures::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let read = tokio::task::spawn_blocking(move || {
-            let mut piece = vec![0; SNAPSHOT_READ_BUFFER];
-            let n = std::io::Read::read(&mut file, &mut piece)?;
-            piece.truncate(n);
-            Ok::<_, std::io::Error>((piece, file))
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|read| read);
-        match read {
-            Ok((piece, _)) if piece.is_empty() => None,
-            Ok((piece, file)) => Some((Ok(axum::body::Bytes::from(piece)), Some(file))),
-            Err(e) => Some((Err(e), None)),
-        }
-    });
-    reqwest::Body::wrap_stream(pieces)
 }
 
 #[cfg(test)]

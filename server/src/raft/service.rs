@@ -37,11 +37,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 /// Largest peer request accepted: a whole snapshot travels in one body (into a file, a
-/// buffer at a time: see [`receive_snapshot`]).
+/// buffer at a time: `SnapshotFiles::receive`).
 const MAX_PEER_BODY: usize = 1 << 30;
-
-/// How much of a snapshot's body is gathered before it is written to its file.
-const SNAPSHOT_WRITE_BUFFER: usize = 1 << 20;
 
 /// Where a peer asks who this node is.
 const INFO_PATH: &str = "/raft/info";
@@ -370,7 +367,12 @@ async fn snapshot(
     if let Err(refusal) = speaks_for_itself(&peer, vote.leader_id.node_id) {
         return state.refuse(peer.node_id, refusal);
     }
-    let file = match receive_snapshot(&state.shared.snapshots, body).await {
+    let received = state
+        .shared
+        .snapshots
+        .receive(body.into_data_stream(), MAX_PEER_BODY)
+        .await;
+    let file = match received {
         Ok(file) => file,
         Err(error) => {
             tracing::warn!(%error, from = peer.node_id, "a snapshot was not received whole");
@@ -383,48 +385,6 @@ async fn snapshot(
     };
     // A snapshot openraft does not install is dropped, which removes its file.
     Json(state.raft.install_full_snapshot(vote, snapshot).await).into_response()
-}
-
-/// Writes a snapshot's body into a new file of `snapshots/`, a buffer at a time on a
-/// blocking thread: a farm's snapshot is never held in memory. A body cut off or over
-/// [`MAX_PEER_BODY`] is an error (and its file, dropped, is removed).
-async fn receive_snapshot(
-    snapshots: &std::sync::Arc<crate::store::snapshot_files::SnapshotFiles>,
-    body: Body,
-) -> std::io::Result<crate::store::snapshot_files::SnapshotFile> {
-    use futures::StreamExt;
-    use std::io::Write;
-    let mut file = snapshots.create()?;
-    let mut stream = body.into_data_stream();
-    let mut buffer = Vec::with_capacity(SNAPSHOT_WRITE_BUFFER);
-    let mut received = 0usize;
-    loop {
-        let chunk = stream
-            .next()
-            .await
-            .transpose()
-            .map_err(std::io::Error::other)?;
-        if let Some(chunk) = &chunk {
-            received += chunk.len();
-            if received > MAX_PEER_BODY {
-                return Err(std::io::Error::other("snapshot larger than 1 GiB"));
-            }
-            buffer.extend_from_slice(chunk);
-        }
-        let last = chunk.is_none();
-        if buffer.len() >= SNAPSHOT_WRITE_BUFFER || (last && !buffer.is_empty()) {
-            let full = std::mem::replace(&mut buffer, Vec::with_capacity(SNAPSHOT_WRITE_BUFFER));
-            file = tokio::task::spawn_blocking(move || {
-                file.write_all(&full)?;
-                Ok::<_, std::io::Error>(file)
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-        }
-        if last {
-            return Ok(file);
-        }
-    }
 }
 
 async fn read_index(State(state): State<PeerState>) -> impl IntoResponse {

@@ -22,6 +22,8 @@
 //! state machine commits those, see `state_machine`).
 
 use super::wal::{WalDisk, WalFile};
+// The bytes type of a streamed body (a re-export of `bytes`).
+use axum::body::Bytes;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +31,10 @@ use std::task::{Context, Poll};
 
 const SNAPSHOT_SUFFIX: &str = ".snap";
 const TEMP_SUFFIX: &str = ".tmp";
+
+/// How much of a snapshot is read or written at a time: by its encoder and decoder, and
+/// between its file and the network.
+pub const SNAPSHOT_BUFFER: usize = 1 << 20;
 
 /// The snapshot directory.
 #[derive(Debug)]
@@ -90,6 +96,46 @@ impl SnapshotFiles {
         Ok(())
     }
 
+    /// Writes a snapshot arriving as `body` into a new temporary file, [`SNAPSHOT_BUFFER`]
+    /// at a time on a blocking thread: it is never held in memory. A body that fails or
+    /// grows past `limit` bytes is an error (and its file, dropped, is removed).
+    pub async fn receive<S, E>(&self, mut body: S, limit: usize) -> io::Result<SnapshotFile>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        use futures::StreamExt;
+        use std::io::Write;
+        let mut file = self.create()?;
+        let mut buffer = Vec::with_capacity(SNAPSHOT_BUFFER);
+        let mut received = 0usize;
+        loop {
+            let chunk = body.next().await.transpose().map_err(io::Error::other)?;
+            if let Some(chunk) = &chunk {
+                received += chunk.len();
+                if received > limit {
+                    return Err(io::Error::other(format!(
+                        "snapshot larger than {limit} bytes"
+                    )));
+                }
+                buffer.extend_from_slice(chunk);
+            }
+            let last = chunk.is_none();
+            if buffer.len() >= SNAPSHOT_BUFFER || (last && !buffer.is_empty()) {
+                let full = std::mem::replace(&mut buffer, Vec::with_capacity(SNAPSHOT_BUFFER));
+                file = tokio::task::spawn_blocking(move || {
+                    file.write_all(&full)?;
+                    Ok::<_, io::Error>(file)
+                })
+                .await
+                .map_err(io::Error::other)??;
+            }
+            if last {
+                return Ok(file);
+            }
+        }
+    }
+
     /// `file` as a temporary file of this directory, ready to publish: itself when it is
     /// one, else a copy (a snapshot of another store's directory, as the storage tests
     /// install).
@@ -104,7 +150,7 @@ impl SnapshotFiles {
         let mut copy = self.create()?;
         file.rewind();
         io::copy(
-            &mut io::BufReader::with_capacity(1 << 20, &mut file),
+            &mut io::BufReader::with_capacity(SNAPSHOT_BUFFER, &mut file),
             &mut copy,
         )?;
         Ok(copy)
@@ -209,6 +255,28 @@ impl SnapshotFile {
     /// Back to its first byte.
     pub fn rewind(&mut self) {
         self.pos = 0;
+    }
+
+    /// Its bytes from the current position as a stream of [`SNAPSHOT_BUFFER`]-sized
+    /// pieces, each read on a blocking thread: sent without ever being held in memory.
+    pub fn into_stream(self) -> impl futures::Stream<Item = io::Result<Bytes>> {
+        futures::stream::unfold(Some(self), |file| async move {
+            let mut file = file?;
+            let read = tokio::task::spawn_blocking(move || {
+                let mut piece = vec![0; SNAPSHOT_BUFFER];
+                let n = io::Read::read(&mut file, &mut piece)?;
+                piece.truncate(n);
+                Ok::<_, io::Error>((piece, file))
+            })
+            .await
+            .map_err(io::Error::other)
+            .and_then(|read| read);
+            match read {
+                Ok((piece, _)) if piece.is_empty() => None,
+                Ok((piece, file)) => Some((Ok(Bytes::from(piece)), Some(file))),
+                Err(e) => Some((Err(e), None)),
+            }
+        })
     }
 
     fn read_here(&mut self, out: &mut [u8]) -> io::Result<usize> {

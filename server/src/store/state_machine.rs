@@ -12,7 +12,7 @@
 
 use super::db::{self, get_json, put_json, DbError, OpenDatabase};
 use super::event_journal::{row_key, EntryEvents, EventJournal, Stored};
-use super::snapshot_files::{SnapshotFile, SnapshotFiles};
+use super::snapshot_files::{SnapshotFile, SnapshotFiles, SNAPSHOT_BUFFER};
 use super::state_writer::{self, Position, Row, StateWriter};
 use super::tables::*;
 use super::wal::{WalDir, WalDisk};
@@ -51,9 +51,6 @@ struct Shared {
     /// The current snapshot's file, and those being built or received.
     snapshots: Arc<SnapshotFiles>,
 }
-
-/// Buffers between a snapshot's file and its encoder or decoder.
-const SNAPSHOT_BUFFER: usize = 1 << 20;
 
 /// The in-memory farm and how far into the log it reflects.
 pub struct Applied {

@@ -96,7 +96,8 @@ impl SimCluster {
         cluster
     }
 
-    async fn boot(&mut self, index: usize) {
+    /// Starts node `index` on its disks (again, after [`Self::retire`]).
+    pub async fn boot(&mut self, index: usize) {
         let config = self.nodes[index].config(&self.peers);
         let node = raft3d::start(config).await.expect("node starts");
         self.nodes[index].node = Some(node);
@@ -122,16 +123,11 @@ impl SimCluster {
     }
 
     /// Stops a node for good (it was removed from the cluster), or until
-    /// [`Self::restart`].
+    /// [`Self::boot`].
     pub async fn retire(&mut self, index: usize) {
         if let Some(running) = self.nodes[index].node.take() {
             running.shutdown().await;
         }
-    }
-
-    /// Starts a stopped node again on its disks.
-    pub async fn restart(&mut self, index: usize) {
-        self.boot(index).await;
     }
 
     fn running(&self) -> Vec<usize> {

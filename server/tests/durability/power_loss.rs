@@ -146,7 +146,7 @@ async fn snapshots_built_and_received_survive_power_cuts() {
     cluster.retire(behind).await;
     let mut acked = write_round(&cluster, "s1").await;
     // Back, it finds the entries it lacks purged: it catches up from a snapshot.
-    cluster.restart(behind).await;
+    cluster.boot(behind).await;
     assert_all_held(&cluster, &acked, &[0, 1, 2]).await;
 
     cluster.power_cut_and_reboot().await;
@@ -161,7 +161,7 @@ async fn snapshots_built_and_received_survive_power_cuts() {
     acked.extend(write_round(&cluster, "s2").await);
     cluster.power_cut_and_reboot().await;
     cluster.wait_for_leader().await;
-    cluster.restart(behind).await;
+    cluster.boot(behind).await;
     assert_all_held(&cluster, &acked, &[0, 1, 2]).await;
     assert!(
         acked.len() >= 150,
